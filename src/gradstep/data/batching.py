@@ -1,0 +1,117 @@
+"""Batches of rows: full batch, mini-batches of any size, one sample at a time.
+
+An epoch is one pass over the ``n`` rows in batches of ``batch_size`` (the
+last batch may be smaller: it is used, not dropped). Rows are taken in data
+order, or shuffled with a permutation that depends only on ``(seed, epoch)``,
+so the same seed gives the same batches on any backend, after a resume, and
+whatever happened in earlier epochs.
+
+Examples
+--------
+>>> import numpy as np
+>>> b = Batches(np.arange(5.0).reshape(5, 1), np.zeros((5, 1)), batch_size=2)
+>>> [Xb.ravel().tolist() for Xb, Yb in b.epoch(0)]
+[[0.0, 1.0], [2.0, 3.0], [4.0]]
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+
+
+def resolve_seed(random_state: Any) -> int:
+    """Turn ``random_state`` (None, int, ``np.random.Generator`` or ``RandomState``) into an int seed.
+
+    ``None`` draws a fresh seed from the operating system, so an unseeded run is
+    still reproducible from the seed recorded in its history.
+    """
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1, np.uint32)[0])
+    if isinstance(random_state, (bool, np.bool_)):
+        raise TypeError(f"random_state must be None, an int or a NumPy generator, got {random_state!r}")
+    if isinstance(random_state, numbers.Integral):
+        if random_state < 0:
+            raise ValueError(f"random_state must be >= 0, got {random_state}")
+        return int(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**32))
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**32, dtype=np.uint64))
+    raise TypeError(f"random_state must be None, an int or a NumPy generator, got {random_state!r}")
+
+
+def epoch_order(n: int, epoch: int, seed: int) -> np.ndarray:
+    """The shuffled row order of ``epoch``: a permutation of ``range(n)`` fixed by ``(seed, epoch)``."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+@dataclass(frozen=True)
+class Batches:
+    """The batches of ``(X, Y)`` for each epoch.
+
+    Parameters
+    ----------
+    X, Y : ndarray
+        Rows are samples; ``Y`` is 2-D ``(n, k)``.
+    batch_size : int or None
+        ``None`` (or ``>= n``) is the full batch (batch GD), 1 is per-sample
+        SGD, anything between is mini-batch.
+    shuffle : bool
+        Shuffle the rows every epoch (else data order).
+    seed : int
+        Seed of the shuffling (see :func:`epoch_order`).
+    """
+
+    X: Any
+    Y: Any
+    batch_size: int | None = None
+    shuffle: bool = False
+    seed: int = 0
+    n_samples: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = self.X.shape[0]
+        object.__setattr__(self, "n_samples", n)
+        if self.Y.shape[0] != n:
+            raise ValueError(f"X has {n} rows but y has {self.Y.shape[0]}; they must match")
+        if self.batch_size is not None:
+            if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1:
+                raise ValueError(f"batch_size must be None (full batch) or an int >= 1, got {self.batch_size!r}")
+
+    @property
+    def size(self) -> int:
+        """The effective batch size."""
+        return self.n_samples if self.batch_size is None else min(int(self.batch_size), self.n_samples)
+
+    @property
+    def full_batch(self) -> bool:
+        """True when every step sees all rows (batch gradient descent)."""
+        return self.size >= self.n_samples
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-self.n_samples // self.size)
+
+    @property
+    def data(self) -> tuple[Any, Any]:
+        """All rows, ``(X, Y)``."""
+        return self.X, self.Y
+
+    def epoch(self, epoch: int) -> Iterator[tuple[Any, Any]]:
+        """Yield the batches of ``epoch`` (0-based). Data order gives views, shuffled order copies."""
+        if self.full_batch:
+            yield self.X, self.Y
+            return
+        bs, n = self.size, self.n_samples
+        if self.shuffle:
+            order = epoch_order(n, epoch, self.seed)
+            for start in range(0, n, bs):
+                idx = order[start : start + bs]
+                yield self.X[idx], self.Y[idx]
+        else:
+            for start in range(0, n, bs):
+                yield self.X[start : start + bs], self.Y[start : start + bs]

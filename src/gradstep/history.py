@@ -1,0 +1,276 @@
+"""The record of a run: what happened at every step and every epoch.
+
+Row ``k`` of the step table (``k = 0, 1, ...``) describes step ``k``: the
+parameters :math:`\\theta_k` it started from, the loss and gradient norm of
+its batch at :math:`\\theta_k`, and the learning rate :math:`\\eta_k` of the
+update :math:`\\theta_k \\to \\theta_{k+1}`. The parameters after the last step
+are ``final_params``, so :attr:`History.path` holds every point visited.
+Row ``e`` of the epoch table holds the loss on all the data after epoch ``e``.
+
+A history is saved as JSON (everything, exact to the last bit) or CSV (the
+step or epoch table, for spreadsheets and pandas) and loaded back.
+
+Examples
+--------
+>>> import numpy as np
+>>> h = History(param_names=("w",))
+>>> h.record_step(epoch=0, loss=4.0, grad_norm=4.0, lr=0.1, params=np.array([2.0]))
+>>> h.final_params = np.array([1.6])
+>>> h.path.ravel().tolist()
+[2.0, 1.6]
+>>> History.from_json(h.to_json()).loss.tolist()
+[4.0]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+FORMAT = "gradstep.history"
+VERSION = 1
+STEP_COLUMNS = ("step", "epoch", "loss", "grad_norm", "lr")
+
+
+def _encode(x: float) -> float | str:
+    return x if math.isfinite(x) else str(x)  # 'nan', 'inf', '-inf' survive JSON
+
+
+def _decode(x: Any) -> float:
+    return float(x) if x is not None else math.nan
+
+
+def atomic_write(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file in the same folder, then a rename.
+
+    A crash or Ctrl-C leaves either the old file or the whole new one, never half of it.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class History:
+    """Per-step and per-epoch record of one run.
+
+    Parameters
+    ----------
+    record_params : bool
+        Keep :math:`\\theta_k` at every step (switch off for large models).
+    param_names : sequence of str, optional
+        Names of the parameter coordinates, e.g. ``("w", "b")``.
+    meta : dict, optional
+        Settings of the run (optimiser, learning rate, seed...), saved with it.
+    """
+
+    def __init__(
+        self,
+        record_params: bool = True,
+        param_names: Sequence[str] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        self.record_params = record_params
+        self.param_names = tuple(param_names) if param_names is not None else None
+        self.meta: dict[str, Any] = dict(meta or {})
+        self._steps: dict[str, list] = {c: [] for c in STEP_COLUMNS}
+        self._params: list[np.ndarray] = []
+        self._epochs: dict[str, list] = {"epoch": [], "step": [], "loss": []}
+        self.final_params: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ recording
+    def record_step(self, epoch: int, loss: float, grad_norm: float, lr: float, params: np.ndarray | None) -> None:
+        """Append step ``k = n_steps`` (``params`` is :math:`\\theta_k`, kept only if ``record_params``)."""
+        s = self._steps
+        s["step"].append(len(s["step"]))
+        s["epoch"].append(int(epoch))
+        s["loss"].append(float(loss))
+        s["grad_norm"].append(float(grad_norm))
+        s["lr"].append(float(lr))
+        if self.record_params and params is not None:
+            self._params.append(np.array(params, copy=True).reshape(-1))
+
+    def record_epoch(self, epoch: int, loss: float, **extra: float) -> None:
+        """Append the end-of-epoch row: the loss on all the data (and e.g. ``val_loss``)."""
+        e = self._epochs
+        n_before = len(e["epoch"])
+        e["epoch"].append(int(epoch))
+        e["step"].append(self.n_steps)
+        e["loss"].append(float(loss))
+        for key, value in extra.items():
+            e.setdefault(key, [math.nan] * n_before).append(float(value))
+        for key, col in e.items():
+            if len(col) == n_before:
+                col.append(math.nan)
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def n_steps(self) -> int:
+        return len(self._steps["step"])
+
+    @property
+    def n_epochs(self) -> int:
+        return len(self._epochs["epoch"])
+
+    def __len__(self) -> int:
+        return self.n_steps
+
+    def column(self, name: str) -> np.ndarray:
+        """A step column (``loss``, ``grad_norm``, ``lr``, ``epoch``, ``step``) as an array."""
+        return np.asarray(self._steps[name], dtype=float if name in ("loss", "grad_norm", "lr") else int)
+
+    @property
+    def loss(self) -> np.ndarray:
+        """Batch loss at each step, :math:`f(\\theta_k)` on step ``k``'s batch."""
+        return self.column("loss")
+
+    @property
+    def grad_norm(self) -> np.ndarray:
+        return self.column("grad_norm")
+
+    @property
+    def lr(self) -> np.ndarray:
+        return self.column("lr")
+
+    @property
+    def epoch_loss(self) -> np.ndarray:
+        """Loss on all the data after each epoch."""
+        return np.asarray(self._epochs["loss"], dtype=float)
+
+    @property
+    def params(self) -> np.ndarray | None:
+        """:math:`\\theta_k` for every step, shape ``(n_steps, n_params)``; None if not recorded."""
+        if not self.record_params or (self.n_steps and not self._params):
+            return None
+        return np.stack(self._params) if self._params else np.empty((0, 0))
+
+    @property
+    def path(self) -> np.ndarray | None:
+        """Every point visited, :math:`\\theta_0 \\dots \\theta_n`, shape ``(n_steps + 1, n_params)``."""
+        p = self.params
+        if p is None or self.final_params is None:
+            return p
+        last = np.asarray(self.final_params, dtype=float).reshape(1, -1)
+        return last if p.size == 0 else np.vstack([p, last])
+
+    def _param_labels(self, n: int) -> list[str]:
+        names = self.param_names if self.param_names and len(self.param_names) == n else None
+        return [f"param:{names[i]}" if names else f"param:{i}" for i in range(n)]
+
+    def to_pandas(self, kind: str = "steps"):
+        """The step table (``kind="steps"``, with ``param:NAME`` columns) or the epoch table (``"epochs"``)."""
+        import pandas as pd
+
+        if kind == "epochs":
+            return pd.DataFrame({k: list(v) for k, v in self._epochs.items()})
+        if kind != "steps":
+            raise ValueError(f"kind must be 'steps' or 'epochs', got {kind!r}")
+        df = pd.DataFrame({k: list(v) for k, v in self._steps.items()})
+        p = self.params
+        if p is not None and p.size:
+            df = pd.concat([df, pd.DataFrame(p, columns=self._param_labels(p.shape[1]))], axis=1)
+        return df
+
+    # ------------------------------------------------------------------ saving and loading
+    def to_dict(self) -> dict[str, Any]:
+        steps = {k: [_encode(x) if isinstance(x, float) else x for x in v] for k, v in self._steps.items()}
+        if self.record_params:
+            steps["params"] = [[_encode(float(x)) for x in p] for p in self._params]
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "meta": self.meta,
+            "param_names": list(self.param_names) if self.param_names else None,
+            "record_params": self.record_params,
+            "steps": steps,
+            "epochs": {k: [_encode(float(x)) if k not in ("epoch", "step") else x for x in v]
+                       for k, v in self._epochs.items()},
+            "final_params": None if self.final_params is None
+            else [_encode(float(x)) for x in np.asarray(self.final_params).reshape(-1)],
+        }
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        """The whole history as JSON (written atomically to ``path`` if given); floats round-trip exactly."""
+        text = json.dumps(self.to_dict(), default=_json_default)
+        if path is not None:
+            atomic_write(path, text)
+        return text
+
+    def to_csv(self, path: str | os.PathLike, kind: str = "steps") -> None:
+        """Write the step or epoch table as CSV, atomically (floats written to round-trip exactly)."""
+        atomic_write(path, self.to_pandas(kind).to_csv(index=False, float_format="%.17g"))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "History":
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise ValueError(f"not a gradstep history (expected format {FORMAT!r})")
+        if d.get("version", 0) > VERSION:
+            raise ValueError(f"history version {d.get('version')} is newer than this gradstep reads ({VERSION})")
+        h = cls(record_params=d.get("record_params", True), param_names=d.get("param_names"), meta=d.get("meta"))
+        steps = d["steps"]
+        for k in STEP_COLUMNS:
+            h._steps[k] = [(_decode(x) if k in ("loss", "grad_norm", "lr") else int(x)) for x in steps[k]]
+        h._params = [np.array([_decode(x) for x in p], dtype=float) for p in steps.get("params", [])]
+        h._epochs = {k: [(int(x) if k in ("epoch", "step") else _decode(x)) for x in v] for k, v in d["epochs"].items()}
+        fp = d.get("final_params")
+        h.final_params = None if fp is None else np.array([_decode(x) for x in fp], dtype=float)
+        return h
+
+    @classmethod
+    def from_json(cls, source: str | os.PathLike) -> "History":
+        """Load a history from a JSON file path or a JSON string written by :meth:`to_json`."""
+        text = str(source)
+        if not text.lstrip().startswith("{"):
+            path = Path(source)
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as err:
+                raise ValueError(f"cannot read history file {path}: {err.strerror}") from None
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"history JSON is malformed at line {err.lineno}, column {err.colno}: {err.msg}") from None
+        return cls.from_dict(d)
+
+    @classmethod
+    def from_csv(cls, path: str | os.PathLike) -> "History":
+        """Load the step table written by :meth:`to_csv` (epochs and final parameters are JSON-only)."""
+        import pandas as pd
+
+        df = pd.read_csv(path)
+        missing = [c for c in STEP_COLUMNS if c not in df.columns]
+        if missing:
+            raise ValueError(f"{path}: not a gradstep step table, columns {missing} are missing")
+        pcols = [c for c in df.columns if c.startswith("param:")]
+        names = [c[len("param:"):] for c in pcols]
+        h = cls(record_params=bool(pcols), param_names=names if pcols and not all(n.isdigit() for n in names) else None)
+        for k in STEP_COLUMNS:
+            h._steps[k] = df[k].astype(float if k in ("loss", "grad_norm", "lr") else int).tolist()
+        h._params = [row for row in df[pcols].to_numpy(dtype=float)] if pcols else []
+        return h
+
+    def __repr__(self) -> str:
+        last = f", last loss {self._steps['loss'][-1]:.6g}" if self.n_steps else ""
+        return f"History({self.n_steps} steps, {self.n_epochs} epochs{last})"
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return repr(obj)

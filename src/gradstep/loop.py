@@ -1,0 +1,308 @@
+r"""The one descent loop that every run goes through.
+
+::
+
+    for each epoch:
+        for each batch:
+            f, g = objective.value_and_grad(θ, batch)        # stop if non-finite or exploding
+            u, state = transform.update(g, state, θ)          # clip → optimiser → learning rate
+            history.record_step(...)
+            θ = θ + u
+        history.record_epoch(loss on all the data)            # tolerance and divergence checks
+
+Fitting a model, minimising a typed-in function and every later front end
+plug different objectives, transforms and batches into :func:`run`.
+
+Stopping (first that holds):
+
+* ``max_steps`` updates or ``max_epochs`` epochs done (``status`` 1);
+* ``gtol``: the gradient norm at the current point is at most ``gtol`` (status 0);
+* ``tol`` with patience: the loss has not gone below ``best - tol`` for
+  ``n_iter_no_change`` epochs in a row, scikit-learn's rule (status 0);
+* divergence: a non-finite loss, gradient or parameter, or a loss above
+  ``L0 + divergence * max(|L0|, 1)`` (status 2);
+* the callback raised ``StopIteration`` (status 3).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+from scipy.optimize import OptimizeResult
+
+from .data.batching import Batches
+from .history import History
+from .objectives.base import Objective
+from .optim.base import GradientTransformation, find_states, global_norm
+from .optim.transforms import ScaleByLrState
+
+CONVERGED, MAX_ITER, DIVERGED, STOPPED = 0, 1, 2, 3
+
+
+class DivergenceError(FloatingPointError):
+    """A run diverged: its loss became non-finite or exploded.
+
+    Attributes: ``step``, ``lr``, ``loss``, ``stable_lr`` (None when unknown), ``history``.
+    """
+
+    def __init__(self, message: str, step: int, lr: float, loss: float, stable_lr: float | None, history: History):
+        super().__init__(message)
+        self.step, self.lr, self.loss, self.stable_lr, self.history = step, lr, loss, stable_lr, history
+
+
+class Result(OptimizeResult):
+    """The outcome of a run, following :class:`scipy.optimize.OptimizeResult`.
+
+    Attributes
+    ----------
+    x : ndarray
+        Final parameters :math:`\\theta_n`.
+    fun : float
+        Objective at ``x`` (on all the data, for a model).
+    jac : ndarray
+        Gradient at ``x``.
+    nit : int
+        Number of updates made.
+    nepoch : int
+        Number of epochs completed.
+    success : bool
+        True when the run stopped as asked: converged, or did the exact number
+        of steps asked for with tolerance stopping off.
+    status : int
+        0 converged, 1 step/epoch limit, 2 diverged, 3 stopped by the callback.
+    message : str
+        What happened, in words.
+    history : History
+        The record of the run.
+    state : NamedTuple
+        The optimiser state after the last update (to continue the run).
+    """
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """When the loop stops; see the module docstring. ``None`` switches a rule off."""
+
+    max_steps: int | None = None
+    max_epochs: int | None = None
+    tol: float | None = None
+    n_iter_no_change: int = 5
+    gtol: float | None = None
+    divergence: float | None = 1e6
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "max_epochs"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or int(v) != v or v < 0):
+                raise ValueError(f"{name} must be a whole number >= 0, got {v!r}")
+        if self.max_steps is None and self.max_epochs is None:
+            raise ValueError("give max_steps or max_epochs: a run needs a limit")
+        for name in ("tol", "gtol", "divergence"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be None or a finite number >= 0, got {v!r}")
+        if int(self.n_iter_no_change) != self.n_iter_no_change or self.n_iter_no_change < 1:
+            raise ValueError(f"n_iter_no_change must be a whole number >= 1, got {self.n_iter_no_change!r}")
+
+
+class StepInfo(NamedTuple):
+    """What a callback receives after each update."""
+
+    step: int
+    epoch: int
+    params: Any
+    loss: float
+    grad_norm: float
+    lr: float
+
+
+def current_lr(state: Any) -> float:
+    """The learning rate of the last update, read from the optimiser state (nan if it has none)."""
+    found = find_states(state, ScaleByLrState)
+    return found[-1].lr if found else math.nan
+
+
+class _Divergence(Exception):
+    def __init__(self, what: str, loss: float, where: str):
+        self.what, self.loss, self.where = what, loss, where
+
+
+class _Stop(Exception):
+    def __init__(self, status: int, message: str):
+        self.status, self.message = status, message
+
+
+class _Watch:
+    """The tolerance and divergence rules, fed one loss at a time."""
+
+    def __init__(self, stop: StopRule):
+        self.stop = stop
+        self.reference: float | None = None
+        self.best = math.inf
+        self.no_improvement = 0
+
+    def check(self, loss: float, where: str) -> None:
+        stop = self.stop
+        if not math.isfinite(loss):
+            raise _Divergence(f"the loss became {loss}", loss, where)
+        if self.reference is None:
+            self.reference = loss
+        elif stop.divergence is not None and loss > self.reference + stop.divergence * max(abs(self.reference), 1.0):
+            raise _Divergence(f"the loss grew to {loss:.4g} from {self.reference:.4g} at the start", loss, where)
+        if stop.tol is not None:
+            self.no_improvement = self.no_improvement + 1 if loss > self.best - stop.tol else 0
+            self.best = min(self.best, loss)
+            if self.no_improvement >= stop.n_iter_no_change:
+                raise _Stop(
+                    CONVERGED,
+                    f"converged: the loss improved by less than tol={stop.tol:g} "
+                    f"for {stop.n_iter_no_change} epochs in a row",
+                )
+
+
+def run(
+    objective: Objective,
+    params0: Any,
+    transform: GradientTransformation,
+    batches: Batches | None,
+    stop: StopRule,
+    *,
+    history: History | None = None,
+    state: Any = None,
+    callback: Callable[[StepInfo], Any] | None = None,
+    stable_lr: Callable[[], float | None] | None = None,
+) -> Result:
+    """Run gradient descent and return its :class:`Result` (with the full :class:`History`).
+
+    Parameters
+    ----------
+    objective : Objective
+        ``value(params, batch)`` and ``value_and_grad(params, batch)``.
+    params0 : ndarray
+        Starting parameters :math:`\\theta_0` (not modified).
+    transform : GradientTransformation
+        The optimiser chain, e.g. ``make_optimizer("adam", lr=0.01)``.
+    batches : Batches or None
+        The data and how it is batched; ``None`` for a function of the
+        parameters alone (then every step is one epoch).
+    stop : StopRule
+        When to stop.
+    history : History, optional
+        Record into this history (a new one by default).
+    state : NamedTuple, optional
+        Optimiser state to continue from (default: ``transform.init(params0)``).
+    callback : callable, optional
+        ``callback(StepInfo)`` after each update; raise ``StopIteration`` to stop.
+    stable_lr : callable, optional
+        ``stable_lr() -> float | None``, the largest stable learning rate of
+        the problem, called only to explain a divergence.
+
+    Returns
+    -------
+    Result
+        ``status`` 2 (and ``success=False``) on divergence; this function never raises for it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradstep.objectives import FunctionObjective
+    >>> from gradstep.optim import sgd
+    >>> obj = FunctionObjective(lambda x: float(x @ x), grad=lambda x: 2 * x)
+    >>> res = run(obj, np.array([3.0, 2.0]), sgd(lr=0.1), None, StopRule(max_steps=2))
+    >>> res.x
+    array([1.92, 1.28])
+    """
+    params = params0
+    history = history if history is not None else History()
+    state = transform.init(params) if state is None else state
+    data = batches.data if batches is not None else None
+    full_batch = batches is None or batches.full_batch
+    watch = _Watch(stop)
+    step = epoch = 0
+    status, message = MAX_ITER, ""
+
+    def explain(what: str, where: str) -> tuple[str, float | None]:
+        lr = current_lr(state)
+        where = f"Gradient descent diverged {where}: {what}"
+        if math.isfinite(lr):
+            where += f", with learning rate {lr:.4g}"
+        s = stable_lr() if stable_lr is not None else None
+        if s is not None and math.isfinite(s):
+            hint = (f" The largest stable learning rate for plain gradient descent on this problem is "
+                    f"about {s:.4g} (2/L, L the largest eigenvalue of the Hessian): use lr below that, "
+                    f"scale the features, or clip the gradient.")
+        else:
+            hint = " Lower the learning rate, scale the features, or clip the gradient."
+        return where + "." + hint, s
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        try:
+            if not full_batch:
+                watch.check(objective.value(params, data), "before the first step")
+            while stop.max_epochs is None or epoch < stop.max_epochs:
+                for batch in (batches.epoch(epoch) if batches is not None else (None,)):
+                    if stop.max_steps is not None and step >= stop.max_steps:
+                        raise _Stop(MAX_ITER, "")
+                    value, grad = objective.value_and_grad(params, batch)
+                    if grad.shape != params.shape:
+                        raise ValueError(f"the gradient has shape {grad.shape} but the parameters {params.shape}")
+                    gnorm = global_norm(grad)
+                    if full_batch:
+                        if batches is not None and step > 0:
+                            history.record_epoch(epoch - 1, value)
+                        watch.check(value, f"at step {step}")
+                    if not math.isfinite(gnorm):
+                        raise _Divergence(f"the gradient became {gnorm}", value, f"at step {step}")
+                    if stop.gtol is not None and gnorm <= stop.gtol:
+                        raise _Stop(CONVERGED, f"converged: the gradient norm {gnorm:.3g} is at most gtol={stop.gtol:g}")
+                    updates, state = transform.update(grad, state, params)
+                    lr = current_lr(state)
+                    history.record_step(epoch, value, gnorm, lr, params)
+                    params = params + updates
+                    step += 1
+                    if not bool(np.all(np.isfinite(params))):
+                        raise _Divergence("the parameters became non-finite", value, f"at step {step - 1}")
+                    if callback is not None:
+                        try:
+                            callback(StepInfo(step, epoch, params, value, gnorm, lr))
+                        except StopIteration:
+                            raise _Stop(STOPPED, "stopped by the callback") from None
+                if not full_batch:
+                    loss = objective.value(params, data)
+                    history.record_epoch(epoch, loss)
+                    epoch += 1
+                    watch.check(loss, f"after epoch {epoch - 1} (step {step - 1})")
+                else:
+                    epoch += 1
+        except _Stop as s:
+            status, message = s.status, s.message
+        except _Divergence as d:
+            message, s = explain(d.what, d.where)
+            history.final_params = params
+            history.meta["stable_lr"] = s
+            return Result(
+                x=params, fun=d.loss, jac=None, nit=step, nepoch=epoch, success=False, status=DIVERGED,
+                message=message, history=history, state=state,
+            )
+        fun, jac = objective.value_and_grad(params, data)
+
+    if full_batch and batches is not None and step > 0 and history.n_epochs < epoch:
+        history.record_epoch(epoch - 1, fun)
+    history.final_params = params
+    if status == MAX_ITER:
+        tol_on = stop.tol is not None or stop.gtol is not None
+        limit = f"{step} steps" if stop.max_steps is not None and step >= stop.max_steps else f"{epoch} epochs"
+        message = (f"stopped after {limit} without meeting the tolerance" if tol_on
+                   else f"completed the {limit} asked for")
+        success = not tol_on
+    else:
+        success = status in (CONVERGED, STOPPED)
+    if not math.isfinite(fun):
+        message, s = explain(f"the loss became {fun}", f"after step {step - 1}")
+        return Result(x=params, fun=fun, jac=jac, nit=step, nepoch=epoch, success=False, status=DIVERGED,
+                      message=message, history=history, state=state)
+    return Result(x=params, fun=fun, jac=jac, nit=step, nepoch=epoch, success=success, status=status,
+                  message=message, history=history, state=state)

@@ -1,0 +1,73 @@
+r"""Penalties on the coefficients (never on the intercept), as scikit-learn's SGD defines them.
+
+.. math::
+    R_{l2}(w) = \tfrac12 \lVert w\rVert_2^2,\qquad
+    R_{l1}(w) = \lVert w\rVert_1,\qquad
+    R_{en}(w) = \rho \lVert w\rVert_1 + \tfrac{1-\rho}{2} \lVert w\rVert_2^2
+
+and the objective adds :math:`\alpha\,R(w)`. The L1 term's gradient is the
+subgradient :math:`\operatorname{sign}(w)` (0 at 0).
+
+Examples
+--------
+>>> import numpy as np
+>>> p = Penalty("l2", alpha=0.5)
+>>> p.value(np.array([1.0, -2.0])), p.grad(np.array([1.0, -2.0]))
+(1.25, array([ 0.5, -1. ]))
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+PENALTIES = (None, "none", "l2", "l1", "elasticnet")
+
+
+@dataclass(frozen=True)
+class Penalty:
+    """``alpha * R(w)`` with ``R`` one of ``"l2"``, ``"l1"``, ``"elasticnet"`` or ``None``."""
+
+    kind: str | None = None
+    alpha: float = 0.0
+    l1_ratio: float = 0.15
+
+    def __post_init__(self) -> None:
+        if self.kind not in PENALTIES:
+            raise ValueError(f"penalty must be one of {PENALTIES}, got {self.kind!r}")
+        if not (math.isfinite(self.alpha) and self.alpha >= 0):
+            raise ValueError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
+        if not 0 <= self.l1_ratio <= 1:
+            raise ValueError(f"l1_ratio must be in [0, 1], got {self.l1_ratio!r}")
+
+    @property
+    def l1(self) -> float:
+        """The weight of :math:`\\lVert w\\rVert_1` in the objective."""
+        return {"l1": self.alpha, "elasticnet": self.alpha * self.l1_ratio}.get(self.kind or "", 0.0)
+
+    @property
+    def l2(self) -> float:
+        """The weight :math:`\\lambda` of :math:`\\tfrac{\\lambda}{2}\\lVert w\\rVert_2^2` in the objective."""
+        return {"l2": self.alpha, "elasticnet": self.alpha * (1 - self.l1_ratio)}.get(self.kind or "", 0.0)
+
+    @property
+    def active(self) -> bool:
+        return (self.l1 > 0) or (self.l2 > 0)
+
+    def value(self, w: np.ndarray) -> float:
+        out = 0.0
+        if self.l2:
+            out += 0.5 * self.l2 * float(np.sum(w * w))
+        if self.l1:
+            out += self.l1 * float(np.sum(np.abs(w)))
+        return out
+
+    def grad(self, w: np.ndarray) -> np.ndarray:
+        g = np.zeros_like(w)
+        if self.l2:
+            g = g + self.l2 * w
+        if self.l1:
+            g = g + self.l1 * np.sign(w)
+        return g

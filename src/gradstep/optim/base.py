@@ -1,0 +1,140 @@
+"""The transform interface: an optimiser is a pair of pure functions.
+
+A :class:`GradientTransformation` turns the gradient ``g`` of a loss into an
+update ``u`` that is *added* to the parameters::
+
+    state = transform.init(params)
+    updates, state = transform.update(grads, state, params)
+    params = params + updates
+
+``init`` and ``update`` never modify their arguments; the state is an immutable
+``NamedTuple`` of arrays and counters, so a run can be saved, resumed or
+inspected at any step. This is optax's ``GradientTransformation`` written for
+one array of parameters (the maths is element-wise, so any array shape works).
+
+Examples
+--------
+>>> import numpy as np
+>>> from gradstep.optim import chain, clip_by_norm, sgd
+>>> opt = chain(clip_by_norm(1.0), sgd(lr=0.1))
+>>> state = opt.init(np.zeros(2))
+>>> updates, state = opt.update(np.array([3.0, 4.0]), state, np.zeros(2))
+>>> updates
+array([-0.06, -0.08])
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Protocol
+
+import numpy as np
+
+Array = Any  # an ndarray (or, later, any array-API array)
+"""The type of parameters, gradients and updates."""
+
+
+class InitFn(Protocol):
+    def __call__(self, params: Array) -> NamedTuple: ...
+
+
+class UpdateFn(Protocol):
+    def __call__(
+        self, grads: Array, state: NamedTuple, params: Array | None = None
+    ) -> tuple[Array, NamedTuple]: ...
+
+
+class GradientTransformation(NamedTuple):
+    """A pair of pure functions ``(init, update)``.
+
+    Attributes
+    ----------
+    init : callable
+        ``init(params) -> state``.
+    update : callable
+        ``update(grads, state, params) -> (updates, new_state)``.
+    """
+
+    init: InitFn
+    update: UpdateFn
+
+
+class EmptyState(NamedTuple):
+    """The state of a stateless transform."""
+
+
+def stateless(fn: Callable[[Array, Array | None], Array]) -> GradientTransformation:
+    """Build a transform with no state from ``fn(grads, params) -> updates``."""
+
+    def init(params: Array) -> EmptyState:
+        return EmptyState()
+
+    def update(grads: Array, state: EmptyState, params: Array | None = None):
+        return fn(grads, params), state
+
+    return GradientTransformation(init, update)
+
+
+class ChainState(NamedTuple):
+    """The states of the transforms of a :func:`chain`, in order."""
+
+    states: tuple
+
+
+def chain(*transforms: GradientTransformation) -> GradientTransformation:
+    """Apply transforms one after the other: the updates of one are the grads of the next.
+
+    Parameters
+    ----------
+    *transforms : GradientTransformation
+        Applied left to right, e.g. ``chain(clip_by_norm(1.0), scale_by_adam(), scale_by_lr(1e-3))``.
+
+    Returns
+    -------
+    GradientTransformation
+        Its state is a :class:`ChainState` holding each transform's state.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradstep.optim import chain, clip_by_value, sgd
+    >>> opt = chain(clip_by_value(1.0), sgd(lr=0.5))
+    >>> opt.update(np.array([4.0, -0.5]), opt.init(np.zeros(2)), np.zeros(2))[0]
+    array([-0.5 ,  0.25])
+    """
+    for i, t in enumerate(transforms):
+        if not isinstance(t, GradientTransformation):
+            raise TypeError(
+                f"chain: argument {i} is {type(t).__name__}, not a GradientTransformation; "
+                "build one with gradstep.optim (e.g. sgd(lr=0.1), clip_by_norm(1.0))"
+            )
+
+    def init(params: Array) -> ChainState:
+        return ChainState(tuple(t.init(params) for t in transforms))
+
+    def update(grads: Array, state: ChainState, params: Array | None = None):
+        new_states = []
+        for t, s in zip(transforms, state.states):
+            grads, s = t.update(grads, s, params)
+            new_states.append(s)
+        return grads, ChainState(tuple(new_states))
+
+    return GradientTransformation(init, update)
+
+
+def find_states(state: Any, cls: type) -> list:
+    """All sub-states of type ``cls`` inside ``state`` (which may be a :class:`ChainState`), in order."""
+    if isinstance(state, cls):
+        return [state]
+    if isinstance(state, ChainState):
+        return [s for sub in state.states for s in find_states(sub, cls)]
+    return []
+
+
+def apply_updates(params: Array, updates: Array) -> Array:
+    """Return ``params + updates`` (a new array; ``params`` is not modified)."""
+    return params + updates
+
+
+def global_norm(x: Array) -> float:
+    """The L2 norm of all entries of ``x``, ``sqrt(sum(x**2))``."""
+    return float(np.sqrt(np.sum(np.square(x))))

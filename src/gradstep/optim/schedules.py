@@ -1,0 +1,174 @@
+"""Learning-rate schedules: functions ``count -> lr``.
+
+``count`` is the number of updates already made (0 for the first step). Every
+place that takes a learning rate accepts a number or a schedule;
+:func:`as_schedule` normalises the two once (jax's ``make_schedule``).
+
+The formulas follow ``torch.optim.lr_scheduler`` (stepped once per update) and
+scikit-learn's ``learning_rate="invscaling"``.
+
+Examples
+--------
+>>> from gradstep.optim import schedules
+>>> s = schedules.step(0.1, step_size=10, gamma=0.5)
+>>> s(0), s(9), s(10), s(25)
+(0.1, 0.1, 0.05, 0.025)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Union
+
+Schedule = Callable[[int], float]
+LearningRate = Union[float, Schedule]
+
+
+def _check_positive(name: str, value: float, allow_zero: bool = True) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class constant:
+    r"""A fixed learning rate, :math:`\eta_t = \eta`.
+
+    Examples
+    --------
+    >>> constant(0.1)(1000)
+    0.1
+    """
+
+    lr: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr", _check_positive("lr", self.lr))
+
+    def __call__(self, count: int) -> float:
+        return self.lr
+
+
+@dataclass(frozen=True)
+class step:
+    r"""Decay by ``gamma`` every ``step_size`` updates (torch ``StepLR``).
+
+    :math:`\eta_t = \eta\,\gamma^{\lfloor t / s \rfloor}`.
+
+    Examples
+    --------
+    >>> step(1.0, step_size=2, gamma=0.5)(5)
+    0.25
+    """
+
+    lr: float
+    step_size: int
+    gamma: float = 0.1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr", _check_positive("lr", self.lr))
+        if int(self.step_size) != self.step_size or self.step_size < 1:
+            raise ValueError(f"step_size must be a whole number >= 1, got {self.step_size!r}")
+        _check_positive("gamma", self.gamma)
+
+    def __call__(self, count: int) -> float:
+        return self.lr * self.gamma ** (count // self.step_size)
+
+
+@dataclass(frozen=True)
+class exponential:
+    r"""Decay by ``gamma`` every update (torch ``ExponentialLR``): :math:`\eta_t = \eta\,\gamma^t`.
+
+    Examples
+    --------
+    >>> exponential(1.0, gamma=0.5)(3)
+    0.125
+    """
+
+    lr: float
+    gamma: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr", _check_positive("lr", self.lr))
+        _check_positive("gamma", self.gamma)
+
+    def __call__(self, count: int) -> float:
+        return self.lr * self.gamma**count
+
+
+@dataclass(frozen=True)
+class inverse_time:
+    r"""scikit-learn's ``invscaling``: :math:`\eta_t = \eta / (t + 1)^{p}`.
+
+    scikit-learn counts updates from 1, so the first step (``count = 0``) uses
+    ``lr`` itself. ``power_t`` defaults to scikit-learn's 0.25.
+
+    Examples
+    --------
+    >>> inverse_time(1.0, power_t=0.5)(3)
+    0.5
+    """
+
+    lr: float
+    power_t: float = 0.25
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr", _check_positive("lr", self.lr))
+        _check_positive("power_t", self.power_t)
+
+    def __call__(self, count: int) -> float:
+        return self.lr / (count + 1.0) ** self.power_t
+
+
+@dataclass(frozen=True)
+class cosine:
+    r"""Cosine annealing over ``T_max`` updates (torch ``CosineAnnealingLR``, closed form).
+
+    :math:`\eta_t = \eta_{min} + (\eta - \eta_{min})\,(1 + \cos(\pi t / T_{max}))/2`;
+    after ``T_max`` updates it keeps ``eta_min``.
+
+    Examples
+    --------
+    >>> cosine(1.0, T_max=4)(2)
+    0.5
+    """
+
+    lr: float
+    T_max: int
+    eta_min: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr", _check_positive("lr", self.lr))
+        if int(self.T_max) != self.T_max or self.T_max < 1:
+            raise ValueError(f"T_max must be a whole number >= 1, got {self.T_max!r}")
+        _check_positive("eta_min", self.eta_min)
+
+    def __call__(self, count: int) -> float:
+        t = min(count, self.T_max)
+        return self.eta_min + (self.lr - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
+
+
+def as_schedule(lr: LearningRate, name: str = "lr") -> Schedule:
+    """Return ``lr`` as a schedule: numbers become :class:`constant`, callables pass through.
+
+    Raises
+    ------
+    TypeError
+        If ``lr`` is neither a number nor a callable.
+    ValueError
+        If ``lr`` is a negative or non-finite number.
+    """
+    if callable(lr):
+        return lr
+    if isinstance(lr, (bool, str)) or not isinstance(lr, (int, float)) and not hasattr(lr, "__float__"):
+        raise TypeError(
+            f"{name} must be a number or a schedule (a function count -> lr, e.g. "
+            f"gradstep.optim.schedules.step(0.1, step_size=100)), got {lr!r}"
+        )
+    try:
+        return constant(float(lr))
+    except ValueError as err:
+        raise ValueError(f"{name}: {err}") from None
