@@ -8,8 +8,8 @@ Examples
 >>> model = LinearRegression(lr=0.1, epochs=2000, tol=None).fit(X, y)
 >>> np.round(model.coef_, 6), round(model.intercept_, 6)
 (array([2.]), 1.0)
->>> model.history_.loss[:2]   # loss at theta_0 and theta_1
-array([13.5  , 1.455])
+>>> model.history_.loss[:2]   # mse at theta_0 = (0, 0) and theta_1 = (1.7, 0.8)
+array([21.   ,  0.535])
 """
 
 from __future__ import annotations

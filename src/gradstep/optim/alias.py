@@ -25,7 +25,7 @@ Examples
 ...     updates, state = opt.update(2 * x, state, x)   # gradient of |x|^2
 ...     x = x + updates
 >>> np.round(x, 4)
-array([ 0.7   , -1.7   ])
+array([ 0.7016, -1.7006])
 """
 
 from __future__ import annotations
