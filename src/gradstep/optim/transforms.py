@@ -172,8 +172,7 @@ def scale_by_adam(
     eps = _check("eps", eps)
 
     def init(params: Array) -> ScaleByAdamState:
-        z = np.zeros_like(params)
-        return ScaleByAdamState(0, z, z, z)
+        return ScaleByAdamState(0, np.zeros_like(params), np.zeros_like(params), np.zeros_like(params))
 
     def update(grads: Array, state: ScaleByAdamState, params: Array | None = None):
         t = state.count + 1
