@@ -22,8 +22,8 @@ def _check(name: str, value: float, lo: float = 0.0, hi: float = math.inf, hi_op
     value = float(value)
     ok = math.isfinite(value) and lo <= value and (value < hi if hi_open else value <= hi)
     if not ok:
-        rng = f"[{lo}, {hi})" if hi_open else f"[{lo}, {hi}]"
-        raise ValueError(f"{name} must be a number in {rng}, got {value!r}")
+        rng = f">= {lo:g}" if hi == math.inf else (f"in [{lo:g}, {hi:g})" if hi_open else f"in [{lo:g}, {hi:g}]")
+        raise ValueError(f"{name} must be a finite number {rng}, got {value!r}")
     return value
 
 
