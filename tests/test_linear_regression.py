@@ -234,3 +234,43 @@ def test_sklearn_clone_pipeline_and_grid_search():
         search = GridSearchCV(make_pipeline(StandardScaler(), model), {"linearregression__lr": [1e-4, 0.1]}, cv=3)
         search.fit(X, y)
     assert search.best_params_ == {"linearregression__lr": 0.1}
+
+
+@pytest.mark.parametrize("scale", ["standard", "minmax"])
+def test_scaling_inside_the_model_reports_original_units(scale):
+    rng = np.random.default_rng(8)
+    X = np.column_stack([rng.uniform(0, 1000, 150), rng.uniform(-0.01, 0.01, 150)])
+    y = X @ np.array([0.003, 250.0]) + 4.0 + rng.normal(0, 0.1, 150)
+    model = LinearRegression(scale=scale, lr=0.5, epochs=20000, tol=None).fit(X, y)
+    ref = SkLinearRegression().fit(X, y)
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-8)
+    np.testing.assert_allclose(model.intercept_, ref.intercept_, rtol=1e-8)
+    np.testing.assert_allclose(model.predict(X), ref.predict(X), rtol=1e-10)
+    # gradient descent ran on the scaled features: the same run by hand on StandardScaler/MinMaxScaler output
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    Z = (StandardScaler() if scale == "standard" else MinMaxScaler()).fit_transform(X)
+    by_hand = LinearRegression(lr=model.lr, epochs=30, tol=None).fit(Z, y)
+    again = LinearRegression(scale=scale, lr=model.lr, epochs=30, tol=None).fit(X, y)
+    np.testing.assert_allclose(again.history_.params, by_hand.history_.params, rtol=1e-10, atol=1e-12)
+    assert abs(model.optimality_gap(X, y)) < 1e-10
+
+
+def test_scaling_without_intercept_keeps_the_origin():
+    rng = np.random.default_rng(9)
+    X = rng.uniform(1, 100, size=(80, 2))
+    y = X @ np.array([0.5, -0.2])
+    model = LinearRegression(scale="standard", fit_intercept=False, lr=0.1, epochs=5000, tol=None).fit(X, y)
+    np.testing.assert_allclose(model.coef_, [0.5, -0.2], rtol=1e-8)
+    assert model.intercept_ == 0.0
+
+
+def test_coef_init_is_in_original_units_when_scaling():
+    rng = np.random.default_rng(10)
+    X = rng.uniform(0, 50, size=(40, 2))
+    y = X @ np.array([1.0, 2.0]) + 3.0
+    model = LinearRegression(scale="minmax", lr=0.1, epochs=3, tol=None).fit(X, y, coef_init=[1.0, 2.0],
+                                                                           intercept_init=3.0)
+    # starting at the exact solution: the gradient is zero and nothing moves
+    np.testing.assert_allclose(model.coef_, [1.0, 2.0], rtol=1e-12)
+    np.testing.assert_allclose(model.history_.grad_norm, 0.0, atol=1e-9)

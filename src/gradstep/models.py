@@ -29,6 +29,7 @@ from .history import History
 from .loop import DIVERGED, DivergenceError, Result, StopRule, run
 from .objectives import LOSSES, PENALTIES, Penalty, SquaredError
 from .optim import OPTIMIZERS, GradientTransformation, make_optimizer
+from .scaling import FeatureScaling
 
 
 class LinearRegression(RegressorMixin, BaseEstimator):
@@ -72,6 +73,10 @@ class LinearRegression(RegressorMixin, BaseEstimator):
     clip_value, clip_norm : float, optional
         Clip each gradient component to ``[-clip_value, clip_value]`` / rescale the
         gradient to L2 norm at most ``clip_norm``.
+    scale : {None, "standard", "minmax"}, default=None
+        Scale the features inside the model (see :mod:`gradstep.scaling`):
+        gradient descent runs on the scaled features (the history is in those
+        units), ``coef_`` and ``intercept_`` are reported in the original units.
     tol : float or None, default=1e-3
         Stop when the loss on all the data has not improved by ``tol`` for
         ``n_iter_no_change`` epochs; ``None`` runs exactly ``epochs`` epochs.
@@ -83,6 +88,8 @@ class LinearRegression(RegressorMixin, BaseEstimator):
     ----------
     coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
     intercept_ : float or ndarray of shape (n_targets,)
+    scaling_ : FeatureScaling
+        The scaling learnt from ``X`` (identity when ``scale=None``).
     n_iter_ : int
         Epochs run.
     t_ : int
@@ -117,6 +124,7 @@ class LinearRegression(RegressorMixin, BaseEstimator):
         l1_ratio: float = 0.15,
         clip_value: float | None = None,
         clip_norm: float | None = None,
+        scale: str | None = None,
         tol: float | None = 1e-3,
         n_iter_no_change: int = 5,
         record_params: bool = True,
@@ -135,6 +143,7 @@ class LinearRegression(RegressorMixin, BaseEstimator):
         self.l1_ratio = l1_ratio
         self.clip_value = clip_value
         self.clip_norm = clip_norm
+        self.scale = scale
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.record_params = record_params
@@ -152,7 +161,8 @@ class LinearRegression(RegressorMixin, BaseEstimator):
         return SquaredError(n_features, n_outputs, self.loss, bool(self.fit_intercept),
                             Penalty(kind, float(self.alpha), float(self.l1_ratio)))
 
-    def _initial_params(self, obj: SquaredError, dtype: Any, coef_init: Any, intercept_init: Any) -> np.ndarray:
+    def _initial_params(self, obj: SquaredError, dtype: Any, coef_init: Any, intercept_init: Any,
+                        scaling: FeatureScaling) -> np.ndarray:
         d, k = obj.n_features, obj.n_outputs
         W = np.zeros((d, k), dtype=dtype)
         if coef_init is not None:
@@ -169,7 +179,8 @@ class LinearRegression(RegressorMixin, BaseEstimator):
             if i.size != k:
                 raise ValueError(f"intercept_init has {i.size} values; it must have {k} (one per target)")
             b = i
-        return obj.pack(W, b if self.fit_intercept else None)
+        W, b = scaling.to_scaled(W, b if self.fit_intercept else None)
+        return obj.pack(W, b)
 
     def _validate_hyper(self) -> None:
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, numbers.Integral) or self.epochs < 1:
@@ -179,7 +190,8 @@ class LinearRegression(RegressorMixin, BaseEstimator):
                              f"got {self.optimizer!r}")
 
     # ------------------------------------------------------------------ API
-    def fit(self, X: Any, y: Any, coef_init: Any = None, intercept_init: Any = None) -> "LinearRegression":
+    def fit(self, X: Any, y: Any, coef_init: Any = None, intercept_init: Any = None,
+            callback: Any = None) -> "LinearRegression":
         """Fit by gradient descent from ``coef_init`` / ``intercept_init`` (zeros by default).
 
         Parameters
@@ -188,6 +200,10 @@ class LinearRegression(RegressorMixin, BaseEstimator):
         y : array_like of shape (n_samples,) or (n_samples, n_targets)
         coef_init : array_like of shape (n_features,) or (n_targets, n_features), optional
         intercept_init : float or array_like of shape (n_targets,), optional
+            Starting values, in the original units of ``X``.
+        callback : callable, optional
+            ``callback(StepInfo)`` after every update (e.g. a progress bar); raise
+            ``StopIteration`` to stop.
 
         Returns
         -------
@@ -198,7 +214,9 @@ class LinearRegression(RegressorMixin, BaseEstimator):
         y = np.asarray(y, dtype=X.dtype)
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
         obj = self._objective(X.shape[1], Y.shape[1])
-        params0 = self._initial_params(obj, X.dtype, coef_init, intercept_init)
+        scaling = FeatureScaling.fit(self.scale, X, center=bool(self.fit_intercept))
+        X = scaling.transform(X)
+        params0 = self._initial_params(obj, X.dtype, coef_init, intercept_init, scaling)
         transform = make_optimizer(self.optimizer, self.lr, self.optimizer_params, self.clip_value, self.clip_norm)
         seed = resolve_seed(self.random_state)
         batches = Batches(X, Y, self.batch_size, bool(self.shuffle), seed)
@@ -207,14 +225,16 @@ class LinearRegression(RegressorMixin, BaseEstimator):
             record_params=self.record_params,
             param_names=self._param_names(X.shape[1], Y.shape[1]),
             meta={"model": "LinearRegression", "params": _plain_params(self.get_params()), "seed": seed,
-                  "n_samples": X.shape[0], "steps_per_epoch": batches.steps_per_epoch},
+                  "n_samples": X.shape[0], "steps_per_epoch": batches.steps_per_epoch,
+                  "scale": scaling.kind},
         )
 
         def explain_lr() -> float | None:
             return diagnostics.stable_lr(X, self.loss, bool(self.fit_intercept), obj.penalty.l2, Y.shape[1],
                                          per_sample=batches.size == 1)
 
-        result = run(obj, params0, transform, batches, stop, history=history, stable_lr=explain_lr)
+        result = run(obj, params0, transform, batches, stop, history=history, callback=callback,
+                     stable_lr=explain_lr)
         if result.status == DIVERGED:
             raise DivergenceError(result.message, result.nit, history.lr[-1] if history.n_steps else np.nan,
                                   result.fun, history.meta.get("stable_lr"), history)
@@ -222,7 +242,7 @@ class LinearRegression(RegressorMixin, BaseEstimator):
             warnings.warn(
                 f"{result.message} (epochs={self.epochs}, tol={self.tol}); raise epochs or lr, "
                 "or scale the features", ConvergenceWarning, stacklevel=2)
-        W, b = obj.unpack(result.x)
+        W, b = scaling.to_original(*obj.unpack(result.x))
         single = y.ndim == 1
         self.coef_ = W[:, 0].copy() if single else W.T.copy()
         if self.fit_intercept:
@@ -234,6 +254,7 @@ class LinearRegression(RegressorMixin, BaseEstimator):
         self.history_ = history
         self.result_ = result
         self._objective_ = obj
+        self.scaling_ = scaling
         return self
 
     def _param_names(self, d: int, k: int) -> list[str]:
@@ -249,33 +270,31 @@ class LinearRegression(RegressorMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         return X @ np.asarray(self.coef_, dtype=X.dtype).T + self.intercept_
 
-    def _params(self) -> np.ndarray:
-        coef = np.asarray(self.coef_)
-        W = coef.reshape(-1, 1) if coef.ndim == 1 else coef.T
-        return self._objective_.pack(W, np.atleast_1d(self.intercept_) if self.fit_intercept else None)
-
-    def loss_value(self, X: Any, y: Any) -> float:
-        """The objective (loss in this model's convention plus penalty) on ``(X, y)``."""
+    def _fit_space(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(Z, Y)``: validated data in the units gradient descent ran in."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        Y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)
-        return self._objective_.value(self._params().astype(np.float64), (X, Y))
+        Z = (X - self.scaling_.center) / self.scaling_.scale if self.scaling_.active else X
+        return Z, np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)
+
+    def loss_value(self, X: Any, y: Any) -> float:
+        """The objective (loss in this model's convention plus penalty) of the fitted model on ``(X, y)``."""
+        Z, Y = self._fit_space(X, y)
+        return self._objective_.value(np.asarray(self.result_.x, dtype=np.float64), (Z, Y))
 
     def optimality_gap(self, X: Any, y: Any) -> float:
         r""":math:`f(\hat\theta) - f(\theta^*)` with :math:`\theta^*` the closed-form optimum (same loss, same L2).
 
-        Not defined with an L1 penalty (no closed form).
+        Measured in the units gradient descent ran in (after ``scale``). Not
+        defined with an L1 penalty (no closed form).
         """
         check_is_fitted(self)
         if self._objective_.penalty.l1:
             raise ValueError("optimality_gap needs a closed form: it is not defined with an L1 penalty")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        coef, b = diagnostics.closed_form(X, y, bool(self.fit_intercept), self.loss, self._objective_.penalty.l2)
-        W = np.reshape(coef, (-1, 1)) if np.ndim(coef) == 1 else np.asarray(coef).T
-        best = self._objective_.pack(W, np.atleast_1d(b) if self.fit_intercept else None)
-        Y = y.reshape(X.shape[0], -1)
-        return self.loss_value(X, y) - self._objective_.value(best, (X, Y))
+        Z, Y = self._fit_space(X, y)
+        coef, b = diagnostics.closed_form(Z, Y, bool(self.fit_intercept), self.loss, self._objective_.penalty.l2)
+        best = self._objective_.pack(np.asarray(coef).T, np.atleast_1d(b) if self.fit_intercept else None)
+        return self.loss_value(X, y) - self._objective_.value(best, (Z, Y))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
