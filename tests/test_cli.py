@@ -65,8 +65,8 @@ def test_fit_a_csv_file(tmp_path):
         ("", ("--target", "y"), "empty"),
         ("x,y\n", ("--target", "y"), "no rows"),
         ("x,y\n1,2\n", (), "--target"),
-        ("x,y\n1,2\n", ("--target", "y", "--loss", "l3"), "loss must be one of"),
-        ("x,y\n1,2\n", ("--target", "y", "--tol", "abc"), "--tol"),
+        ("x,y\n1,2\n2,3\n", ("--target", "y", "--loss", "l3"), "loss must be one of"),
+        ("x,y\n1,2\n2,3\n", ("--target", "y", "--tol", "abc"), "--tol"),
     ],
 )
 def test_fit_bad_input_exits_2_with_a_located_message(tmp_path, content, args, needle):

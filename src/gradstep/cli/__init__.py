@@ -1,0 +1,32 @@
+"""The ``gradstep`` command (Typer + Rich).
+
+Exit codes: 0 success, 1 the run diverged, 2 bad input (file, column, formula, option).
+Every command's maths is the library's: these modules only parse options and print.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from . import history
+from .datasets import datasets
+from .demo import demo
+from .fit import fit
+from .minimize import check_grad, minimize
+from .sweep import sweep
+
+app = typer.Typer(
+    help="gradstep: gradient descent you can see and trust.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command()(demo)
+app.command()(fit)
+app.command()(minimize)
+app.command()(sweep)
+app.command("check-grad")(check_grad)
+app.command()(datasets)
+app.add_typer(history.app, name="history")
+
+__all__ = ["app"]

@@ -1,0 +1,82 @@
+"""The figures a command writes: one set for fitted linear models, one for minimised formulas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .common import plots_module
+
+GIF_FRAMES = 30  # frames of an animated descent (each costs a full redraw)
+
+
+def _names(history: Any, coords: tuple[int, ...]) -> list[str] | None:
+    names = history.param_names
+    return [names[i] for i in coords] if names and max(coords) < len(names) else None
+
+
+def model_figures(models: Sequence[Any], labels: Sequence[str], X: np.ndarray, y: np.ndarray, outdir: Path,
+                  feature_names: Sequence[str] | None = None, target_name: str = "y", gif: bool = True) -> list[Path]:
+    """Loss curves, the fitted line (or predicted vs true), the loss landscape over the first
+    parameter and contours over the first two with every model's path, and the animated descent.
+
+    The landscapes are in the units gradient descent ran in (after the model's scaling), with the
+    other parameters held at the closed-form optimum, which is marked.
+    """
+    from ..diagnostics import closed_form
+
+    plots = plots_module()
+    outdir.mkdir(parents=True, exist_ok=True)
+    first = models[0]
+    histories = [m.history_ for m in models]
+    obj = first._objective_
+    Z, Y = first._fit_space(X, y)
+    coef, b = closed_form(Z, Y, bool(first.fit_intercept), first.loss, obj.penalty.l2)
+    best = obj.pack(np.asarray(coef).T, np.atleast_1d(b) if first.fit_intercept else None)
+    paths = [outdir / "loss.png", outdir / "fit.png", outdir / "curve.png"]
+    plots.plot_loss(histories, labels, path=paths[0])
+    if all(h.n_epochs for h in histories):
+        paths.append(plots.save_figure(plots.plot_epoch_loss(histories, labels), outdir / "epoch_loss.png"))
+    plots.plot_fit(X, y, first.predict, feature_names=feature_names, target_name=target_name, path=paths[1])
+    plots.plot_curve(plots.objective_curve(obj, (Z, Y), best, coord=0), histories, labels, coord=0,
+                     optimum=float(best[0]), xlabel=(_names(histories[0], (0,)) or [None])[0], path=paths[2])
+    if best.size >= 2 and all(h.params is not None for h in histories):
+        surface = plots.objective_surface(obj, (Z, Y), best, coords=(0, 1))
+        kwargs = dict(coords=(0, 1), optimum=(float(best[0]), float(best[1])), names=_names(histories[0], (0, 1)))
+        paths.append(outdir / "contour.png")
+        plots.plot_contour(surface, histories, labels, path=paths[-1], **kwargs)
+        if gif:
+            paths.append(plots.animate_contour(surface, histories, labels, path=outdir / "descent.gif",
+                                                 frames=GIF_FRAMES, **kwargs))
+    return paths
+
+
+def formula_figures(formula: Any, results: Sequence[Any], labels: Sequence[str], outdir: Path,
+                    optimum: Sequence[float] | None = None, gif: bool = True) -> list[Path]:
+    """Loss curves and the curve (one variable) or contours (two or more, the rest held at the
+    first run's end point) with every run's path, and the animated descent."""
+    plots = plots_module()
+    outdir.mkdir(parents=True, exist_ok=True)
+    histories = [r.history for r in results]
+    paths = [outdir / "loss.png"]
+    plots.plot_loss(histories, labels, path=paths[0])
+    if not all(h.params is not None for h in histories):
+        return paths
+    center = np.asarray(results[0].x, dtype=float)
+    if len(formula.variables) == 1:
+        paths.append(outdir / "curve.png")
+        plots.plot_curve(plots.formula_curve(formula, 0, center), histories, labels, coord=0,
+                         optimum=None if optimum is None else float(optimum[0]), xlabel=formula.variables[0],
+                         path=paths[-1])
+        return paths
+    surface = plots.formula_surface(formula, (0, 1), center)
+    kwargs = dict(coords=(0, 1), optimum=None if optimum is None else tuple(optimum[:2]),
+                  names=list(formula.variables[:2]), aspect="equal")
+    paths.append(outdir / "contour.png")
+    plots.plot_contour(surface, histories, labels, path=paths[-1], **kwargs)
+    if gif:
+        paths.append(plots.animate_contour(surface, histories, labels, path=outdir / "descent.gif",
+                                                 frames=GIF_FRAMES, **kwargs))
+    return paths

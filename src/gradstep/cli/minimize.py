@@ -1,0 +1,134 @@
+"""``gradstep minimize`` and ``gradstep check-grad``: typed-in formulas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from .common import (
+    EXIT_DIVERGED,
+    SCHEDULE_HELP,
+    emit_json,
+    fail,
+    floats,
+    names,
+    optimizer_params,
+    optional_float,
+    out,
+    schedule,
+    written,
+)
+
+
+def parse_formula(text: str, variables: Optional[str]):
+    from ..expression import FormulaError, parse
+
+    try:
+        return parse(text, names(variables))
+    except FormulaError as e:
+        fail(f"formula refused: {e}")
+    except (TypeError, ValueError) as e:
+        fail(str(e))
+
+
+def minimize(
+    formula: str = typer.Argument(..., help='A formula such as "x**2 + y**2".'),
+    x0: str = typer.Option(..., "--x0", help="Start, one value per variable: 3,2"),
+    lr: float = typer.Option(0.01, help="Learning rate (the start of the schedule)."),
+    steps: int = typer.Option(100, help="Number of steps."),
+    optimizer: str = typer.Option("gd", help="gd, momentum, nesterov, adagrad, rmsprop, adam."),
+    schedule_spec: Optional[str] = typer.Option(None, "--schedule", help=SCHEDULE_HELP),
+    opt: Optional[List[str]] = typer.Option(None, "--opt", help="Optimizer setting NAME=VALUE (torch names), repeatable."),
+    clip_value: Optional[float] = typer.Option(None, help="Clip each gradient component to [-c, c]."),
+    clip_norm: Optional[float] = typer.Option(None, help="Rescale the gradient to L2 norm at most c."),
+    variables: Optional[str] = typer.Option(None, help="Variable order, e.g. w,b (default: alphabetical)."),
+    tol: str = typer.Option("none", help="Stop when f improves by less than this (or 'none')."),
+    gtol: str = typer.Option("none", help="Stop when the gradient norm is at most this (or 'none')."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the curve/contour with the path to this folder."),
+    history: Optional[Path] = typer.Option(None, help="Write the run's history to this JSON file."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON (with the path)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final point."),
+) -> None:
+    """Minimise a typed-in formula by gradient descent with its exact gradient."""
+    from ..minimize import minimize as run_minimize
+
+    parsed = parse_formula(formula, variables)
+    try:
+        res = run_minimize(formula, floats(x0, "--x0"), optimizer=optimizer, lr=schedule(schedule_spec, lr),
+                           steps=steps, tol=optional_float(tol, "--tol"), gtol=optional_float(gtol, "--gtol"),
+                           variables=list(parsed.variables), optimizer_params=optimizer_params(opt) or None,
+                           clip_value=clip_value, clip_norm=clip_norm)
+    except (TypeError, ValueError) as e:
+        fail(str(e))
+    files: list[Path] = []
+    if history is not None:
+        res.history.to_json(history)
+        files.append(history)
+    if plot is not None:
+        from .figures import formula_figures
+
+        files += formula_figures(parsed, [res], [f"{optimizer}, lr {lr:g}"], plot)
+    if as_json:
+        emit_json({
+            "formula": formula, "variables": list(res.variables), "x": res.x, "fun": res.fun,
+            "jac": res.jac, "nit": res.nit, "success": bool(res.success), "status": res.status,
+            "message": res.message, "path": res.history.path, "loss": res.history.loss,
+            "files": [str(p) for p in files],
+        })
+    elif quiet:
+        print(" ".join(f"{v:.10g}" for v in res.x))
+    else:
+        out.print(f"[bold]gradstep minimize[/] {formula}  ({optimizer}, lr {lr:g})", highlight=False)
+        path, loss = res.history.path, res.history.loss
+        table = Table("step", *res.variables, "f", show_edge=False)
+        rows = list(range(len(path)))
+        shown = rows if len(rows) <= 12 else rows[:6] + [-1] + rows[-5:]
+        for k in shown:
+            if k == -1:
+                table.add_row("…", *["…"] * len(res.variables), "…")
+                continue
+            f = loss[k] if k < len(loss) else res.fun
+            table.add_row(str(k), *[f"{v:.8g}" for v in path[k]], f"{f:.8g}")
+        out.print(table)
+        out.print(f"{'[green]success[/]' if res.success else '[red]failed[/]'}: {res.message}", highlight=False)
+        written(files, quiet)
+    if res.status == 2:
+        raise typer.Exit(EXIT_DIVERGED)
+
+
+def check_grad(
+    formula: str = typer.Argument(..., help='A formula such as "x**2 * y".'),
+    at: str = typer.Option(..., "--at", help="The point, one value per variable: 1,2"),
+    variables: Optional[str] = typer.Option(None, help="Variable order (default: alphabetical)."),
+    h: float = typer.Option(1e-6, help="Step of the central differences."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Compare the exact (symbolic) gradient with central differences, coordinate by coordinate."""
+    from ..diagnostics import check_grad as relative_errors
+    from ..objectives import numeric_grad
+
+    parsed = parse_formula(formula, variables)
+    x = np.array(floats(at, "--at"))
+    if x.size != len(parsed.variables):
+        fail(f"--at has {x.size} values but the formula has {len(parsed.variables)} variables "
+             f"{list(parsed.variables)}; give one value per variable")
+    if not h > 0:
+        fail(f"--h must be > 0, got {h}")
+    exact, numeric = parsed.grad(x), numeric_grad(parsed, x, h)
+    errors = relative_errors(parsed, parsed.grad, x, h)
+    if as_json:
+        emit_json({"formula": formula, "variables": list(parsed.variables), "at": x, "exact": exact,
+                   "numeric": numeric, "relative_error": errors, "value": float(parsed(x))})
+        return
+    table = Table("variable", "exact ∂f", "numeric ∂f", "relative error", show_edge=False)
+    for name, a, n, e in zip(parsed.variables, exact, numeric, errors):
+        table.add_row(name, f"{a:.12g}", f"{n:.12g}", f"{e:.2e}")
+    out.print(f"[bold]gradstep check-grad[/] {formula} at {x.tolist()} (h = {h:g})", highlight=False)
+    out.print(table)
+    worst = float(np.max(errors))
+    verdict = "agree" if worst < 1e-6 else "DISAGREE (check the formula's smoothness at this point, or h)"
+    out.print(f"largest relative error {worst:.2e}: exact and numeric gradients {verdict}", highlight=False)

@@ -1,0 +1,123 @@
+"""``gradstep sweep``: one problem, a grid of learning rates, optimisers and batch sizes."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from .common import emit_json, fail, floats, load_data, names, out, written
+
+
+def _batch_sizes(text: str) -> list[int | None]:
+    sizes: list[int | None] = []
+    for part in names(text) or []:
+        if part.lower() in ("all", "full", "none"):
+            sizes.append(None)
+            continue
+        try:
+            sizes.append(int(part))
+        except ValueError:
+            fail(f"--batch-size takes whole numbers or 'all', e.g. all,10,1; got {part!r}")
+    return sizes
+
+
+def _first(mask: np.ndarray) -> int | None:
+    hits = np.flatnonzero(mask)
+    return int(hits[0]) if hits.size else None
+
+
+def sweep(
+    file: Optional[Path] = typer.Argument(None, help="Data file (default: the tutorial line unless --formula)."),
+    formula: Optional[str] = typer.Option(None, "--formula", "-f", help='Sweep on a formula instead, e.g. "x**2 + y**2".'),
+    x0: Optional[str] = typer.Option(None, "--x0", help="Start for --formula: 3,2"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="A bundled dataset."),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="Column to predict (with a file)."),
+    lr: str = typer.Option("0.4,0.1,0.01", help="Learning rates, comma-separated."),
+    optimizer: str = typer.Option("gd", help="Optimisers, comma-separated."),
+    batch_size: str = typer.Option("all", help="Batch sizes for data, comma-separated ('all' = batch GD)."),
+    steps: int = typer.Option(50, help="Steps per run (formula)."),
+    epochs: int = typer.Option(200, help="Epochs per run (data)."),
+    loss: str = typer.Option("mse", help="Squared-error convention (data)."),
+    scale: str = typer.Option("none", help="Feature scaling (data): standard, minmax, none."),
+    tol: float = typer.Option(1e-6, help="Tolerance for 'steps to tol': gradient norm (formula), relative gap to the closed-form loss (data)."),
+    seed: int = typer.Option(0, help="Seed of the shuffling."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the overlaid figures to this folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Run a grid of settings on one problem: final loss, steps to tolerance, divergence, overlaid paths."""
+    lrs = floats(lr, "--lr")
+    optimizers = names(optimizer) or ["gd"]
+    rows: list[dict[str, Any]] = []
+    runs: list[Any] = []
+    labels: list[str] = []
+    if formula is not None:
+        from ..minimize import minimize
+        from .minimize import parse_formula
+
+        if file is not None or dataset is not None:
+            fail("give --formula or data (FILE / --dataset), not both")
+        if x0 is None:
+            fail("--formula needs a start: --x0 3,2")
+        parsed = parse_formula(formula, None)
+        start = floats(x0, "--x0")
+        for opt_name, rate in itertools.product(optimizers, lrs):
+            try:
+                res = minimize(formula, start, optimizer=opt_name, lr=rate, steps=steps)
+            except (TypeError, ValueError) as e:
+                fail(str(e))
+            k = _first(res.history.grad_norm <= tol)
+            rows.append({"optimizer": opt_name, "lr": rate, "batch_size": None, "final_loss": float(res.fun),
+                         "steps_to_tol": k, "diverged": res.status == 2, "message": res.message})
+            runs.append(res)
+            labels.append(f"{opt_name}, lr {rate:g}")
+    else:
+        from ..diagnostics import closed_form
+        from ..loop import DivergenceError
+        from ..models import LinearRegression
+
+        ds = load_data(file, dataset, target, None, None, False, None)
+        X, y = ds.X, np.asarray(ds.y, dtype=float)
+        for opt_name, rate, bs in itertools.product(optimizers, lrs, _batch_sizes(batch_size)):
+            est = LinearRegression(optimizer=opt_name, lr=rate, epochs=epochs, batch_size=bs, loss=loss,
+                                   scale=None if scale == "none" else scale, tol=None, random_state=seed)
+            try:
+                est.fit(X, y)
+                hist, diverged, message = est.history_, False, est.result_.message
+            except DivergenceError as e:
+                hist, diverged, message = e.history, True, str(e)
+            except (TypeError, ValueError) as e:
+                fail(str(e))
+            if not diverged:
+                Z, Y = est._fit_space(X, y)
+                coef, b = closed_form(Z, Y, True, loss)
+                best = est._objective_.value(est._objective_.pack(np.asarray(coef).T, np.atleast_1d(b)), (Z, Y))
+                e = _first(hist.epoch_loss - best <= tol * max(1.0, abs(best)))
+                runs.append(est)
+                labels.append(f"{opt_name}, lr {rate:g}, batch {bs or 'all'}")
+            rows.append({"optimizer": opt_name, "lr": rate, "batch_size": bs,
+                         "final_loss": float(hist.epoch_loss[-1]) if hist.n_epochs else float("nan"),
+                         "steps_to_tol": None if diverged or e is None else int(hist.to_pandas("epochs")["step"][e]),
+                         "diverged": diverged, "message": message})
+    files: list[Path] = []
+    if plot is not None and runs:
+        from .figures import formula_figures, model_figures
+
+        if formula is not None:
+            files = formula_figures(parsed, runs, labels, plot, gif=False)
+        else:
+            files = model_figures(runs, labels, X, y, plot, ds.feature_names, ds.target_name, gif=False)
+    if as_json:
+        emit_json({"runs": rows, "files": [str(p) for p in files]})
+        return
+    table = Table("optimizer", "lr", "batch", "final loss", "steps to tol", "outcome", show_edge=False)
+    for r in rows:
+        table.add_row(r["optimizer"], f"{r['lr']:g}", str(r["batch_size"] or "all"), f"{r['final_loss']:.6g}",
+                      "—" if r["steps_to_tol"] is None else str(r["steps_to_tol"]),
+                      "[red]diverged[/]" if r["diverged"] else "ok")
+    out.print(table)
+    written(files, False)

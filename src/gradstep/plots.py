@@ -1,0 +1,676 @@
+r"""Figures of a run: the loss per step, the fitted line, the loss landscape with the descent path.
+
+Every function builds a :class:`matplotlib.figure.Figure` directly (no ``pyplot``,
+no global state: it works without a display and in threads), returns it, and
+writes it with :func:`save_figure` when ``path`` is given (atomically; the
+format from the suffix: ``.png``, ``.svg`` or ``.pdf``).
+
+The landscape plots take a vectorised function of the plotted coordinates;
+:func:`formula_surface`, :func:`objective_surface` (and their ``_curve``
+variants) build one. ``import gradstep`` does not import this module or matplotlib.
+
+Examples
+--------
+>>> import pathlib, tempfile
+>>> from gradstep import minimize
+>>> runs = [minimize("x**2 + y**2", x0=[3, 2], lr=lr, steps=30).history for lr in (0.4, 0.1)]
+>>> with tempfile.TemporaryDirectory() as d:
+...     fig = plot_contour(formula_surface("x**2 + y**2"), runs, optimum=(0, 0),
+...                        path=pathlib.Path(d, "contour.png"))
+...     [p.name for p in pathlib.Path(d).iterdir()]
+['contour.png']
+>>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()
+('x', 'y')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.animation import PillowWriter
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import LogLocator
+from PIL import Image
+
+from .history import History
+
+__all__ = ["animate_contour", "formula_curve", "formula_surface", "objective_curve", "objective_surface",
+           "plot_contour", "plot_curve", "plot_epoch_loss", "plot_fit", "plot_loss", "save_figure"]
+
+FIGSIZE = (7.0, 5.0)   # inches
+DPI = 100
+FORMATS = ("png", "svg", "pdf")
+GRID = 150             # points per side of a contour grid
+CURVE_POINTS = 400     # points of a 1-D loss curve
+MARGIN = 0.15          # share of the span added on each side of the default bounds
+BLOWUP = 10.0          # a path counts for the default bounds until its loss exceeds f0 + BLOWUP * max(|f0|, 1)
+LOG_LIMIT = 150.0      # log axes end by 1e±150: matplotlib's log ticks overflow near 1e308
+MAX_MARKERS = 100      # markers drawn along one path (every point is in the line's data)
+PATH_MARKERS = "o^sDv"  # one marker shape per overlaid path
+
+Histories = History | Sequence[History]
+PathLike = str | os.PathLike
+Run = tuple[History, str | None]   # a history and its legend label
+
+
+# --- writing ------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _atomic_path(path: Path) -> Iterator[Path]:
+    """A new file beside ``path`` (same suffix) to write; it replaces ``path`` only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.tmp{path.suffix}")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))   # the umask applies, as for open()
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_figure(fig: Figure, path: PathLike) -> Path:
+    """Write ``fig`` to ``path`` atomically: render to a temporary file in the same folder, then rename.
+
+    The format comes from the suffix (``.png``, ``.svg``, ``.pdf``); missing folders are created.
+    A failure leaves the old file, if any, as it was and no temporary file behind.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> fig = Figure(figsize=(2, 1))
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     save_figure(fig, pathlib.Path(d, "out", "empty.svg")).name
+    'empty.svg'
+    """
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ValueError(f"cannot tell the figure format from {path.name!r}: end the name with "
+                         + ", ".join(f".{f}" for f in FORMATS))
+    with _atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=fig.dpi)
+    return path
+
+
+def _figure() -> Figure:
+    fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)   # a pixel canvas of its own, not pyplot's
+    return fig
+
+
+def _finish(fig: Figure, path: PathLike | None) -> Figure:
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+# --- runs, labels, titles -------------------------------------------------------------------
+
+def _describe(h: History) -> str:
+    """``"adam, lr=0.05, batch=10"`` from the settings saved in ``h.meta``."""
+    s = {**(h.meta.get("params") or {}), **h.meta}
+    parts = [str(s["optimizer"])] if s.get("optimizer") else []
+    if isinstance(s.get("lr"), (int, float)):
+        parts.append(f"lr={s['lr']:g}")
+    if s.get("batch_size"):
+        parts.append(f"batch={s['batch_size']}")
+    return ", ".join(parts)
+
+
+def _runs(histories: Histories, labels: Sequence[str] | None) -> list[Run]:
+    """The histories paired with their legend labels (from their settings when not given)."""
+    hs = [histories] if isinstance(histories, History) else list(histories)
+    if not hs or not all(isinstance(h, History) for h in hs):
+        raise TypeError("histories must be a History or a non-empty sequence of them")
+    if labels is None:
+        labels = [_describe(h) for h in hs]
+        if len(hs) == 1:
+            labels = [None]
+        elif not all(labels) or len(set(labels)) < len(labels):
+            labels = [f"run {i + 1}" + (f" ({s})" if s else "") for i, s in enumerate(labels)]
+    labels = list(labels)
+    if len(labels) != len(hs):
+        raise ValueError(f"got {len(labels)} labels for {len(hs)} histories")
+    return list(zip(hs, labels))
+
+
+def _title(what: str, runs: list[Run]) -> str:
+    """``what: subject (settings)``, the subject on a second line when it is long."""
+    subjects = {str(h.meta.get("fun") or h.meta.get("model") or "") for h, _ in runs}
+    subject = subjects.pop() if len(subjects) == 1 else ""
+    if len(runs) == 1 and (settings := _describe(runs[0][0])):
+        subject = f"{subject} ({settings})" if subject else settings
+    if len(subject) > 70:
+        subject = subject[:67] + "..."
+    return f"{what}: {subject}" if subject and len(what) + len(subject) <= 55 else f"{what}\n{subject}".strip()
+
+
+def _axis_names(runs: list[Run], coords: Sequence[int], names: Sequence[str] | None) -> list[str]:
+    if names is not None:
+        return [str(n) for n in names]
+    for h, _ in runs:
+        if h.param_names and all(-len(h.param_names) <= c < len(h.param_names) for c in coords):
+            return [h.param_names[c] for c in coords]
+    return [f"θ[{c}]" for c in coords]
+
+
+def _finite(a: Any) -> np.ndarray:
+    """``a`` as floats with inf shown as a gap (nan), as matplotlib draws it."""
+    a = np.asarray(a, dtype=float)
+    return np.where(np.isfinite(a), a, np.nan)
+
+
+def _log_if_wide(ax: Axes, arrays: Sequence[np.ndarray]) -> None:
+    """Log y-scale when the finite values are all positive and span more than two decades."""
+    v = np.concatenate([np.ravel(a) for a in arrays])
+    v = v[np.isfinite(v)]
+    if v.size and v.min() > 0 and v.max() > 100 * v.min():
+        lo, hi = np.log10([v.min(), v.max()])
+        pad = 0.05 * (hi - lo)   # set here: matplotlib's margins overflow near 1e308 (a diverged run)
+        ax.set_ylim(10.0 ** max(lo - pad, -LOG_LIMIT), 10.0 ** min(hi + pad, LOG_LIMIT))
+        ax.set_yscale("log")
+
+
+# --- loss curves and fits -------------------------------------------------------------------
+
+def plot_loss(histories: Histories, labels: Sequence[str] | None = None, *,
+              path: PathLike | None = None) -> Figure:
+    """Loss, gradient norm and learning rate per step: three stacked axes sharing the step axis.
+
+    Step ``k``'s loss is the batch loss at :math:`\\theta_k`. With epochs, the loss on all
+    the data after each epoch is drawn as markers at the step where the epoch ended (the
+    index of the parameters it was measured at). An axis is logarithmic when its values
+    are positive and span more than two decades. Several histories are overlaid, labelled
+    by ``labels`` or by their optimiser and learning rate. Returns the figure, written to
+    ``path`` if given.
+
+    Examples
+    --------
+    >>> from gradstep import minimize
+    >>> fig = plot_loss([minimize("x**2", x0=[3], lr=lr, steps=20).history for lr in (0.1, 0.3)])
+    >>> [ax.get_ylabel() for ax in fig.axes], fig.axes[0].get_yscale()
+    (['loss', 'gradient norm', 'learning rate'], 'log')
+    """
+    runs = _runs(histories, labels)
+    fig = _figure()
+    axes = fig.subplots(3, 1, sharex=True)
+    rows = (("loss", "loss"), ("grad_norm", "gradient norm"), ("lr", "learning rate"))
+    epoch_losses = []
+    for i, (h, label) in enumerate(runs):
+        color = f"C{i % 10}"
+        for ax, (column, _) in zip(axes, rows):
+            ax.plot(h.column("step"), _finite(h.column(column)), color=color, lw=1.3, gid=f"{column}:{i}",
+                    label=label or ("loss per step (batch)" if column == "loss" and h.n_epochs else None))
+        if h.n_epochs:
+            epochs = h.to_pandas("epochs")
+            epoch_losses.append(epochs["loss"].to_numpy(dtype=float))
+            axes[0].plot(epochs["step"].to_numpy(), _finite(epoch_losses[-1]), "o", color=color, mec="black",
+                         ms=4, markevery=max(1, -(-h.n_epochs // 30)), gid=f"epoch_loss:{i}",
+                         label="loss on all the data, end of epoch" if i == 0 else None)
+    for ax, (column, name) in zip(axes, rows):
+        _log_if_wide(ax, [h.column(column) for h, _ in runs] + (epoch_losses if column == "loss" else []))
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel("step")
+    axes[0].set_title(_title("Loss per step", runs))
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend(fontsize="small")
+    return _finish(fig, path)
+
+
+def plot_epoch_loss(histories: Histories, labels: Sequence[str] | None = None, *,
+                    path: PathLike | None = None) -> Figure:
+    """Loss on all the data after each epoch, one line per history: the fair comparison of batch
+    sizes, whose per-step losses are measured on batches of different sizes.
+
+    Epoch ``e`` (from 1) is the loss at the parameters after ``e`` passes over the data.
+    Logarithmic when the values span more than two decades. Returns the figure, written to
+    ``path`` if given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradstep import LinearRegression
+    >>> X = np.arange(10.0).reshape(-1, 1)
+    >>> h = LinearRegression(lr=0.01, epochs=5, batch_size=2, tol=None).fit(X, 2 * X.ravel()).history_
+    >>> plot_epoch_loss(h).axes[0].get_lines()[0].get_xdata().tolist()
+    [1, 2, 3, 4, 5]
+    """
+    runs = [(h, label) for h, label in _runs(histories, labels) if h.n_epochs]
+    if not runs:
+        raise ValueError("plot_epoch_loss needs histories with epochs (runs fitted to data)")
+    fig = _figure()
+    ax = fig.subplots()
+    values = []
+    for i, (h, label) in enumerate(runs):
+        epochs = h.to_pandas("epochs")
+        values.append(epochs["loss"].to_numpy(dtype=float))
+        ax.plot(epochs["epoch"].to_numpy() + 1, _finite(values[-1]), "-", marker=PATH_MARKERS[i % len(PATH_MARKERS)],
+                ms=3, markevery=max(1, h.n_epochs // 30), color=f"C{i % 10}", lw=1.5, gid=f"epoch_loss:{i}",
+                label=label)
+    _log_if_wide(ax, values)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss on all the data")
+    ax.grid(alpha=0.3)
+    ax.set_title(_title("Loss per epoch", runs))
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
+    return _finish(fig, path)
+
+
+def plot_fit(X: Any, y: Any, predict: Callable[[np.ndarray], Any], *, feature_names: Sequence[str] | None = None,
+             target_name: str = "y", path: PathLike | None = None) -> Figure:
+    """The data and the fit: the fitted line for one feature, predicted vs true for several.
+
+    ``X`` is (n_samples, n_features) or (n_samples,), ``y`` (n_samples,), and ``predict``
+    maps a 2-D NumPy array to predictions (e.g. ``model.predict``); the line is
+    ``predict`` on a sorted grid spanning ``x``. ``feature_names[0]`` labels the x-axis
+    when there is one feature. Returns the figure, written to ``path`` if given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[0.0], [1.0], [2.0]])
+    >>> fig = plot_fit(X, [1.0, 3.1, 4.9], lambda X: 2 * X[:, 0] + 1)
+    >>> fig.axes[0].get_title()
+    'Fitted line: mse 0.006667 on 3 points'
+    """
+    X = np.asarray(X, dtype=float)
+    X = X.reshape(-1, 1) if X.ndim == 1 else X
+    y = np.asarray(y, dtype=float)
+    y = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
+    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.size:
+        raise ValueError(f"X must be (n_samples, n_features) and y (n_samples,); got {X.shape} and {y.shape}")
+    fitted = np.asarray(predict(X), dtype=float).reshape(-1)
+    fig = _figure()
+    ax = fig.subplots()
+    if X.shape[1] == 1:
+        ax.scatter(X[:, 0], y, s=14, alpha=0.7, label="data", gid="data")
+        grid = np.linspace(X[:, 0].min(), X[:, 0].max(), CURVE_POINTS)
+        ax.plot(grid, np.asarray(predict(grid[:, None]), dtype=float).reshape(-1), color="C3", lw=2,
+                label="fitted line", gid="fit")
+        ax.set_xlabel(feature_names[0] if feature_names else "x")
+        ax.set_ylabel(target_name)
+        what = "Fitted line"
+    else:
+        ax.scatter(y, fitted, s=14, alpha=0.7, label="data", gid="data")
+        lo, hi = min(y.min(), fitted.min()), max(y.max(), fitted.max())
+        ax.plot([lo, hi], [lo, hi], "--", color="0.4", label="predicted = true", gid="diagonal")
+        ax.set_xlabel(f"true {target_name}")
+        ax.set_ylabel(f"predicted {target_name}")
+        what = f"Predicted vs true ({X.shape[1]} features)"
+    ax.set_title(f"{what}: mse {np.mean((fitted - y) ** 2):.4g} on {y.size} points")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    return _finish(fig, path)
+
+
+# --- loss landscapes --------------------------------------------------------------------------
+
+def _path(h: History, coords: Sequence[int]) -> np.ndarray:
+    """The points visited, restricted to ``coords``: shape (n_points, len(coords))."""
+    p = h.path
+    if p is None or p.size == 0:
+        raise ValueError("the history has no parameters recorded; run with record_params=True")
+    if not all(-p.shape[1] <= c < p.shape[1] for c in coords):
+        raise ValueError(f"coords {tuple(coords)} out of range for {p.shape[1]} parameters")
+    return p[:, list(coords)].astype(float)
+
+
+def _near(h: History, points: np.ndarray) -> np.ndarray:
+    """The finite points of a path before its loss blows up (all of them unless the run diverges)."""
+    loss, cut = h.loss, len(points)
+    if loss.size:
+        f0 = loss[0]
+        bad = ~np.isfinite(loss) | (loss > f0 + BLOWUP * max(abs(f0), 1.0))
+        if bad.any():
+            cut = max(int(np.argmax(bad)), 1)
+    near = points[:cut]
+    return near[np.all(np.isfinite(near), axis=1)]
+
+
+def _bounds(bounds: Any, runs: list[Run], paths: list[np.ndarray], optimum: Any) -> np.ndarray:
+    """``(k, 2)`` low/high per plotted coordinate: as given, or covering paths and optimum with a margin."""
+    k = paths[0].shape[1]
+    if bounds is None:
+        pts = [_near(h, p) for (h, _), p in zip(runs, paths)]
+        if optimum is not None:
+            pts.append(np.asarray(optimum, dtype=float).reshape(1, k))
+        pts = np.vstack(pts)
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        pad = np.where(hi > lo, MARGIN * (hi - lo), np.maximum(0.5 * np.abs(lo), 1.0))
+        return np.column_stack([lo - pad, hi + pad])
+    box = np.asarray(bounds, dtype=float).reshape(k, 2)
+    if not (np.all(np.isfinite(box)) and np.all(box[:, 0] < box[:, 1])):
+        raise ValueError(f"bounds must be finite (low, high) pairs with low < high, got {bounds!r}")
+    return box
+
+
+def _values(fun: Callable[..., Any], *grids: np.ndarray) -> np.ma.MaskedArray:
+    """``fun`` on the grids, non-finite values masked (overflow far from the optimum is expected)."""
+    with np.errstate(all="ignore"):
+        z = np.broadcast_to(np.asarray(fun(*grids), dtype=float), grids[0].shape)
+    z = np.ma.masked_invalid(z)
+    if z.count() == 0:
+        raise ValueError("the function is not finite anywhere in the bounds")
+    return z
+
+
+def _levels(z: np.ma.MaskedArray, levels: int | Sequence[float]) -> tuple[np.ma.MaskedArray, dict]:
+    """Log-spaced levels when the surface is positive and spans many decades (Rosenbrock), else linear."""
+    if not isinstance(levels, (int, np.integer)):
+        return z, {"levels": levels}
+    v = z.compressed()
+    p5, p95 = np.percentile(v, [5, 95])
+    if v.min() >= 0 and p5 > 0 and p95 > 100 * p5:
+        top = v.max()
+        bottom = max(v[v > 0].min(), top * 1e-6)
+        return np.ma.masked_less_equal(z, 0), {"levels": np.geomspace(bottom, top, levels),
+                                               "norm": LogNorm(bottom, top)}
+    return z, {"levels": levels}
+
+
+def _draw_paths(ax: Axes, runs: list[Run], xys: list[np.ndarray]) -> list[tuple[Line2D, Line2D]]:
+    """Each path as a line with markers, its start (hollow circle) and end (square); returns (line, end)."""
+    drawn = []
+    for i, ((_, label), xy) in enumerate(zip(runs, xys)):
+        color, first = f"C{i % 10}", i == 0
+        wider = len(runs) - 1 - i  # earlier runs wider and underneath, so paths on the same ray all show
+        (line,) = ax.plot(xy[:, 0], xy[:, 1], "-", marker=PATH_MARKERS[i % len(PATH_MARKERS)], color=color,
+                          ms=3 + 1.5 * wider, lw=1.3 + 1.5 * wider, alpha=0.9, gid=f"path:{i}",
+                          markevery=max(1, len(xy) // MAX_MARKERS), label=label or "descent path")
+        ax.plot(xy[:1, 0], xy[:1, 1], "o", ms=11, mfc="none", mec=color, mew=2, gid=f"start:{i}",
+                label="start" if first else None)
+        (end,) = ax.plot(xy[-1:, 0], xy[-1:, 1], "s", ms=7, color=color, mec="black", gid=f"end:{i}",
+                         label="end" if first else None)
+        drawn.append((line, end))
+    return drawn
+
+
+def _mark_optimum(ax: Axes, x: float, y: float) -> None:
+    ax.plot([x], [y], "*", ms=17, color="gold", mec="black", zorder=5, gid="optimum", label="optimum")
+
+
+def plot_curve(fun: Callable[[np.ndarray], Any], histories: Histories, labels: Sequence[str] | None = None, *,
+               coord: int = 0, bounds: tuple[float, float] | None = None, optimum: float | None = None,
+               xlabel: str | None = None, path: PathLike | None = None) -> Figure:
+    """The loss against one parameter ``w``, with each descent path drawn on the curve.
+
+    ``fun`` is vectorised, ``fun(w_array) -> loss_array`` (see :func:`formula_curve`,
+    :func:`objective_curve`). Each history's coordinate ``coord`` is drawn as the points
+    ``(w_k, fun(w_k))`` joined by lines, start and end marked; ``optimum`` gets a star.
+    ``bounds = (low, high)`` default to cover the paths and the optimum with a margin (a
+    diverging path counts until its loss blows up, then visibly leaves the plot). The
+    x-axis is named by ``xlabel`` or the history's parameter name. Returns the figure,
+    written to ``path`` if given.
+
+    Examples
+    --------
+    >>> from gradstep import minimize
+    >>> h = minimize("(w - 3)**2", x0=[0], lr=0.1, steps=30).history
+    >>> fig = plot_curve(formula_curve("(w - 3)**2"), h, optimum=3.0)
+    >>> fig.axes[0].get_xlabel(), np.round(fig.axes[0].get_xlim(), 2).tolist()
+    ('w', [-0.45, 3.45])
+    """
+    runs = _runs(histories, labels)
+    ws = [_path(h, (coord,)) for h, _ in runs]
+    (lo, hi), = _bounds(bounds, runs, ws, optimum)
+    fig = _figure()
+    ax = fig.subplots()
+    grid = np.linspace(lo, hi, CURVE_POINTS)
+    curve = _values(fun, grid)
+    ax.plot(grid, curve.filled(np.nan), color="0.35", lw=2, label="loss", gid="curve")
+    _draw_paths(ax, runs, [np.column_stack([w[:, 0], _values(fun, w[:, 0]).filled(np.nan)]) for w in ws])
+    if optimum is not None:
+        _mark_optimum(ax, float(optimum), float(_values(fun, np.array([float(optimum)]))[0]))
+    pad = 0.05 * float(curve.max() - curve.min()) or 1.0
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(float(curve.min()) - pad, float(curve.max()) + pad)
+    ax.set_xlabel(xlabel or _axis_names(runs, (coord,), None)[0])
+    ax.set_ylabel("loss")
+    ax.set_title(_title("Loss curve", runs))
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    return _finish(fig, path)
+
+
+def _contour_figure(fun: Callable[..., Any], runs: list[Run], coords: Sequence[int], bounds: Any, optimum: Any,
+                    names: Sequence[str] | None, levels: int | Sequence[float],
+                    aspect: str = "auto") -> tuple[Figure, list]:
+    """The contour plot with the paths; returns it and ``(line, end marker, path)`` per history."""
+    paths = [_path(h, coords) for h, _ in runs]
+    box = _bounds(bounds, runs, paths, optimum)
+    fig = _figure()
+    ax = fig.subplots()
+    A, B = np.meshgrid(np.linspace(*box[0], GRID), np.linspace(*box[1], GRID))
+    Z, style = _levels(_values(fun, A, B), levels)
+    contours = ax.contour(A, B, Z, cmap="viridis", linewidths=0.9, **style)
+    bar = fig.colorbar(contours, ax=ax, label="loss")
+    if "norm" in style:
+        bar.set_ticks(LogLocator())
+    drawn = _draw_paths(ax, runs, paths)
+    if optimum is not None:
+        _mark_optimum(ax, *np.asarray(optimum, dtype=float).reshape(2))
+    ax.set_xlim(*box[0])
+    ax.set_ylim(*box[1])
+    ax.set_aspect(aspect, adjustable="box")
+    xname, yname = _axis_names(runs, coords, names)
+    ax.set_xlabel(xname)
+    ax.set_ylabel(yname)
+    ax.set_title(_title("Loss surface", runs))
+    ax.legend(fontsize="small", loc="best")
+    return fig, [(line, end, p) for (line, end), p in zip(drawn, paths)]
+
+
+def plot_contour(fun: Callable[[np.ndarray, np.ndarray], Any], histories: Histories,
+                 labels: Sequence[str] | None = None, *, coords: tuple[int, int] = (0, 1), bounds: Any = None,
+                 optimum: tuple[float, float] | None = None, names: Sequence[str] | None = None,
+                 levels: int | Sequence[float] = 30, aspect: str = "auto",
+                 path: PathLike | None = None) -> Figure:
+    """Contours of ``fun`` over two parameters, with each history's descent path.
+
+    ``fun`` is vectorised over meshgrid arrays, ``fun(A, B) -> Z`` (see
+    :func:`formula_surface`, :func:`objective_surface`). Each path
+    ``history.path[:, coords]`` is a line with markers, its start a hollow circle, its
+    end a square; several are overlaid with a legend; ``optimum`` gets a star.
+    ``bounds = ((xlow, xhigh), (ylow, yhigh))`` default to cover the paths and the optimum
+    with a margin; a diverging path counts only until its loss blows up, so the surface
+    near the start stays in view and the path visibly leaves the plot. ``levels`` is a
+    number (log-spaced when the surface is positive and spans many decades, e.g.
+    Rosenbrock) or the levels. Axes are named by ``names`` or the history's parameter
+    names. ``aspect="equal"`` draws both axes to the same scale (circles stay round).
+    Returns the figure, written to ``path`` if given.
+
+    Examples
+    --------
+    >>> from gradstep import minimize
+    >>> h = minimize("(1 - x)**2 + 100*(y - x**2)**2", x0=[-1.5, 2], optimizer="adam", lr=0.05, steps=200).history
+    >>> fig = plot_contour(formula_surface("(1 - x)**2 + 100*(y - x**2)**2"), h, optimum=(1, 1))
+    >>> type(fig.axes[0].collections[0].norm).__name__    # Rosenbrock spans many decades
+    'LogNorm'
+    """
+    fig, _ = _contour_figure(fun, _runs(histories, labels), coords, bounds, optimum, names, levels, aspect)
+    return _finish(fig, path)
+
+
+def _frame_counts(n_points: int, frames: int) -> np.ndarray:
+    """How many points of the path each frame shows: 1..n_points, evenly sub-sampled to at most ``frames``."""
+    if n_points <= frames:
+        return np.arange(1, n_points + 1)
+    return np.unique(np.linspace(1, n_points, frames).round().astype(int))
+
+
+class _OnePaletteWriter(PillowWriter):
+    """A GIF writer that gives every frame the palette of the last, fullest one, so colours never shift.
+
+    (Pillow would choose 256 colours per frame, e.g. turning a thin orange line yellow in early frames.)
+    """
+
+    def finish(self) -> None:
+        palette = self._frames[-1].convert("RGB").quantize(colors=256)
+        self._frames = [f.convert("RGB").quantize(palette=palette, dither=Image.Dither.NONE) for f in self._frames]
+        super().finish()
+
+
+def animate_contour(fun: Callable[[np.ndarray, np.ndarray], Any], histories: Histories,
+                    labels: Sequence[str] | None = None, *, coords: tuple[int, int] = (0, 1), bounds: Any = None,
+                    optimum: tuple[float, float] | None = None, names: Sequence[str] | None = None,
+                    aspect: str = "auto", path: PathLike, frames: int = 60, fps: float = 12) -> Path:
+    """An animated GIF of :func:`plot_contour` (same arguments) in which the paths grow step by step.
+
+    Frame ``j`` shows the first ``k_j`` points of every path (a shorter path stops at its
+    end), the square marking the current point; with more points than ``frames`` the
+    ``k_j`` are spread evenly, the last frame showing the whole paths. ``path`` must end
+    in ``.gif``; it is written atomically and returned.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from PIL import Image
+    >>> from gradstep import minimize
+    >>> h = minimize("x**2 + 3*y**2", x0=[3, 2], lr=0.1, steps=10).history
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     gif = animate_contour(formula_surface("x**2 + 3*y**2"), h, path=pathlib.Path(d, "descent.gif"))
+    ...     with Image.open(gif) as im:
+    ...         im.n_frames
+    11
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".gif":
+        raise ValueError(f"animate_contour writes a GIF: end the name with .gif, got {path.name!r}")
+    if frames < 2 or fps <= 0:
+        raise ValueError(f"frames must be >= 2 and fps > 0, got frames={frames!r}, fps={fps!r}")
+    fig, drawn = _contour_figure(fun, _runs(histories, labels), coords, bounds, optimum, names, 30, aspect)
+    fig.canvas.draw()   # lay out once with the whole paths drawn, then keep that layout and legend place
+    fig.set_layout_engine("none")
+    ax = fig.axes[0]
+    ax.get_legend().set_loc(tuple(ax.get_legend().get_window_extent().transformed(ax.transAxes.inverted()).p0))
+    writer = _OnePaletteWriter(fps=fps)
+    with _atomic_path(path) as tmp:
+        writer.setup(fig, tmp, DPI)
+        for k in _frame_counts(max(len(p) for _, _, p in drawn), int(frames)):
+            for line, end, p in drawn:
+                shown = p[:k]
+                line.set_data(shown[:, 0], shown[:, 1])
+                end.set_data(shown[-1:, 0], shown[-1:, 1])
+            writer.grab_frame()
+        writer.finish()
+    return path
+
+
+# --- surfaces from formulas and objectives ---------------------------------------------------
+
+def _center(center: Any, n: int, coords: Sequence[int]) -> np.ndarray:
+    base = np.zeros(n) if center is None else np.asarray(center, dtype=float).reshape(-1)
+    if base.size != n:
+        raise ValueError(f"center has {base.size} values; it needs {n}, one per parameter")
+    if not all(-n <= c < n for c in coords) or len({c % n for c in coords}) != len(coords):
+        raise ValueError(f"coords {tuple(coords)} must be distinct parameter indices below {n}")
+    return base
+
+
+def _formula_slice(formula: Any, coords: Sequence[int], center: Any) -> Callable[..., np.ndarray]:
+    if isinstance(formula, str):
+        from .expression import parse
+
+        formula = parse(formula)
+    base = _center(center, len(formula.variables), coords)
+
+    def fun(*grids: Any) -> np.ndarray:
+        arrays: list[Any] = list(base)
+        for c, g in zip(coords, grids):
+            arrays[c] = np.asarray(g, dtype=float)
+        return np.asarray(formula.evaluate(*arrays), dtype=float)
+
+    return fun
+
+
+def _objective_slice(objective: Any, batch: Any, center: Any, coords: Sequence[int]) -> Callable[..., np.ndarray]:
+    theta0 = np.array(center, dtype=float).reshape(-1)
+    _center(theta0, theta0.size, coords)
+    index = list(coords)
+
+    def fun(*grids: Any) -> np.ndarray:
+        grids = np.broadcast_arrays(*[np.asarray(g, dtype=float) for g in grids])
+        out = np.empty(grids[0].shape)
+        theta = theta0.copy()
+        for i in np.ndindex(out.shape):
+            theta[index] = [g[i] for g in grids]
+            out[i] = objective.value(theta, batch)
+        return out
+
+    return fun
+
+
+def formula_surface(formula: Any, coords: tuple[int, int] = (0, 1),
+                    center: Sequence[float] | None = None) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``fun(A, B)``: a formula over two of its variables, the others held at ``center`` (default 0).
+
+    ``formula`` is a :class:`~gradstep.expression.Formula` or its text. Vectorised.
+
+    Examples
+    --------
+    >>> fun = formula_surface("x**2 + y**2 + z", coords=(0, 2), center=[0, 1, 0])
+    >>> fun(np.array([1.0, 2.0]), np.array([10.0, 20.0])).tolist()
+    [12.0, 25.0]
+    """
+    return _formula_slice(formula, tuple(coords), center)
+
+
+def formula_curve(formula: Any, coord: int = 0,
+                  center: Sequence[float] | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """``fun(w)``: a formula along one variable, the others held at ``center`` (default 0).
+
+    Examples
+    --------
+    >>> formula_curve("(w - 3)**2")(np.array([0.0, 3.0])).tolist()
+    [9.0, 0.0]
+    """
+    return _formula_slice(formula, (coord,), center)
+
+
+def objective_surface(objective: Any, batch: Any, center: Sequence[float],
+                      coords: tuple[int, int] = (0, 1)) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``fun(A, B)``: ``objective.value(theta, batch)`` over two coordinates of ``theta``, the others at ``center``.
+
+    Evaluated point by point, so any objective works; for a linear model's ``(w, b)``
+    with squared error this is the tutorials' loss surface over ``(w, b)``.
+
+    Examples
+    --------
+    >>> from gradstep.objectives import SquaredError
+    >>> X, Y = np.array([[1.0], [2.0]]), np.array([[3.0], [5.0]])
+    >>> fun = objective_surface(SquaredError(1), (X, Y), center=[2.0, 1.0])
+    >>> fun(np.array([2.0, 0.0]), np.array([1.0, 0.0])).tolist()     # (w, b) = (2, 1) fits exactly
+    [0.0, 17.0]
+    """
+    return _objective_slice(objective, batch, center, tuple(coords))
+
+
+def objective_curve(objective: Any, batch: Any, center: Sequence[float],
+                    coord: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+    """``fun(w)``: ``objective.value(theta, batch)`` along coordinate ``coord``, the others at ``center``.
+
+    Examples
+    --------
+    >>> from gradstep.objectives import SquaredError
+    >>> X, Y = np.array([[1.0], [2.0]]), np.array([[2.0], [4.0]])
+    >>> fun = objective_curve(SquaredError(1, fit_intercept=False), (X, Y), center=[2.0])
+    >>> fun(np.array([1.0, 2.0])).tolist()     # residuals (-1, -2), then (0, 0)
+    [2.5, 0.0]
+    """
+    return _objective_slice(objective, batch, center, (coord,))
