@@ -233,13 +233,16 @@ def plot_loss(histories: Histories, labels: Sequence[str] | None = None, *,
 
 
 def plot_epoch_loss(histories: Histories, labels: Sequence[str] | None = None, *,
-                    path: PathLike | None = None) -> Figure:
+                    optimum: float | None = None, path: PathLike | None = None) -> Figure:
     """Loss on all the data after each epoch, one line per history: the fair comparison of batch
     sizes, whose per-step losses are measured on batches of different sizes.
 
-    Epoch ``e`` (from 1) is the loss at the parameters after ``e`` passes over the data.
-    Logarithmic when the values span more than two decades. Returns the figure, written to
-    ``path`` if given.
+    Epoch ``e`` (from 1) is the loss at the parameters after ``e`` passes over the data. With
+    ``optimum`` (the smallest loss, e.g. of the closed form) the gap :math:`f - f^*` is drawn on a
+    log scale, which shows the rate of convergence and the noise floor of stochastic runs;
+    without it the loss, logarithmic when it spans more than two decades. The epoch axis is
+    logarithmic when the runs' lengths differ tenfold. Returns the figure, written to ``path``
+    if given.
 
     Examples
     --------
@@ -258,13 +261,23 @@ def plot_epoch_loss(histories: Histories, labels: Sequence[str] | None = None, *
     values = []
     for i, (h, label) in enumerate(runs):
         epochs = h.to_pandas("epochs")
-        values.append(epochs["loss"].to_numpy(dtype=float))
-        ax.plot(epochs["epoch"].to_numpy() + 1, _finite(values[-1]), "-", marker=PATH_MARKERS[i % len(PATH_MARKERS)],
+        y = epochs["loss"].to_numpy(dtype=float)
+        if optimum is not None:
+            y = y - optimum
+            y[y <= 0] = np.nan  # at the optimum to rounding: nothing to draw on a log scale
+        values.append(y)
+        ax.plot(epochs["epoch"].to_numpy() + 1, _finite(y), "-", marker=PATH_MARKERS[i % len(PATH_MARKERS)],
                 ms=3, markevery=max(1, h.n_epochs // 30), color=f"C{i % 10}", lw=1.5, gid=f"epoch_loss:{i}",
                 label=label)
-    _log_if_wide(ax, values)
+    if optimum is not None:
+        ax.set_yscale("log")
+    else:
+        _log_if_wide(ax, values)
+    lengths = [h.n_epochs for h, _ in runs]
+    if max(lengths) >= 10 * min(lengths):
+        ax.set_xscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss on all the data")
+    ax.set_ylabel("loss on all the data" + (" − optimum" if optimum is not None else ""))
     ax.grid(alpha=0.3)
     ax.set_title(_title("Loss per epoch", runs))
     if ax.get_legend_handles_labels()[0]:

@@ -38,7 +38,8 @@ def model_figures(models: Sequence[Any], labels: Sequence[str], X: np.ndarray, y
     paths = [outdir / "loss.png", outdir / "fit.png", outdir / "curve.png"]
     plots.plot_loss(histories, labels, path=paths[0])
     if all(h.n_epochs for h in histories):
-        paths.append(plots.save_figure(plots.plot_epoch_loss(histories, labels), outdir / "epoch_loss.png"))
+        paths.append(plots.save_figure(plots.plot_epoch_loss(histories, labels, optimum=obj.value(best, (Z, Y))),
+                                       outdir / "epoch_loss.png"))
     plots.plot_fit(X, y, first.predict, feature_names=feature_names, target_name=target_name, path=paths[1])
     plots.plot_curve(plots.objective_curve(obj, (Z, Y), best, coord=0), histories, labels, coord=0,
                      optimum=float(best[0]), xlabel=(_names(histories[0], (0,)) or [None])[0], path=paths[2])
@@ -73,7 +74,7 @@ def formula_figures(formula: Any, results: Sequence[Any], labels: Sequence[str],
         return paths
     surface = plots.formula_surface(formula, (0, 1), center)
     kwargs = dict(coords=(0, 1), optimum=None if optimum is None else tuple(optimum[:2]),
-                  names=list(formula.variables[:2]), aspect="equal")
+                  names=list(formula.variables[:2]))
     paths.append(outdir / "contour.png")
     plots.plot_contour(surface, histories, labels, path=paths[-1], **kwargs)
     if gif:

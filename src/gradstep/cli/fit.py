@@ -28,20 +28,23 @@ from .common import (
 MODELS = ("linear",)
 
 
-def lr_warning(X: np.ndarray, lr: float, loss: str, fit_intercept: bool, scale: str | None,
-               batch_size: int | None, l2: float) -> tuple[float, str | None]:
-    """The largest stable learning rate of plain GD for this data, and a warning when ``lr`` exceeds it."""
-    from ..diagnostics import stable_lr
+def lr_check(X: np.ndarray, lr: float, loss: str, fit_intercept: bool, scale: str | None,
+             batch_size: int | None, l2: float, plain: bool) -> tuple[float, float, str | None]:
+    """For the data gradient descent will see (after scaling): the largest stable learning rate of plain
+    GD, the condition number, and a warning when a plain-GD ``lr`` exceeds the bound (other optimisers
+    have other bounds, so they get none)."""
+    from ..diagnostics import condition_number, stable_lr
     from ..scaling import FeatureScaling
 
     Z = FeatureScaling.fit(scale, X, center=fit_intercept).transform(np.asarray(X, dtype=float))
     per_sample = batch_size == 1
     bound = stable_lr(Z, loss, fit_intercept, l2=l2, per_sample=per_sample)
-    if lr > bound:
+    warning = None
+    if plain and lr > bound:
         kind = "per-sample SGD" if per_sample else "plain gradient descent"
-        return bound, (f"lr {lr:g} is above the largest stable learning rate {bound:.4g} of {kind} on this "
-                       f"data: expect divergence; lower --lr or use --scale standard")
-    return bound, None
+        warning = (f"lr {lr:g} is above the largest stable learning rate {bound:.4g} of {kind} on this "
+                   f"data: expect divergence; lower --lr" + ("" if scale else " or use --scale standard"))
+    return bound, condition_number(Z, fit_intercept), warning
 
 
 def fit(
@@ -75,7 +78,7 @@ def fit(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the fitted coefficients."),
 ) -> None:
     """Fit a model by gradient descent and compare it with the closed-form answer."""
-    from ..diagnostics import closed_form, condition_number
+    from ..diagnostics import closed_form
     from ..loop import DivergenceError
     from ..models import LinearRegression
 
@@ -94,7 +97,8 @@ def fit(
     )
     try:
         l2 = est._objective(X.shape[1], 1).penalty.l2
-        bound, warning = lr_warning(X, lr, loss, not no_intercept, scale_kind, batch_size, l2)
+        plain = optimizer in ("gd", "sgd") and not optimizer_params(opt).get("momentum")
+        bound, kappa, warning = lr_check(X, lr, loss, not no_intercept, scale_kind, batch_size, l2, plain)
     except ValueError as e:
         fail(str(e))
     if warning and not as_json:
@@ -129,7 +133,7 @@ def fit(
         "success": bool(est.result_.success), "message": est.result_.message, "loss_value": est.result_.fun,
         "coef": est.coef_, "intercept": est.intercept_, "closed_form_coef": coef_cf, "closed_form_intercept": b_cf,
         "relative_error_to_closed_form": rel, "optimality_gap": est.optimality_gap(X, y),
-        "stable_lr": bound, "lr_warning": warning, "condition_number": condition_number(X, not no_intercept),
+        "stable_lr": bound, "lr_warning": warning, "condition_number": kappa,
         "seconds": seconds, "files": [str(p) for p in files],
     }
     if as_json:
@@ -148,7 +152,7 @@ def fit(
         f"in {seconds:.3g} s — {est.result_.message}\n"
         f"final loss {est.result_.fun:.10g}, gap to the optimum {summary['optimality_gap']:.3g}, "
         f"relative distance to the closed form {rel:.3g}\n"
-        f"largest stable lr {bound:.4g}, condition number {summary['condition_number']:.4g}"
-        + ("" if scale_kind else " (try --scale standard to shrink it)"), highlight=False,
+        f"largest stable lr of plain GD {bound:.4g}, condition number {kappa:.4g}"
+        + (" (after scaling)" if scale_kind else " (try --scale standard to shrink it)"), highlight=False,
     )
     written(files, quiet)
