@@ -214,6 +214,7 @@ def plot_loss(histories: Histories, labels: Sequence[str] | None = None, *,
         color = f"C{i % 10}"
         for ax, (column, _) in zip(axes, rows):
             ax.plot(h.column("step"), _finite(h.column(column)), color=color, lw=1.3, gid=f"{column}:{i}",
+                    zorder=2 + len(runs) - i,  # earlier runs on top: a smooth batch-GD curve over SGD noise
                     label=label or ("loss per step (batch)" if column == "loss" and h.n_epochs else None))
         if h.n_epochs:
             epochs = h.to_pandas("epochs")

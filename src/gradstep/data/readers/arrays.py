@@ -1,0 +1,218 @@
+"""NumPy files: a ``.npy`` array or the arrays of a ``.npz`` archive as an :class:`_ArraySource`; headers
+are read first, without loading or unpickling anything, and arrays of Python objects are refused."""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+import struct
+import zipfile
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .common import DataError, _brief, _Column, _column_from_text, _err, _first, _names, _show, _Source
+
+_MAX_NPY_HEADER = 1 << 20
+
+
+def _column_from_array(name: str, a: np.ndarray) -> _Column:
+    """A 1-D NumPy column: numbers (bool, int, float), text (parsed like CSV cells), or refused."""
+    kind = a.dtype.kind
+    if kind in "biuf" and a.dtype.names is None:
+        with np.errstate(all="ignore"):
+            values = a.astype(np.float64)
+        missing = np.isnan(values)
+        inf = np.isinf(values)
+        nonfinite = _first(inf)
+        overflow = bool(nonfinite is not None and kind == "f" and np.isfinite(a[nonfinite]))
+        return _Column(name, values, missing, cells=a, nonfinite=nonfinite, overflow=overflow, labels=a,
+                       n_numbers=int(a.size - missing.sum()))
+    if kind in "US":
+        cells = [c.decode("utf-8", "replace") if isinstance(c, bytes) else c for c in a.tolist()]
+        col = _column_from_text(name, cells, typed_labels=True)
+        col.labels = a
+        return col
+    values = np.full(a.shape[0], np.nan)
+    return _Column(name, values, np.zeros(a.shape[0], dtype=bool), cells=a, invalid=0 if a.size else None,
+                   type_name=f"dtype {a.dtype}")
+
+
+def _npy_header(fp: Any) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape, dtype and header length of a ``.npy`` stream, read without loading (or unpickling) anything."""
+    magic = fp.read(8)
+    if len(magic) < 8 or not magic.startswith(b"\x93NUMPY"):
+        raise ValueError("it does not start with the .npy magic bytes")
+    major = magic[6]
+    if major == 1:
+        (hlen,), used = struct.unpack("<H", fp.read(2)), 10
+    elif major in (2, 3):
+        raw = fp.read(4)
+        if len(raw) < 4:
+            raise ValueError("the header is cut off")
+        (hlen,), used = struct.unpack("<I", raw), 12
+    else:
+        raise ValueError(f"unknown .npy format version {major}")
+    if hlen > _MAX_NPY_HEADER:
+        raise ValueError(f"the header claims {hlen} bytes")
+    raw = fp.read(hlen)
+    if len(raw) < hlen:
+        raise ValueError("the header is cut off")
+    header = ast.literal_eval(raw.decode("utf-8" if major == 3 else "latin-1"))
+    if not isinstance(header, dict) or not {"descr", "shape", "fortran_order"} <= set(header):
+        raise ValueError("the header is not a .npy header")
+    shape = header["shape"]
+    if not isinstance(shape, tuple) or not all(isinstance(s, int) and s >= 0 for s in shape):
+        raise ValueError(f"bad shape {shape!r}")
+    dtype = np.lib.format.descr_to_dtype(header["descr"])
+    return shape, dtype, used + hlen
+
+
+def _refuse_objects(path: Path, dtype: np.dtype, what: str) -> None:
+    if dtype.hasobject:
+        raise _err(path, f"{what} holds Python objects (dtype object), which are refused because loading them "
+                   "would run pickle", "save arrays of numbers instead (e.g. X.astype(float))")
+
+
+class _ArraySource(_Source):
+    """Named 1-D arrays of equal length: the columns of a .npy, or the arrays of a .npz (loaded when needed)."""
+
+    def __init__(self, path: Path, dtypes: dict[str, np.dtype], n_rows: int,
+                 get: Callable[[Sequence[str]], dict[str, np.ndarray]], numbered: bool,
+                 fixed_target: str | None = None) -> None:
+        super().__init__(path)
+        self.dtypes = dtypes
+        self.names = list(dtypes)
+        self.n_rows = n_rows
+        self.get = get
+        self.numbered = numbered
+        self.default_target = self.fixed_target = fixed_target
+
+    def resolve(self, name: str, role: str) -> str | None:
+        if self.fixed_target is not None and role == "target":
+            return name if name == self.fixed_target else None
+        if name in self.names:
+            return name
+        if self.numbered and self.names:
+            if name.lower() == "last":
+                return self.names[-1]
+            if re.fullmatch(r"-\d+", name) and 1 <= -int(name) <= len(self.names):
+                return self.names[int(name)]
+        return None
+
+    def skip_reason(self, name: str) -> str | None:
+        dtype = self.dtypes[name]
+        return None if dtype.kind in "biuf" and dtype.names is None else f"dtype {dtype}"
+
+    def columns(self, names: Sequence[str]) -> dict[str, _Column]:
+        return {name: _column_from_array(name, np.asarray(a)) for name, a in self.get(names).items()}
+
+
+def _load_npy(path: Path) -> _ArraySource:
+    def fail(err: BaseException) -> DataError:
+        return _err(path, f"cannot be read as a NumPy .npy file ({_brief(err)})",
+                    "save the array with numpy.save, or check that the file is complete")
+
+    try:
+        with open(path, "rb") as fp:
+            shape, dtype, offset = _npy_header(fp)
+        size = path.stat().st_size
+    except Exception as err:
+        raise fail(err) from None
+    _refuse_objects(path, dtype, "the array")
+    if math.prod(shape) * dtype.itemsize > size - offset:
+        raise _err(path, f"is truncated: its header promises an array of shape {shape} ({dtype}) but the file is "
+                   f"only {size} bytes", "save the array again with numpy.save")
+    structured = dtype.names is not None and len(shape) == 1
+    if not structured and len(shape) != 2:
+        raise _err(path, f"holds a {len(shape)}-D array of shape {shape}, but a table must be 2-D (rows x columns)",
+                   "save a 2-D array with one column per variable, e.g. np.save(path, np.column_stack([x1, x2, y]))")
+    try:
+        a = np.load(path, allow_pickle=False)
+    except Exception as err:
+        raise fail(err) from None
+    if structured:
+        arrays = {str(f): a[f] for f in dtype.names}
+        dtypes = {k: (v.dtype if v.ndim == 1 else np.dtype(object)) for k, v in arrays.items()}
+        return _ArraySource(path, dtypes, shape[0], lambda names: {k: arrays[k] for k in names}, numbered=False)
+    arrays = {str(j): a[:, j] for j in range(shape[1])}
+    return _ArraySource(path, {k: a.dtype for k in arrays}, shape[0], lambda names: {k: arrays[k] for k in names},
+                        numbered=True)
+
+
+def _load_npz(path: Path) -> _ArraySource:
+    def fail(err: BaseException) -> DataError:
+        return _err(path, f"cannot be read as a NumPy .npz archive ({_brief(err)})",
+                    "save it with numpy.savez, or check that the file is complete")
+
+    headers: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                key = info.filename[:-4]
+                with zf.open(info) as fp:
+                    shape, dtype, offset = _npy_header(fp)
+                _refuse_objects(path, dtype, f"the array {_show(key)}")
+                if math.prod(shape) * dtype.itemsize > info.file_size - offset:
+                    raise ValueError(f"the array {key!r} is truncated")
+                headers[key] = (shape, dtype)
+    except DataError:
+        raise
+    except Exception as err:
+        raise fail(err) from None
+    save_hint = "save it as np.savez(path, X=X, y=y) (X 2-D, y 1-D), or as one 1-D array per column"
+    if not headers:
+        raise _err(path, "holds no arrays", save_hint)
+
+    def load(keys: Sequence[str]) -> dict[str, np.ndarray]:
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                return {k: npz[k] for k in keys}
+        except Exception as err:
+            raise fail(err) from None
+
+    if "X" in headers and len(headers["X"][0]) == 2:
+        if "y" not in headers:
+            raise _err(path, f"holds a 2-D array 'X' but no array 'y' (its arrays are {_names(list(headers))})",
+                       save_hint)
+        (n, d), y_shape = headers["X"][0], headers["y"][0]
+        if not (len(y_shape) == 1 or (len(y_shape) == 2 and y_shape[1] == 1)):
+            raise _err(path, f"'y' has shape {y_shape}, but the target must be 1-D", save_hint)
+        if y_shape[0] != n:
+            raise _err(path, f"'X' has {n} rows but 'y' has {y_shape[0]}", "save X and y with one row per sample")
+        names = [str(j) for j in range(d)]
+        numbered = True
+        if "feature_names" in headers:
+            fn = load(["feature_names"])["feature_names"]
+            if fn.ndim == 1 and len(fn) == d and fn.dtype.kind in "US":
+                given = [(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)).strip()
+                         for v in fn.tolist()]
+                if all(given) and len(set(given)) == d and "y" not in given:
+                    names, numbered = given, False
+        dtypes = {name: headers["X"][1] for name in names}
+        dtypes["y"] = headers["y"][1]
+        loaded: dict[str, np.ndarray] = {}
+
+        def get(keys: Sequence[str]) -> dict[str, np.ndarray]:
+            if not loaded:
+                arrays = load(["X", "y"])
+                loaded.update({name: arrays["X"][:, j] for j, name in enumerate(names)})
+                loaded["y"] = arrays["y"].reshape(-1)
+            return {k: loaded[k] for k in keys}
+
+        return _ArraySource(path, dtypes, n, get, numbered=numbered, fixed_target="y")
+    for key, (shape, _) in headers.items():
+        if len(shape) != 1:
+            raise _err(path, f"the array {_show(key)} has shape {shape}, but without a 2-D 'X' every array must be "
+                       "1-D (one column)", save_hint)
+    first = next(iter(headers))
+    n = headers[first][0][0]
+    for key, (shape, _) in headers.items():
+        if shape[0] != n:
+            raise _err(path, f"the array {_show(key)} has {shape[0]} rows but {_show(first)} has {n}",
+                       "save columns of the same length")
+    return _ArraySource(path, {k: v[1] for k, v in headers.items()}, n, load, numbered=False)

@@ -1,0 +1,100 @@
+"""Parquet files as :class:`_ParquetSource`: the schema is read first, then only the columns needed,
+with pyarrow (imported when a Parquet file is read, never before)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .common import DataError, _brief, _Column, _column_from_text, _err, _first, _show, _Source
+
+_PARQUET_HINT = "check that the file is complete (an interrupted copy or download truncates it) or export it again"
+
+
+class _ParquetSource(_Source):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        import pyarrow.parquet as pq
+
+        try:
+            meta = pq.read_metadata(path)
+            schema = meta.schema.to_arrow_schema()
+            self.n_rows = int(meta.num_rows)
+        except Exception as err:  # pyarrow raises many kinds on a corrupt file
+            raise _err(path, f"cannot be read as Parquet ({_brief(err)})",
+                       _PARQUET_HINT) from None
+        self.names = [str(n) for n in schema.names]
+        seen: set[str] = set()
+        for name in self.names:
+            if name in seen:
+                raise _err(path, f"two columns are named {_show(name)}", "give every column a different name",
+                           column=name)
+            seen.add(name)
+        self.types = {str(f.name): f.type for f in schema}
+        self.index_columns: set[str] = set()
+        try:
+            meta_pd = schema.pandas_metadata or {}
+            self.index_columns = {c for c in meta_pd.get("index_columns", []) if isinstance(c, str)}
+        except Exception:
+            pass
+
+    def _kind(self, name: str) -> str:
+        import pyarrow as pa
+
+        t = self.types[name]
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        if (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+                or pa.types.is_decimal(t) or pa.types.is_null(t)):
+            return "numeric"
+        is_string_view = getattr(pa.types, "is_string_view", lambda _: False)
+        if pa.types.is_string(t) or pa.types.is_large_string(t) or is_string_view(t):
+            return "text"
+        return "other"
+
+    def skip_reason(self, name: str) -> str | None:
+        if name in self.index_columns:
+            return "pandas index"
+        kind = self._kind(name)
+        return None if kind == "numeric" else ("not numeric" if kind == "text" else f"type {self.types[name]}")
+
+    def columns(self, names: Sequence[str]) -> dict[str, _Column]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(self.path, columns=list(names), use_pandas_metadata=False)
+            out = {}
+            for name in names:
+                arr = table.column(name)
+                if pa.types.is_dictionary(arr.type):
+                    arr = pc.cast(arr, arr.type.value_type)
+                kind = self._kind(name)
+                null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+                if kind == "numeric":
+                    values = np.array(pc.cast(arr, pa.float64(), safe=False).to_numpy(zero_copy_only=False),
+                                      dtype=np.float64)  # a copy: arrow's buffers are read-only
+                    values[null] = np.nan
+                    missing = np.isnan(values)
+                    try:
+                        np_type = np.dtype(arr.type.to_pandas_dtype())
+                    except Exception:
+                        np_type = np.dtype(object)
+                    col = _Column(name, values, missing, cells=values, nonfinite=_first(np.isinf(values)),
+                                  n_numbers=int(values.size - missing.sum()), label_dtype=np_type)
+                    col.labels = lambda arr=arr: np.array(arr.to_pylist(), dtype=object)
+                elif kind == "text":
+                    col = _column_from_text(name, arr.to_pylist(), typed_labels=True)
+                else:
+                    col = _Column(name, np.full(len(arr), np.nan), null, cells=None, invalid=_first(~null),
+                                  type_name=f"type {arr.type}")
+                out[name] = col
+        except DataError:
+            raise
+        except Exception as err:
+            raise _err(self.path, f"cannot be read as Parquet ({_brief(err)})",
+                       _PARQUET_HINT) from None
+        return out
