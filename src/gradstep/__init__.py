@@ -17,7 +17,7 @@ from .diagnostics import check_grad, closed_form, condition_number, numeric_grad
 from .history import History
 from .loop import DivergenceError, Result, StopRule, run
 from .minimize import minimize
-from .models import LinearRegression
+from .models import LinearRegression, LogisticRegression, SoftmaxRegression
 
 __version__ = "0.1.0"
 
@@ -25,6 +25,8 @@ __all__ = [
     "DivergenceError",
     "History",
     "LinearRegression",
+    "LogisticRegression",
+    "SoftmaxRegression",
     "Result",
     "StopRule",
     "check_grad",

@@ -100,6 +100,19 @@ def largest_eigenvalue(
     return lam
 
 
+CURVATURE_BOUNDS = {"log_loss": 0.25, "cross_entropy": 0.5}
+"""Bounds on the second derivative of the logistic (sigmoid' <= 1/4) and softmax (<= 1/2) losses."""
+
+
+def _curvature(loss: str, m: int, n_outputs: int) -> float:
+    r"""``c`` with Hessian :math:`\preceq c\,\tilde X^\top\tilde X` (+ the L2 part) for ``m`` rows."""
+    if loss in CURVATURE_BOUNDS:
+        return CURVATURE_BOUNDS[loss] / m
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES + tuple(CURVATURE_BOUNDS)}, got {loss!r}")
+    return _scales(loss, m, n_outputs)[1]
+
+
 def stable_lr(
     X: Any,
     loss: str = "mse",
@@ -107,11 +120,15 @@ def stable_lr(
     l2: float = 0.0,
     n_outputs: int = 1,
     per_sample: bool = False,
+    sample_weight: Any = None,
 ) -> float:
     r"""The largest stable learning rate :math:`2/L` of plain gradient descent on squared error.
 
     :math:`L` is the largest eigenvalue of the Hessian (see the module
     docstring), found by power iteration on :math:`v \mapsto \tilde X^\top(\tilde X v)`.
+    For ``"log_loss"`` and ``"cross_entropy"`` (logistic and softmax regression) the
+    Hessian is bounded by :data:`CURVATURE_BOUNDS` times :math:`\tilde X^\top \tilde X / m`,
+    so :math:`2/L` is a learning rate that is always stable (it may be conservative).
     With ``per_sample=True`` it is the bound of per-sample SGD: the largest
     :math:`L` over the one-row Hessians :math:`c_1 \tilde x_i \tilde x_i^\top + \lambda D`
     (without a penalty, :math:`c_1 \max_i \lVert \tilde x_i\rVert^2`), so every one-row step is stable.
@@ -119,7 +136,7 @@ def stable_lr(
     Parameters
     ----------
     X : array_like, shape (m, d)
-    loss : {"mse", "half_mse", "sum"}
+    loss : {"mse", "half_mse", "sum", "log_loss", "cross_entropy"}
     fit_intercept : bool
     l2 : float
         Weight :math:`\lambda` of the L2 penalty :math:`\tfrac{\lambda}{2}\lVert w\rVert^2`.
@@ -127,30 +144,34 @@ def stable_lr(
         Number of targets (the mean is over all of them).
     per_sample : bool
         Bound for batches of one row.
+    sample_weight : array_like, optional
+        Per-row weights of the loss (the Hessian becomes :math:`c\,\tilde X^\top W \tilde X`).
     """
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     Xt = _augment(X, fit_intercept)
     m = Xt.shape[0]
     if m == 0:
         raise ValueError("X has no rows")
+    _curvature(loss, 1, n_outputs)  # the loss name is checked before any work
+    w = np.ones(m) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+    if w.shape != (m,):
+        raise ValueError(f"sample_weight has {w.size} values for {m} rows")
     if per_sample:
-        # one row's Hessian c x x^T + l2 D, x = (u, 1): on span{(u, 0), e_last} it is
-        # [[c|u|^2 + l2, c|u|], [c|u|, c]]; its largest eigenvalue grows with |u|^2
-        c = _scales(loss, 1, n_outputs)[1]
+        # one row's Hessian c w_i x x^T + l2 D, x = (u, 1): on span{(u, 0), e_last} it is
+        # [[c_i |u|^2 + l2, c_i |u|], [c_i |u|, c_i]] with c_i = c w_i
+        ci = _curvature(loss, 1, n_outputs) * w
         U = np.asarray(X, dtype=np.float64)
-        s = float(np.max(np.einsum("ij,ij->i", U, U)))
+        s = np.einsum("ij,ij->i", U, U)
         if fit_intercept:
-            T = c * s + l2 + c
-            L = (T + math.sqrt(max(T * T - 4 * c * l2, 0.0))) / 2
+            T = ci * s + l2 + ci
+            L = float(np.max((T + np.sqrt(np.maximum(T * T - 4 * ci * l2, 0.0))) / 2))
         else:
-            L = c * s + l2
+            L = float(np.max(ci * s)) + l2
     else:
-        c = _scales(loss, m, n_outputs)[1]
+        c = _curvature(loss, m, n_outputs)
         D = np.ones(Xt.shape[1])  # the L2 penalty's diagonal: not on the intercept
         if fit_intercept:
             D[-1] = 0.0
-        L = largest_eigenvalue(lambda v: c * (Xt.T @ (Xt @ v)) + l2 * D * v, Xt.shape[1])
+        L = largest_eigenvalue(lambda v: c * (Xt.T @ (w * (Xt @ v))) + l2 * D * v, Xt.shape[1])
     return 2.0 / L if L > 0 else math.inf
 
 

@@ -126,6 +126,11 @@ class History:
     def n_epochs(self) -> int:
         return len(self._epochs["epoch"])
 
+    @property
+    def last_epoch(self) -> int | None:
+        """Index of the last epoch recorded (None before the first)."""
+        return self._epochs["epoch"][-1] if self._epochs["epoch"] else None
+
     def __len__(self) -> int:
         return self.n_steps
 

@@ -109,7 +109,7 @@ class StopRule:
 
 
 class StepInfo(NamedTuple):
-    """What a callback receives after each update."""
+    """What a callback receives after each update (``params`` are those after it)."""
 
     step: int
     epoch: int
@@ -117,6 +117,7 @@ class StepInfo(NamedTuple):
     loss: float
     grad_norm: float
     lr: float
+    rows: int
 
 
 def current_lr(state: Any) -> float:
@@ -135,32 +136,38 @@ class _Stop(Exception):
         self.status, self.message = status, message
 
 
-class _Watch:
-    """The tolerance and divergence rules, fed one loss at a time."""
+class _Divergences:
+    """Divergence: a non-finite loss, or one above ``L0 + divergence * max(|L0|, 1)``."""
 
-    def __init__(self, stop: StopRule):
-        self.stop = stop
+    def __init__(self, divergence: float | None):
+        self.divergence = divergence
         self.reference: float | None = None
-        self.best = math.inf
-        self.no_improvement = 0
 
     def check(self, loss: float, where: str) -> None:
-        stop = self.stop
         if not math.isfinite(loss):
             raise _Divergence(f"the loss became {loss}", loss, where)
         if self.reference is None:
             self.reference = loss
-        elif stop.divergence is not None and loss > self.reference + stop.divergence * max(abs(self.reference), 1.0):
+        elif self.divergence is not None and loss > self.reference + self.divergence * max(abs(self.reference), 1.0):
             raise _Divergence(f"the loss grew to {loss:.4g} from {self.reference:.4g} at the start", loss, where)
-        if stop.tol is not None:
-            self.no_improvement = self.no_improvement + 1 if loss > self.best - stop.tol else 0
-            self.best = min(self.best, loss)
-            if self.no_improvement >= stop.n_iter_no_change:
-                raise _Stop(
-                    CONVERGED,
-                    f"converged: the loss improved by less than tol={stop.tol:g} "
-                    f"for {stop.n_iter_no_change} epochs in a row",
-                )
+
+
+class _Patience:
+    """scikit-learn's rule: stop after ``n`` checks in a row without going below ``best - tol``."""
+
+    def __init__(self, tol: float | None, n: int, what: str):
+        self.tol, self.n, self.what = tol, n, what
+        self.best = math.inf
+        self.no_improvement = 0
+
+    def check(self, loss: float) -> None:
+        if self.tol is None:
+            return
+        self.no_improvement = self.no_improvement + 1 if loss > self.best - self.tol else 0
+        self.best = min(self.best, loss)
+        if self.no_improvement >= self.n:
+            raise _Stop(CONVERGED, f"converged: the {self.what} improved by less than tol={self.tol:g} "
+                                   f"for {self.n} epochs in a row")
 
 
 def run(
@@ -174,6 +181,9 @@ def run(
     state: Any = None,
     callback: Callable[[StepInfo], Any] | None = None,
     stable_lr: Callable[[], float | None] | None = None,
+    validation: tuple | None = None,
+    start_epoch: int = 0,
+    epoch_metrics: Callable[[Any], dict[str, float]] | None = None,
 ) -> Result:
     """Run gradient descent and return its :class:`Result` (with the full :class:`History`).
 
@@ -191,14 +201,25 @@ def run(
     stop : StopRule
         When to stop.
     history : History, optional
-        Record into this history (a new one by default).
+        Record into this history (a new one by default; a continued run appends).
     state : NamedTuple, optional
-        Optimiser state to continue from (default: ``transform.init(params0)``).
+        Optimiser state to continue from (default: ``transform.init(params0)``);
+        its counters carry schedules on across calls.
     callback : callable, optional
         ``callback(StepInfo)`` after each update; raise ``StopIteration`` to stop.
     stable_lr : callable, optional
         ``stable_lr() -> float | None``, the largest stable learning rate of
         the problem, called only to explain a divergence.
+    validation : tuple, optional
+        A held-out batch ``(X, Y[, w])``: its loss is recorded after every epoch
+        (``val_loss``) and the ``tol`` rule watches it instead of the training
+        loss (early stopping).
+    start_epoch : int
+        Index of the first epoch (a continued run goes on counting; shuffling
+        depends on it).
+    epoch_metrics : callable, optional
+        ``epoch_metrics(params) -> {name: value}`` after every epoch, recorded
+        in the epoch table (e.g. training and validation accuracy).
 
     Returns
     -------
@@ -220,9 +241,12 @@ def run(
     state = transform.init(params) if state is None else state
     data = batches.data if batches is not None else None
     full_batch = batches is None or batches.full_batch
-    watch = _Watch(stop)
-    step = epoch = 0
+    diverges = _Divergences(stop.divergence)
+    patience = _Patience(stop.tol, stop.n_iter_no_change, "validation loss" if validation else "loss")
+    step = 0
+    epoch = start_epoch
     status, message = MAX_ITER, ""
+    pending: dict[str, float] = {}  # a full-batch epoch's extras, recorded with its loss at the next step
 
     def explain(what: str, where: str) -> tuple[str, float | None]:
         lr = current_lr(state)
@@ -238,11 +262,32 @@ def run(
             hint = " Lower the learning rate, scale the features, or clip the gradient."
         return where + "." + hint, s
 
+    def end_of_epoch() -> None:
+        """Validation loss and, for mini-batches, the loss on all the data; then the rules."""
+        nonlocal epoch
+        extra = {}
+        if validation is not None:
+            extra["val_loss"] = objective.value(params, validation)
+        if epoch_metrics is not None:
+            extra.update(epoch_metrics(params))
+        if full_batch:
+            pending.clear()
+            pending.update(extra)  # the training loss arrives with the next step's evaluation
+        else:
+            loss = objective.value(params, data)
+            history.record_epoch(epoch, loss, **extra)
+            diverges.check(loss, f"after epoch {epoch} (step {history.n_steps - 1})")
+            if validation is None:
+                patience.check(loss)
+        epoch += 1
+        if validation is not None:
+            patience.check(extra["val_loss"])
+
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         try:
             if not full_batch:
-                watch.check(objective.value(params, data), "before the first step")
-            while stop.max_epochs is None or epoch < stop.max_epochs:
+                diverges.check(objective.value(params, data), "before the first step")
+            while stop.max_epochs is None or epoch - start_epoch < stop.max_epochs:
                 for batch in (batches.epoch(epoch) if batches is not None else (None,)):
                     if stop.max_steps is not None and step >= stop.max_steps:
                         raise _Stop(MAX_ITER, "")
@@ -252,10 +297,12 @@ def run(
                     gnorm = global_norm(grad)
                     if full_batch:
                         if batches is not None and step > 0:
-                            history.record_epoch(epoch - 1, value)
-                        watch.check(value, f"at step {step}")
+                            history.record_epoch(epoch - 1, value, **pending)
+                        diverges.check(value, f"at step {history.n_steps}")
+                        if validation is None:
+                            patience.check(value)
                     if not math.isfinite(gnorm):
-                        raise _Divergence(f"the gradient became {gnorm}", value, f"at step {step}")
+                        raise _Divergence(f"the gradient became {gnorm}", value, f"at step {history.n_steps}")
                     if stop.gtol is not None and gnorm <= stop.gtol:
                         raise _Stop(CONVERGED, f"converged: the gradient norm {gnorm:.3g} is at most gtol={stop.gtol:g}")
                     updates, state = transform.update(grad, state, params)
@@ -264,19 +311,14 @@ def run(
                     params = params + updates
                     step += 1
                     if not bool(np.all(np.isfinite(params))):
-                        raise _Divergence("the parameters became non-finite", value, f"at step {step - 1}")
+                        raise _Divergence("the parameters became non-finite", value, f"at step {history.n_steps - 1}")
                     if callback is not None:
                         try:
-                            callback(StepInfo(step, epoch, params, value, gnorm, lr))
+                            callback(StepInfo(history.n_steps, epoch, params, value, gnorm, lr,
+                                              0 if batch is None else batch[0].shape[0]))
                         except StopIteration:
                             raise _Stop(STOPPED, "stopped by the callback") from None
-                if not full_batch:
-                    loss = objective.value(params, data)
-                    history.record_epoch(epoch, loss)
-                    epoch += 1
-                    watch.check(loss, f"after epoch {epoch - 1} (step {step - 1})")
-                else:
-                    epoch += 1
+                end_of_epoch()
         except _Stop as s:
             status, message = s.status, s.message
         except _Divergence as d:
@@ -284,25 +326,26 @@ def run(
             history.final_params = params
             history.meta["stable_lr"] = s
             return Result(
-                x=params, fun=d.loss, jac=None, nit=step, nepoch=epoch, success=False, status=DIVERGED,
-                message=message, history=history, state=state,
+                x=params, fun=d.loss, jac=None, nit=step, nepoch=epoch - start_epoch, success=False,
+                status=DIVERGED, message=message, history=history, state=state,
             )
         fun, jac = objective.value_and_grad(params, data)
 
-    if full_batch and batches is not None and step > 0 and history.n_epochs < epoch:
-        history.record_epoch(epoch - 1, fun)
+    last = history.last_epoch
+    if full_batch and batches is not None and step > 0 and (last is None or last < epoch - 1):
+        history.record_epoch(epoch - 1, fun, **pending)
     history.final_params = params
     if status == MAX_ITER:
         tol_on = stop.tol is not None or stop.gtol is not None
-        limit = f"{step} steps" if stop.max_steps is not None and step >= stop.max_steps else f"{epoch} epochs"
+        limit = f"{step} steps" if stop.max_steps is not None and step >= stop.max_steps else f"{epoch - start_epoch} epochs"
         message = (f"stopped after {limit} without meeting the tolerance" if tol_on
                    else f"completed the {limit} asked for")
         success = not tol_on
     else:
         success = status in (CONVERGED, STOPPED)
     if not math.isfinite(fun):
-        message, s = explain(f"the loss became {fun}", f"after step {step - 1}")
-        return Result(x=params, fun=fun, jac=jac, nit=step, nepoch=epoch, success=False, status=DIVERGED,
-                      message=message, history=history, state=state)
-    return Result(x=params, fun=fun, jac=jac, nit=step, nepoch=epoch, success=success, status=status,
+        message, s = explain(f"the loss became {fun}", f"after step {history.n_steps - 1}")
+        return Result(x=params, fun=fun, jac=jac, nit=step, nepoch=epoch - start_epoch, success=False,
+                      status=DIVERGED, message=message, history=history, state=state)
+    return Result(x=params, fun=fun, jac=jac, nit=step, nepoch=epoch - start_epoch, success=success, status=status,
                   message=message, history=history, state=state)

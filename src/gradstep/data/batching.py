@@ -64,6 +64,8 @@ class Batches:
         Shuffle the rows every epoch (else data order).
     seed : int
         Seed of the shuffling (see :func:`epoch_order`).
+    w : ndarray, optional
+        Per-row weights (sample weight times class weight); batches are then ``(X, Y, w)``.
     """
 
     X: Any
@@ -71,6 +73,7 @@ class Batches:
     batch_size: int | None = None
     shuffle: bool = False
     seed: int = 0
+    w: Any = None
     n_samples: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -78,6 +81,8 @@ class Batches:
         object.__setattr__(self, "n_samples", n)
         if self.Y.shape[0] != n:
             raise ValueError(f"X has {n} rows but y has {self.Y.shape[0]}; they must match")
+        if self.w is not None and self.w.shape != (n,):
+            raise ValueError(f"sample weights have shape {self.w.shape}; they must have one value per row, ({n},)")
         if self.batch_size is not None:
             if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1:
                 raise ValueError(f"batch_size must be None (full batch) or an int >= 1, got {self.batch_size!r}")
@@ -97,21 +102,22 @@ class Batches:
         return -(-self.n_samples // self.size)
 
     @property
-    def data(self) -> tuple[Any, Any]:
-        """All rows, ``(X, Y)``."""
-        return self.X, self.Y
+    def data(self) -> tuple[Any, ...]:
+        """All rows, ``(X, Y)`` or ``(X, Y, w)``."""
+        return (self.X, self.Y) if self.w is None else (self.X, self.Y, self.w)
 
-    def epoch(self, epoch: int) -> Iterator[tuple[Any, Any]]:
+    def epoch(self, epoch: int) -> Iterator[tuple[Any, ...]]:
         """Yield the batches of ``epoch`` (0-based). Data order gives views, shuffled order copies."""
+        arrays = self.data
         if self.full_batch:
-            yield self.X, self.Y
+            yield arrays
             return
         bs, n = self.size, self.n_samples
         if self.shuffle:
             order = epoch_order(n, epoch, self.seed)
             for start in range(0, n, bs):
                 idx = order[start : start + bs]
-                yield self.X[idx], self.Y[idx]
+                yield tuple(a[idx] for a in arrays)
         else:
             for start in range(0, n, bs):
-                yield self.X[start : start + bs], self.Y[start : start + bs]
+                yield tuple(a[start : start + bs] for a in arrays)

@@ -2,6 +2,8 @@
 
 from .base import Objective
 from .function import FormulaObjective, FunctionObjective, numeric_grad
+from .linear import LinearObjective
+from .logistic import LogisticLoss, SoftmaxCrossEntropy
 from .penalties import PENALTIES, Penalty
 from .squared import LOSSES, SquaredError
 
@@ -10,8 +12,11 @@ __all__ = [
     "PENALTIES",
     "FormulaObjective",
     "FunctionObjective",
+    "LinearObjective",
+    "LogisticLoss",
     "Objective",
     "Penalty",
+    "SoftmaxCrossEntropy",
     "SquaredError",
     "numeric_grad",
 ]

@@ -6,7 +6,8 @@ An objective has two methods (dask-glm's ``families``, scikit-learn's
     value(params, batch) -> float
     value_and_grad(params, batch) -> (float, ndarray)
 
-``params`` is one flat array; ``batch`` is ``(X, Y)`` for a model fitted to
+``params`` is one flat array; ``batch`` is ``(X, Y)`` or ``(X, Y, w)`` (``w``
+per-row weights, see :mod:`gradstep.objectives.linear`) for a model fitted to
 data, or ``None`` for a function of the parameters alone.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 Array = Any
-Batch = Any  # tuple (X, Y) or None
+Batch = Any  # tuple (X, Y), (X, Y, w) or None
 
 
 @runtime_checkable

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .linear import LinearObjective
 from .penalties import Penalty
 
 LOSSES = ("mse", "half_mse", "sum")
@@ -50,8 +51,8 @@ def _scales(loss: str, m: int, k: int) -> tuple[float, float]:
 
 
 @dataclass(frozen=True)
-class SquaredError:
-    """Squared error of ``X @ W + b`` against ``Y`` (see the module docstring for the maths).
+class SquaredError(LinearObjective):
+    r"""Squared error of ``X @ W + b`` against ``Y`` (see the module docstring for the maths).
 
     Parameters
     ----------
@@ -65,6 +66,15 @@ class SquaredError:
         Whether ``b`` is a parameter (else it is 0).
     penalty : Penalty
         Applied to ``W`` only.
+
+    Notes
+    -----
+    A batch is ``(X, Y)`` or ``(X, Y, w)`` with ``Y`` of shape ``(m, k)`` and
+    ``w`` per-row weights (see :mod:`gradstep.objectives.linear`). Weighted,
+    :math:`\sum R^2` becomes :math:`\sum_i w_i \sum_j R_{ij}^2` (still divided
+    by ``m k`` for the means) and :math:`X^\top R` becomes
+    :math:`X^\top (w \circ R)`. Without weights the computation is exactly the
+    unweighted one.
     """
 
     n_features: int
@@ -80,53 +90,28 @@ class SquaredError:
                 f"'half_mse' = 1/(2m) sum of squares, 'sum' = plain sum; got {self.loss!r}"
             )
 
-    @property
-    def n_params(self) -> int:
-        """Length of the flat parameter vector."""
-        return self.n_outputs * (self.n_features + int(self.fit_intercept))
-
-    def unpack(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Split ``θ`` into ``W`` (d, k) and ``b`` (k,) or ``None`` (views, no copy)."""
-        d, k = self.n_features, self.n_outputs
-        W = params[: d * k].reshape(d, k)
-        return W, (params[d * k :] if self.fit_intercept else None)
-
-    def pack(self, W: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
-        """Join ``W`` and ``b`` into ``θ``."""
-        parts = [np.reshape(W, -1)]
-        if self.fit_intercept:
-            parts.append(np.zeros(self.n_outputs, dtype=np.result_type(W)) if b is None else np.reshape(b, -1))
-        return np.concatenate(parts)
-
-    def predict(self, params: np.ndarray, X: np.ndarray) -> np.ndarray:
-        """:math:`X W + b`, shape (m, k)."""
-        W, b = self.unpack(params)
-        out = X @ W
-        return out if b is None else out + b
-
     def value(self, params: np.ndarray, batch) -> float:
-        X, Y = batch
+        X, Y, w = self._batch(batch)
         R = self.predict(params, X) - Y
         vs, _ = _scales(self.loss, Y.shape[0], self.n_outputs)
-        out = vs * float(np.sum(R * R))
-        if self.penalty.active:
-            out += self.penalty.value(self.unpack(params)[0])
-        return out
+        wR = R if w is None else w[:, None] * R
+        return self._penalised(vs * float(np.sum(R * wR)), self.unpack(params)[0])
 
     def value_and_grad(self, params: np.ndarray, batch) -> tuple[float, np.ndarray]:
-        X, Y = batch
-        W, b = self.unpack(params)
+        X, Y, w = self._batch(batch)
+        W, _ = self.unpack(params)
         R = self.predict(params, X) - Y
         vs, gs = _scales(self.loss, Y.shape[0], self.n_outputs)
-        value = vs * float(np.sum(R * R))
-        gW = (X.T @ R) * gs
-        if self.penalty.active:
-            value += self.penalty.value(W)
-            gW = gW + self.penalty.grad(W)
-        if b is None:
-            return value, gW.reshape(-1)
-        return value, np.concatenate([gW.reshape(-1), R.sum(axis=0) * gs])
+        wR = R if w is None else w[:, None] * R
+        value = vs * float(np.sum(R * wR))
+        gW = (X.T @ wR) * gs
+        gb = wR.sum(axis=0) * gs if self.fit_intercept else None
+        return self._penalised(value, W), self._gradient(gW, gb, W)
 
     def curvature(self, n_rows: int) -> float:
-        """``c`` in Hessian :math:`= c\\,\\tilde X^\\top \\tilde X` (+ the L2 weight) for ``n_rows`` rows."""
+        """``c`` in Hessian :math:`= c\\,\\tilde X^\\top \\tilde X` (+ the L2 weight) for ``n_rows`` rows.
+
+        With weights the Hessian is :math:`c\\,\\tilde X^\\top \\operatorname{diag}(w) \\tilde X`
+        (+ the L2 weight), at most ``max(w)`` times the unweighted one.
+        """
         return _scales(self.loss, n_rows, self.n_outputs)[1]

@@ -1,0 +1,204 @@
+r"""Linear regression by gradient descent, a scikit-learn regressor.
+
+Examples
+--------
+>>> import numpy as np
+>>> from gradstep import LinearRegression
+>>> X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = 2 * X.ravel() + 1
+>>> model = LinearRegression(lr=0.1, epochs=2000, tol=None).fit(X, y)
+>>> np.round(model.coef_, 6), round(model.intercept_, 6)
+(array([2.]), 1.0)
+>>> model.history_.loss[:2]   # mse at theta_0 = (0, 0) and theta_1 = (1.7, 0.8)
+array([21.   ,  0.535])
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .. import diagnostics
+from ..objectives import LOSSES, Penalty, SquaredError
+from ..optim import GradientTransformation
+from .base import GradientDescentModel
+
+
+class LinearRegression(RegressorMixin, GradientDescentModel):
+    r"""Linear regression fitted by gradient descent, with a full record of the run.
+
+    Minimises, over :math:`W` (d × k) and :math:`b` (k),
+
+    .. math:: \frac{1}{m}\sum_i s_i\,\ell(x_i^\top W + b, y_i) + \alpha R(W)
+
+    where :math:`\ell` is the squared error in the convention ``loss`` (see
+    :class:`gradstep.objectives.SquaredError`), :math:`s_i` the sample weights and
+    :math:`R` the ``penalty``. ``batch_size=None`` is batch gradient descent, ``1``
+    per-sample SGD and anything between mini-batch; each epoch is one pass over the rows.
+
+    Parameters
+    ----------
+    loss : {"mse", "half_mse", "sum"}, default="mse"
+        Mean of squares (PyTorch's ``MSELoss``), half of it, or the plain sum.
+    fit_intercept : bool, default=True
+    optimizer : str or GradientTransformation, default="sgd"
+        ``"gd"`` / ``"sgd"`` (the plain step), ``"momentum"``, ``"nesterov"``,
+        ``"adagrad"``, ``"rmsprop"``, ``"adam"``, or a transform from
+        :mod:`gradstep.optim` (which then carries its own learning rate).
+    lr : float, schedule or "auto", default="auto"
+        Learning rate, a number or a function ``count -> lr`` (:mod:`gradstep.optim.schedules`).
+        ``"auto"`` takes :math:`1/L`, half the largest stable learning rate of the data
+        (:func:`gradstep.stable_lr`; the per-row bound for per-sample SGD) for the plain and
+        momentum steps, and torch's default for AdaGrad, RMSProp and Adam. The value used is ``lr_``.
+    optimizer_params : dict, optional
+        Hyper-parameters of the named optimizer, torch's names: ``{"momentum": 0.95}``, ``{"betas": (0.9, 0.99)}``.
+    epochs : int, default=1000
+        Maximum number of passes over the data.
+    batch_size : int or None, default=None
+        Rows per step; ``None`` for all of them.
+    shuffle : bool, default=True
+        Shuffle the rows every epoch (mini-batch and per-sample only).
+    random_state : int, Generator or None
+        Seed of the shuffling and of the validation split; the seed used is saved in ``history_.meta``.
+    penalty : {None, "l2", "l1", "elasticnet"}, default=None
+    alpha : float, default=0.0001
+        Penalty strength (scikit-learn's SGD convention: :math:`\alpha\cdot\tfrac12\lVert w\rVert^2` for L2).
+    l1_ratio : float, default=0.15
+        Share of L1 in the elastic net.
+    clip_value, clip_norm : float, optional
+        Clip each gradient component to ``[-clip_value, clip_value]`` / rescale the
+        gradient to L2 norm at most ``clip_norm``.
+    scale : {None, "standard", "minmax"}, default=None
+        Scale the features inside the model (see :mod:`gradstep.scaling`):
+        gradient descent runs on the scaled features (the history is in those
+        units), ``coef_`` and ``intercept_`` are reported in the original units.
+    tol : float or None, default=1e-3
+        Stop when the loss on all the data (the validation loss with
+        ``early_stopping``) has not improved by ``tol`` for ``n_iter_no_change``
+        epochs; ``None`` runs exactly ``epochs`` epochs.
+    n_iter_no_change : int, default=5
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows; their loss is recorded every
+        epoch (``val_loss`` in ``history_``) and drives the ``tol`` rule.
+    validation_fraction : float, default=0.1
+    average : bool or int, default=False
+        Averaged SGD: report the mean of the iterates (from the start, or once
+        ``average`` rows have been seen).
+    warm_start : bool, default=False
+        ``fit`` continues from the last fit: its parameters, optimiser state,
+        schedule and history.
+    record_params : bool, default=True
+        Keep the parameters of every step in ``history_``.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+    intercept_ : float or ndarray of shape (n_targets,)
+    scaling_ : FeatureScaling
+        The scaling learnt from ``X`` (identity when ``scale=None``).
+    lr_ : float or schedule
+        The learning rate used (``lr`` resolved).
+    n_iter_ : int
+        Epochs run by the last call.
+    t_ : int
+        Updates made in all.
+    history_ : History
+        Loss, gradient norm, learning rate (and parameters) per step; loss per epoch.
+    result_ : Result
+        The loop's result of the last call (SciPy ``OptimizeResult`` conventions).
+    """
+
+    _multi_output = True
+
+    def __init__(
+        self,
+        loss: str = "mse",
+        fit_intercept: bool = True,
+        optimizer: str | GradientTransformation = "sgd",
+        lr: Any = "auto",
+        optimizer_params: Mapping[str, Any] | None = None,
+        epochs: int = 1000,
+        batch_size: int | None = None,
+        shuffle: bool = True,
+        random_state: Any = None,
+        penalty: str | None = None,
+        alpha: float = 0.0001,
+        l1_ratio: float = 0.15,
+        clip_value: float | None = None,
+        clip_norm: float | None = None,
+        scale: str | None = None,
+        tol: float | None = 1e-3,
+        n_iter_no_change: int = 5,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        average: bool | int = False,
+        warm_start: bool = False,
+        record_params: bool = True,
+    ) -> None:
+        self.loss = loss
+        super().__init__(
+            fit_intercept=fit_intercept, optimizer=optimizer, lr=lr, optimizer_params=optimizer_params,
+            epochs=epochs, batch_size=batch_size, shuffle=shuffle, random_state=random_state, penalty=penalty,
+            alpha=alpha, l1_ratio=l1_ratio, clip_value=clip_value, clip_norm=clip_norm, scale=scale, tol=tol,
+            n_iter_no_change=n_iter_no_change, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, average=average, warm_start=warm_start,
+            record_params=record_params,
+        )
+
+    @property
+    def _loss_name(self) -> str:
+        return self.loss
+
+    def _encode(self, y: np.ndarray, first: bool, classes: Any = None) -> np.ndarray:
+        if first:
+            self._single_output = y.ndim == 1
+        return y.reshape(-1, 1) if y.ndim == 1 else y
+
+    def _objective(self, n_features: int, n_outputs: int, penalty: Penalty) -> SquaredError:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES} ('mse' = mean of squares, 'half_mse' = half of it, "
+                             f"'sum' = plain sum), got {self.loss!r}")
+        return SquaredError(n_features, n_outputs, self.loss, bool(self.fit_intercept), penalty)
+
+    def _store(self, W: np.ndarray, b: np.ndarray | None) -> None:
+        if self._single_output:
+            self.coef_ = W[:, 0].copy()
+            self.intercept_ = float(b[0]) if b is not None else 0.0
+        else:
+            self.coef_ = W.T.copy()
+            self.intercept_ = b.copy() if b is not None else np.zeros(W.shape[1], dtype=W.dtype)
+
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> "LinearRegression":
+        """One more epoch over ``(X, y)``, continuing the optimiser state, schedule and history.
+
+        Over consecutive chunks this gives the same iterates as ``fit`` with the same
+        batch order (``shuffle=False``, chunk sizes a multiple of ``batch_size``).
+        """
+        return self._partial_fit(X, y, sample_weight=sample_weight)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """:math:`\\hat y = X w + b` for each row of ``X``."""
+        out = self._decision(X)
+        return out[:, 0] if self._single_output else out
+
+    def optimality_gap(self, X: Any, y: Any) -> float:
+        r""":math:`f(\hat\theta) - f(\theta^*)` with :math:`\theta^*` the closed-form optimum (same loss, same L2).
+
+        Measured in the units gradient descent ran in (after ``scale``), without sample
+        weights. Not defined with an L1 penalty (no closed form).
+        """
+        check_is_fitted(self)
+        if self._objective_.penalty.l1:
+            raise ValueError("optimality_gap needs a closed form: it is not defined with an L1 penalty")
+        Z, Y = self._fit_space(X, y)
+        coef, b = diagnostics.closed_form(Z, Y, bool(self.fit_intercept), self.loss, self._objective_.penalty.l2)
+        best = self._objective_.pack(np.asarray(coef).T, np.atleast_1d(b) if self.fit_intercept else None)
+        return self.loss_value(X, y) - self._objective_.value(best, (Z, Y))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
