@@ -71,7 +71,7 @@ def test_demo_writes_a_report_that_references_only_existing_files(demo):
 
 def test_demo_figures_are_valid_and_not_blank(demo):
     pngs, gifs = sorted(demo.rglob("*.png")), sorted(demo.rglob("*.gif"))
-    assert len(pngs) >= 9 and len(gifs) == 3
+    assert len(pngs) >= 15 and len(gifs) == 5  # contour paths x3, decision boundaries x2
     for png in pngs:
         assert_image(png)
     for gif in gifs:
@@ -202,3 +202,41 @@ def test_datasets_lists_every_bundled_set():
     names = [d["name"] for d in json.loads(proc.stdout)["datasets"]]
     assert sorted(names) == sorted(DATASETS)
     assert {"tutorial-line", "tutorial-plane", "diabetes", "iris", "breast_cancer", "wine", "digits"} <= set(names)
+
+
+def test_fit_logistic_on_breast_cancer_matches_scikit_learn():
+    n = 569
+    proc = gradstep("fit", "--dataset", "breast_cancer", "--model", "logistic", "--scale", "standard",
+                    "--penalty", "l2", "--alpha", str(1 / n), "--optimizer", "nesterov", "--epochs", "20000", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression as Reference
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    ref = Reference(C=1.0, tol=1e-12, max_iter=100000).fit(StandardScaler().fit_transform(X), y)
+    assert abs(out["accuracy"] - ref.score(StandardScaler().fit_transform(X), y)) <= 0.005
+    assert abs(out["relative_gap_to_sklearn"]) < 1e-6
+    assert out["classes"] == [0, 1]
+
+
+def test_fit_softmax_on_a_csv_with_string_labels_and_plots(tmp_path):
+    from sklearn.datasets import load_iris
+
+    iris = load_iris()
+    names = np.array(["setosa", "versicolor", "virginica"])[iris.target]
+    path = tmp_path / "iris.csv"
+    path.write_text("petal_length,petal_width,species\n"
+                    + "".join(f"{a},{b},{c}\n" for a, b, c in zip(iris.data[:, 2], iris.data[:, 3], names)))
+    proc = gradstep("fit", str(path), "--target", "species", "--model", "softmax", "--scale", "standard",
+                    "--epochs", "200", "--early-stopping", "--plot", str(tmp_path / "fig"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["classes"] == ["setosa", "versicolor", "virginica"]
+    assert out["accuracy"] > 0.9 and out["val_accuracy"] is not None
+    for name in ("loss.png", "curves.png", "confusion.png", "boundary.png"):
+        assert_image(tmp_path / "fig" / name)
+    assert_image(tmp_path / "fig" / "boundary.gif", frames=2)
+    proc = gradstep("fit", "--dataset", "diabetes", "--model", "logistic")
+    assert proc.returncode == 2 and "class label" in proc.stderr

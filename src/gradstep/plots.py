@@ -1,4 +1,5 @@
-r"""Figures of a run: the loss per step, the fitted line, the loss landscape with the descent path.
+r"""Figures of a run: the loss per step, the fitted line, the loss landscape with the descent path,
+and for classifiers the loss and accuracy per epoch, the confusion matrix and the decision regions.
 
 Every function builds a :class:`matplotlib.figure.Figure` directly (no ``pyplot``,
 no global state: it works without a display and in threads), returns it, and
@@ -28,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,27 +37,34 @@ import numpy as np
 from matplotlib.animation import PillowWriter
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import LogNorm
+from matplotlib.colors import ListedColormap, LogNorm, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import LogLocator
 from PIL import Image
+from sklearn.metrics import confusion_matrix
+from sklearn.utils.multiclass import unique_labels
 
 from .history import History
 
-__all__ = ["animate_contour", "formula_curve", "formula_surface", "objective_curve", "objective_surface",
-           "plot_contour", "plot_curve", "plot_epoch_loss", "plot_fit", "plot_loss", "save_figure"]
+__all__ = ["animate_contour", "animate_decision_boundary", "formula_curve", "formula_surface", "objective_curve",
+           "objective_surface", "plot_classification_curves", "plot_confusion", "plot_contour", "plot_curve",
+           "plot_decision_boundary", "plot_epoch_loss", "plot_fit", "plot_loss", "save_figure"]
 
 FIGSIZE = (7.0, 5.0)   # inches
 DPI = 100
 FORMATS = ("png", "svg", "pdf")
 GRID = 150             # points per side of a contour grid
+REGION_GRID = 400      # cells per side of a decision-region grid (about a pixel each: smooth edges)
 CURVE_POINTS = 400     # points of a 1-D loss curve
 MARGIN = 0.15          # share of the span added on each side of the default bounds
 BLOWUP = 10.0          # a path counts for the default bounds until its loss exceeds f0 + BLOWUP * max(|f0|, 1)
 LOG_LIMIT = 150.0      # log axes end by 1e±150: matplotlib's log ticks overflow near 1e308
 MAX_MARKERS = 100      # markers drawn along one path (every point is in the line's data)
-PATH_MARKERS = "o^sDv"  # one marker shape per overlaid path
+PATH_MARKERS = "o^sDv"  # one marker shape per overlaid path (or per class of the data)
+REGION_TINT = 0.3      # a decision region's colour: its class colour mixed with this much of it, the rest white
+MAX_CELL_TEXTS = 20    # classes up to which the confusion matrix writes the count in each cell
 
 Histories = History | Sequence[History]
 PathLike = str | os.PathLike
@@ -174,6 +182,17 @@ def _finite(a: Any) -> np.ndarray:
     return np.where(np.isfinite(a), a, np.nan)
 
 
+def _epoch_style(i: int, n_epochs: int) -> dict[str, Any]:
+    """Line style of run ``i``'s per-epoch values: its colour and marker shape, at most ~30 markers."""
+    return {"color": f"C{i % 10}", "marker": PATH_MARKERS[i % len(PATH_MARKERS)], "ms": 3, "lw": 1.5,
+            "markevery": max(1, n_epochs // 30)}
+
+
+def _accuracy(hits: np.ndarray) -> str:
+    """``"accuracy 0.935 on 200 points"`` from the right/wrong flag of each point."""
+    return f"accuracy {np.mean(hits):.3f} on {hits.size} points"
+
+
 def _log_if_wide(ax: Axes, arrays: Sequence[np.ndarray]) -> None:
     """Log y-scale when the finite values are all positive and span more than two decades."""
     v = np.concatenate([np.ravel(a) for a in arrays])
@@ -267,9 +286,8 @@ def plot_epoch_loss(histories: Histories, labels: Sequence[str] | None = None, *
             y = y - optimum
             y[y <= 0] = np.nan  # at the optimum to rounding: nothing to draw on a log scale
         values.append(y)
-        ax.plot(epochs["epoch"].to_numpy() + 1, _finite(y), "-", marker=PATH_MARKERS[i % len(PATH_MARKERS)],
-                ms=3, markevery=max(1, h.n_epochs // 30), color=f"C{i % 10}", lw=1.5, gid=f"epoch_loss:{i}",
-                label=label)
+        ax.plot(epochs["epoch"].to_numpy() + 1, _finite(y), "-", gid=f"epoch_loss:{i}", label=label,
+                **_epoch_style(i, h.n_epochs))
     if optimum is not None:
         ax.set_yscale("log")
     else:
@@ -284,6 +302,19 @@ def plot_epoch_loss(histories: Histories, labels: Sequence[str] | None = None, *
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small")
     return _finish(fig, path)
+
+
+def _data(X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` as (n_samples, n_features) floats (a vector is one feature) and ``y`` as (n_samples,), checked."""
+    X = np.asarray(X, dtype=float)
+    X = X.reshape(-1, 1) if X.ndim == 1 else X
+    y = np.asarray(y)
+    y = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
+    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.size:
+        raise ValueError(f"X must be (n_samples, n_features) and y (n_samples,); got {X.shape} and {y.shape}")
+    if y.size == 0:
+        raise ValueError("X and y have no samples: nothing to plot")
+    return X, y
 
 
 def plot_fit(X: Any, y: Any, predict: Callable[[np.ndarray], Any], *, feature_names: Sequence[str] | None = None,
@@ -303,12 +334,8 @@ def plot_fit(X: Any, y: Any, predict: Callable[[np.ndarray], Any], *, feature_na
     >>> fig.axes[0].get_title()
     'Fitted line: mse 0.006667 on 3 points'
     """
-    X = np.asarray(X, dtype=float)
-    X = X.reshape(-1, 1) if X.ndim == 1 else X
-    y = np.asarray(y, dtype=float)
-    y = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
-    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.size:
-        raise ValueError(f"X must be (n_samples, n_features) and y (n_samples,); got {X.shape} and {y.shape}")
+    X, y = _data(X, y)
+    y = y.astype(float)
     fitted = np.asarray(predict(X), dtype=float).reshape(-1)
     fig = _figure()
     ax = fig.subplots()
@@ -357,14 +384,19 @@ def _near(h: History, points: np.ndarray) -> np.ndarray:
     return near[np.all(np.isfinite(near), axis=1)]
 
 
-def _bounds(bounds: Any, runs: list[Run], paths: list[np.ndarray], optimum: Any) -> np.ndarray:
-    """``(k, 2)`` low/high per plotted coordinate: as given, or covering paths and optimum with a margin."""
-    k = paths[0].shape[1]
+def _in_view(runs: list[Run], paths: list[np.ndarray], optimum: Any) -> list[np.ndarray]:
+    """What a landscape's default bounds cover: each path until its loss blows up, and the optimum."""
+    pts = [_near(h, p) for (h, _), p in zip(runs, paths)]
+    if optimum is not None:
+        pts.append(np.asarray(optimum, dtype=float).reshape(1, paths[0].shape[1]))
+    return pts
+
+
+def _bounds(bounds: Any, points: Sequence[np.ndarray]) -> np.ndarray:
+    """``(k, 2)`` low/high per plotted coordinate: as given, or covering the (finite) points with a margin."""
+    k = points[0].shape[1]
     if bounds is None:
-        pts = [_near(h, p) for (h, _), p in zip(runs, paths)]
-        if optimum is not None:
-            pts.append(np.asarray(optimum, dtype=float).reshape(1, k))
-        pts = np.vstack(pts)
+        pts = np.vstack(points)
         lo, hi = pts.min(axis=0), pts.max(axis=0)
         pad = np.where(hi > lo, MARGIN * (hi - lo), np.maximum(0.5 * np.abs(lo), 1.0))
         return np.column_stack([lo - pad, hi + pad])
@@ -442,7 +474,7 @@ def plot_curve(fun: Callable[[np.ndarray], Any], histories: Histories, labels: S
     """
     runs = _runs(histories, labels)
     ws = [_path(h, (coord,)) for h, _ in runs]
-    (lo, hi), = _bounds(bounds, runs, ws, optimum)
+    (lo, hi), = _bounds(bounds, _in_view(runs, ws, optimum))
     fig = _figure()
     ax = fig.subplots()
     grid = np.linspace(lo, hi, CURVE_POINTS)
@@ -467,7 +499,7 @@ def _contour_figure(fun: Callable[..., Any], runs: list[Run], coords: Sequence[i
                     aspect: str = "auto") -> tuple[Figure, list]:
     """The contour plot with the paths; returns it and ``(line, end marker, path)`` per history."""
     paths = [_path(h, coords) for h, _ in runs]
-    box = _bounds(bounds, runs, paths, optimum)
+    box = _bounds(bounds, _in_view(runs, paths, optimum))
     fig = _figure()
     ax = fig.subplots()
     A, B = np.meshgrid(np.linspace(*box[0], GRID), np.linspace(*box[1], GRID))
@@ -522,7 +554,10 @@ def plot_contour(fun: Callable[[np.ndarray, np.ndarray], Any], histories: Histor
 
 
 def _frame_counts(n_points: int, frames: int) -> np.ndarray:
-    """How many points of the path each frame shows: 1..n_points, evenly sub-sampled to at most ``frames``."""
+    """How many points of the path each frame shows: 1..n_points, evenly sub-sampled to at most ``frames``.
+
+    Less one, they are the indices of the points shown last: 0 and ``n_points - 1`` always among them.
+    """
     if n_points <= frames:
         return np.arange(1, n_points + 1)
     return np.unique(np.linspace(1, n_points, frames).round().astype(int))
@@ -538,6 +573,37 @@ class _OnePaletteWriter(PillowWriter):
         palette = self._frames[-1].convert("RGB").quantize(colors=256)
         self._frames = [f.convert("RGB").quantize(palette=palette, dither=Image.Dither.NONE) for f in self._frames]
         super().finish()
+
+
+def _gif_path(path: PathLike, frames: int, fps: float, what: str) -> Path:
+    """``path`` checked to name a GIF, and the frame count and rate checked."""
+    path = Path(path)
+    if path.suffix.lower() != ".gif":
+        raise ValueError(f"{what} writes a GIF: end the name with .gif, got {path.name!r}")
+    if frames < 2 or fps <= 0:
+        raise ValueError(f"frames must be >= 2 and fps > 0, got frames={frames!r}, fps={fps!r}")
+    return path
+
+
+def _write_gif(fig: Figure, path: Path, fps: float, keys: Iterable[Any], show: Callable[[Any], None]) -> Path:
+    """Write the GIF atomically: one frame per key, drawn by ``show(key)`` into ``fig`` as it stands.
+
+    The layout (and each legend's place) is fixed from ``fig`` as it is on entry, so nothing jumps
+    between frames; build it showing the last, fullest frame. Every frame gets that frame's palette.
+    """
+    fig.canvas.draw()
+    fig.set_layout_engine("none")
+    for ax in fig.axes:
+        if (legend := ax.get_legend()) is not None:
+            legend.set_loc(tuple(legend.get_window_extent().transformed(ax.transAxes.inverted()).p0))
+    writer = _OnePaletteWriter(fps=fps)
+    with _atomic_path(path) as tmp:
+        writer.setup(fig, tmp, DPI)
+        for key in keys:
+            show(key)
+            writer.grab_frame()
+        writer.finish()
+    return path
 
 
 def animate_contour(fun: Callable[[np.ndarray, np.ndarray], Any], histories: Histories,
@@ -563,27 +629,255 @@ def animate_contour(fun: Callable[[np.ndarray, np.ndarray], Any], histories: His
     ...         im.n_frames
     11
     """
-    path = Path(path)
-    if path.suffix.lower() != ".gif":
-        raise ValueError(f"animate_contour writes a GIF: end the name with .gif, got {path.name!r}")
-    if frames < 2 or fps <= 0:
-        raise ValueError(f"frames must be >= 2 and fps > 0, got frames={frames!r}, fps={fps!r}")
+    path = _gif_path(path, frames, fps, "animate_contour")
     fig, drawn = _contour_figure(fun, _runs(histories, labels), coords, bounds, optimum, names, 30, aspect)
-    fig.canvas.draw()   # lay out once with the whole paths drawn, then keep that layout and legend place
-    fig.set_layout_engine("none")
-    ax = fig.axes[0]
-    ax.get_legend().set_loc(tuple(ax.get_legend().get_window_extent().transformed(ax.transAxes.inverted()).p0))
-    writer = _OnePaletteWriter(fps=fps)
-    with _atomic_path(path) as tmp:
-        writer.setup(fig, tmp, DPI)
-        for k in _frame_counts(max(len(p) for _, _, p in drawn), int(frames)):
-            for line, end, p in drawn:
-                shown = p[:k]
-                line.set_data(shown[:, 0], shown[:, 1])
-                end.set_data(shown[-1:, 0], shown[-1:, 1])
-            writer.grab_frame()
-        writer.finish()
-    return path
+
+    def show(k: int) -> None:   # the first k points of every path
+        for line, end, p in drawn:
+            shown = p[:k]
+            line.set_data(shown[:, 0], shown[:, 1])
+            end.set_data(shown[-1:, 0], shown[-1:, 1])
+
+    # laid out with the whole paths drawn
+    return _write_gif(fig, path, fps, _frame_counts(max(len(p) for _, _, p in drawn), int(frames)), show)
+
+
+# --- classifiers ------------------------------------------------------------------------------
+
+def plot_classification_curves(histories: Histories, labels: Sequence[str] | None = None, *,
+                               path: PathLike | None = None) -> Figure:
+    """Loss and accuracy after each epoch of a classifier's fit: two stacked axes sharing the epoch axis.
+
+    Epoch ``e`` (from 1) shows the loss and the accuracy on the training rows at the
+    parameters after ``e`` passes over the data (the ``loss`` and ``accuracy`` columns of
+    ``history.to_pandas("epochs")``); with early stopping, those on the held-out rows
+    (``val_loss``, ``val_accuracy``) are dashed in the same colour. The loss axis is
+    logarithmic when it spans more than two decades. Several histories are overlaid,
+    labelled by ``labels`` or by their optimiser and learning rate. Returns the figure,
+    written to ``path`` if given.
+
+    Raises
+    ------
+    ValueError
+        For a history without epochs or without accuracy (not a classifier's fit to data).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradstep import LogisticRegression
+    >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
+    >>> h = LogisticRegression(lr=0.5, epochs=5, tol=None).fit(X, [0, 0, 1, 1]).history_
+    >>> fig = plot_classification_curves(h)
+    >>> [ax.get_ylabel() for ax in fig.axes], fig.axes[1].get_lines()[0].get_xdata().tolist()
+    (['loss', 'accuracy'], [1, 2, 3, 4, 5])
+    """
+    runs = _runs(histories, labels)
+    tables = []
+    for i, (h, _) in enumerate(runs):
+        name = f"history {i + 1} of {len(runs)}" if len(runs) > 1 else "the history"
+        if not h.n_epochs:
+            raise ValueError(f"{name} has no epochs: plot_classification_curves needs a classifier fitted to data")
+        tables.append(h.to_pandas("epochs"))
+        if "accuracy" not in tables[-1]:
+            raise ValueError(f"{name} has no accuracy per epoch: it is not a classifier's (LogisticRegression, "
+                             f"SoftmaxRegression); plot_epoch_loss draws the loss of any fit")
+    fig = _figure()
+    axes = fig.subplots(2, 1, sharex=True)
+    losses = []
+    for i, ((h, label), epochs) in enumerate(zip(runs, tables)):
+        x = epochs["epoch"].to_numpy() + 1
+        for ax, column in zip(axes, ("loss", "accuracy")):
+            for kind, style in (("", "-"), ("val_", "--")):
+                if kind + column not in epochs:
+                    continue
+                values = epochs[kind + column].to_numpy(dtype=float)
+                if column == "loss":
+                    losses.append(values)
+                what = "validation" if kind else "training"
+                ax.plot(x, _finite(values), style, gid=f"{kind}{column}:{i}",
+                        label=(f"{label}, {what}" if label else what) if ax is axes[0] else None,
+                        **_epoch_style(i, h.n_epochs))
+    _log_if_wide(axes[0], losses)
+    for ax, name in zip(axes, ("loss", "accuracy")):
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel("epoch")
+    axes[0].set_title(_title("Loss and accuracy per epoch", runs))
+    axes[0].legend(fontsize="small")
+    return _finish(fig, path)
+
+
+def plot_confusion(y_true: Any, y_pred: Any, *, labels: Sequence[Any] | None = None,
+                   path: PathLike | None = None) -> Figure:
+    """The confusion matrix: row ``i``, column ``j`` counts the points of true class ``labels[i]``
+    predicted as ``labels[j]`` (:func:`sklearn.metrics.confusion_matrix`), the count written in each cell.
+
+    ``y_true`` and ``y_pred`` hold class labels of any type (e.g. ``y`` and ``model.predict(X)``);
+    ``labels`` chooses and orders the classes (default: every label in either, sorted). The
+    title gives the accuracy, the share of all points predicted right. Returns the figure,
+    written to ``path`` if given.
+
+    Examples
+    --------
+    >>> fig = plot_confusion(["cat", "dog", "dog", "dog"], ["cat", "dog", "cat", "dog"])
+    >>> fig.axes[0].get_title(), fig.axes[0].get_images()[0].get_array().tolist()
+    ('Confusion matrix: accuracy 0.750 on 4 points', [[1, 0], [1, 2]])
+    """
+    y_true, y_pred = np.asarray(y_true).reshape(-1), np.asarray(y_pred).reshape(-1)
+    if y_true.size != y_pred.size or y_true.size == 0:
+        raise ValueError(f"y_true and y_pred must hold the same number of labels, at least one; "
+                         f"got {y_true.size} and {y_pred.size}")
+    classes = np.asarray(labels) if labels is not None else unique_labels(y_true, y_pred)
+    counts = confusion_matrix(y_true, y_pred, labels=classes)
+    fig = _figure()
+    ax = fig.subplots()
+    image = ax.imshow(counts, cmap="Blues", vmin=0, gid="confusion")
+    fig.colorbar(image, ax=ax, label="points")
+    if len(classes) <= MAX_CELL_TEXTS:
+        dark = counts > counts.max() / 2
+        for (i, j), n in np.ndenumerate(counts):
+            ax.text(j, i, str(n), ha="center", va="center", color="white" if dark[i, j] else "black",
+                    fontsize="medium" if len(classes) <= 10 else "x-small", gid=f"count:{i}:{j}")
+    names = [str(c) for c in classes]
+    slanted = len(names) * max(map(len, names)) > 40   # the names would run into each other
+    ax.set_xticks(range(len(names)), names, rotation=45 if slanted else 0, ha="right" if slanted else "center")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"Confusion matrix: {_accuracy(y_true == y_pred)}")
+    return _finish(fig, path)
+
+
+def _class_indices(values: Any, n: int, n_classes: int | None, what: str) -> np.ndarray:
+    """``values`` checked to be ``n`` class indices (below ``n_classes`` when given), as ints."""
+    a = np.asarray(values)
+    a = a.ravel() if a.shape == (n, 1) else a
+    integral = a.dtype.kind in "biu" or (a.dtype.kind == "f" and np.all(np.isfinite(a)) and np.all(a == np.round(a)))
+    if a.shape != (n,) or not integral or (a.size and (a.min() < 0 or (n_classes and a.max() >= n_classes))):
+        top = f"0..{n_classes - 1}" if n_classes else "0, 1, ..."
+        raise ValueError(f"{what} must give {n} class indices {top}, one per point (for labels, "
+                         f"np.searchsorted(model.classes_, labels)); got {a.dtype} values of shape {a.shape}")
+    return a.astype(int)
+
+
+def _boundary_figure(X: Any, y: Any, feature_names: Sequence[str] | None, class_names: Sequence[Any] | None,
+                     bounds: Any) -> tuple[Figure, Callable[[Callable[[np.ndarray], Any], str], None]]:
+    """The data coloured by class over empty decision regions; returns the figure and
+    ``show(decide, title)``, which fills the regions with ``decide``'s classes and titles the axes."""
+    X, y = _data(X, y)
+    if X.shape[1] != 2:
+        raise ValueError(f"decision regions are drawn over two features; X has {X.shape[1]}: fit and plot "
+                         f"a model on two columns, e.g. X[:, [0, 1]]")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X has values that are not finite")
+    y = _class_indices(y, y.size, None, "y")
+    n_classes = int(y.max()) + 1 if class_names is None else len(class_names)
+    if y.max() >= n_classes:
+        raise ValueError(f"y has class index {y.max()}, but class_names names only {n_classes} classes")
+    names = [f"class {c}" for c in range(n_classes)] if class_names is None else [str(c) for c in class_names]
+    box = _bounds(bounds, [X])
+    A, B = np.meshgrid(*(np.linspace(lo, hi, 2 * REGION_GRID + 1)[1::2] for lo, hi in box))   # cell centres
+    grid = np.column_stack([A.ravel(), B.ravel()])
+    tints = [REGION_TINT * np.array(to_rgb(f"C{c % 10}")) + 1 - REGION_TINT for c in range(n_classes)]
+    fig = _figure()
+    ax = fig.subplots()
+    regions = ax.imshow(np.zeros(A.shape, dtype=int), cmap=ListedColormap(tints), vmin=-0.5,
+                        vmax=n_classes - 0.5, origin="lower", extent=tuple(box.ravel()), aspect="auto",
+                        interpolation="nearest", gid="regions")
+    handles = []
+    for c, name in enumerate(names):
+        mine = y == c
+        points = ax.scatter(X[mine, 0], X[mine, 1], s=24, color=f"C{c % 10}", edgecolors="black", linewidths=0.5,
+                            marker=PATH_MARKERS[c % len(PATH_MARKERS)], gid=f"data:{c}")
+        # the marker over its region's colour (which so stays in every GIF frame's palette)
+        handles.append((Patch(facecolor=tints[c], edgecolor="0.6"), points))
+    ax.legend(handles, names, fontsize="small", title="points: true class\nregions: predicted",
+              title_fontsize="small")
+    ax.set_xlim(*box[0])
+    ax.set_ylim(*box[1])
+    axis_names = ["feature 0", "feature 1"] if feature_names is None else [str(n) for n in feature_names]
+    if len(axis_names) != 2:
+        raise ValueError(f"feature_names must name the two features; got {len(axis_names)} names")
+    ax.set_xlabel(axis_names[0])
+    ax.set_ylabel(axis_names[1])
+
+    def show(decide: Callable[[np.ndarray], Any], title: str) -> None:
+        regions.set_data(_class_indices(decide(grid), len(grid), n_classes, "decide").reshape(A.shape))
+        ax.set_title(f"{title}: {_accuracy(_class_indices(decide(X), len(X), n_classes, 'decide') == y)}")
+
+    return fig, show
+
+
+def plot_decision_boundary(X: Any, y: Any, decide: Callable[[np.ndarray], Any], *,
+                           feature_names: Sequence[str] | None = None, class_names: Sequence[Any] | None = None,
+                           bounds: Any = None, path: PathLike | None = None) -> Figure:
+    """The decision regions of a classifier over two features, with the data coloured by class.
+
+    ``X`` is (n_samples, 2); ``y`` holds the class *indices* ``0 .. K-1`` (not the labels:
+    ``np.searchsorted(model.classes_, labels)`` turns labels into indices). ``decide`` maps
+    points, an array (n, 2), to their predicted class indices (n,), e.g.
+    ``lambda P: np.searchsorted(model.classes_, model.predict(P))``. The plane is cut into a
+    grid of cells, each filled with the light colour of ``decide`` at its centre; the points
+    are drawn in their class's colour and marker, named in the legend by ``class_names``
+    (default ``class 0``, ``class 1``...). ``bounds = ((xlow, xhigh), (ylow, yhigh))``
+    default to the data with a margin. The title gives the accuracy of ``decide`` on the
+    data. Returns the figure, written to ``path`` if given.
+
+    Raises
+    ------
+    ValueError
+        When ``X`` does not have two columns, or ``y`` or ``decide`` do not give class indices.
+
+    Examples
+    --------
+    >>> X = np.array([[-2.0, 0.0], [-1.0, 1.0], [1.0, 0.0], [2.0, 1.0]])
+    >>> fig = plot_decision_boundary(X, [0, 0, 1, 1], lambda P: P[:, 0] > 0, class_names=["no", "yes"])
+    >>> fig.axes[0].get_title(), [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ('Decision regions: accuracy 1.000 on 4 points', ['no', 'yes'])
+    """
+    fig, show = _boundary_figure(X, y, feature_names, class_names, bounds)
+    show(decide, "Decision regions")
+    return _finish(fig, path)
+
+
+def animate_decision_boundary(X: Any, y: Any, decide_at: Callable[[np.ndarray, np.ndarray], Any],
+                              thetas: Sequence[Any] | np.ndarray, *, feature_names: Sequence[str] | None = None,
+                              class_names: Sequence[Any] | None = None, bounds: Any = None, path: PathLike,
+                              frames: int = 30, fps: float = 8) -> Path:
+    """An animated GIF of :func:`plot_decision_boundary` (same data arguments) as the parameters move in training.
+
+    ``thetas`` are the parameter vectors in order, e.g. ``history.path`` (:math:`\\theta_k`
+    is the one step ``k`` starts from), and ``decide_at(theta, points)`` gives the class
+    indices predicted with ``theta``. Frame ``j`` shows the regions of ``thetas[k_j]``,
+    titled with ``step k_j`` and its accuracy on the data; with more thetas than
+    ``frames`` the ``k_j`` are spread evenly, always from the first to the last. ``path``
+    must end in ``.gif``; it is written atomically and returned.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from PIL import Image
+    >>> X = np.array([[-2.0, 0.0], [-1.0, 1.0], [1.0, 0.0], [2.0, 1.0]])
+    >>> thetas = [[-1.0], [0.0], [1.5]]           # a threshold on the first feature
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     gif = animate_decision_boundary(X, [0, 0, 1, 1], lambda t, P: P[:, 0] > t[0], thetas,
+    ...                                     path=pathlib.Path(d, "regions.gif"))
+    ...     with Image.open(gif) as im:
+    ...         im.n_frames
+    3
+    """
+    path = _gif_path(path, frames, fps, "animate_decision_boundary")
+    thetas = np.asarray(thetas if thetas is not None else [], dtype=float)
+    if thetas.ndim != 2 or not len(thetas):
+        raise ValueError(f"thetas must be a non-empty sequence of parameter vectors (e.g. history.path, "
+                         f"recorded with record_params=True); got shape {thetas.shape}")
+    fig, show = _boundary_figure(X, y, feature_names, class_names, bounds)
+
+    def show_step(k: int) -> None:
+        show(lambda points: decide_at(thetas[k], points), f"Decision regions at step {k}")
+
+    show_step(len(thetas) - 1)   # laid out at the end of training
+    return _write_gif(fig, path, fps, _frame_counts(len(thetas), int(frames)) - 1, show_step)
 
 
 # --- surfaces from formulas and objectives ---------------------------------------------------

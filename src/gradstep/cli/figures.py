@@ -81,3 +81,37 @@ def formula_figures(formula: Any, results: Sequence[Any], labels: Sequence[str],
         paths.append(plots.animate_contour(surface, histories, labels, path=outdir / "descent.gif",
                                                  frames=GIF_FRAMES, **kwargs))
     return paths
+
+
+def classifier_figures(model: Any, X: np.ndarray, y: np.ndarray, outdir: Path,
+                       feature_names: Sequence[str] | None = None, class_names: Sequence[str] | None = None,
+                       gif: bool = True) -> list[Path]:
+    """Loss per step, loss and accuracy per epoch (training and validation), the confusion matrix,
+    and for two features the decision boundary and its movement over training.
+
+    ``class_names`` name the classes when the labels are codes (``classes_`` 0..K-1)."""
+    plots = plots_module()
+    outdir.mkdir(parents=True, exist_ok=True)
+    h = model.history_
+    paths = [outdir / "loss.png", outdir / "curves.png", outdir / "confusion.png"]
+    plots.plot_loss(h, path=paths[0])
+    plots.plot_classification_curves(h, path=paths[1])
+    named = class_names is not None and len(class_names) == len(model.classes_)
+    names = [str(c) for c in (class_names if named else model.classes_)]
+    index = np.searchsorted(model.classes_, y)
+    plots.plot_confusion(np.asarray(names)[index], np.asarray(names)[np.searchsorted(model.classes_, model.predict(X))],
+                         labels=names, path=paths[2])
+    if X.shape[1] == 2:
+        obj, scaling = model._objective_, model.scaling_
+
+        def decide_at(theta: np.ndarray, points: np.ndarray) -> np.ndarray:
+            D = obj.predict(theta, scaling.transform(points))
+            return (D[:, 0] > 0).astype(int) if D.shape[1] == 1 else np.argmax(D, axis=1)
+
+        kwargs = dict(feature_names=feature_names, class_names=names)
+        paths.append(outdir / "boundary.png")
+        plots.plot_decision_boundary(X, index, lambda P: decide_at(model._theta, P), path=paths[-1], **kwargs)
+        if gif and h.path is not None:
+            paths.append(plots.animate_decision_boundary(X, index, decide_at, h.path, path=outdir / "boundary.gif",
+                                                         frames=GIF_FRAMES, **kwargs))
+    return paths

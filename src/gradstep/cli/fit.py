@@ -25,7 +25,21 @@ from .common import (
     written,
 )
 
-MODELS = ("linear",)
+MODELS = {"linear": ("LinearRegression", "regression"), "logistic": ("LogisticRegression", "classification"),
+          "softmax": ("SoftmaxRegression", "classification")}
+LOSS_OF = {"logistic": "log_loss", "softmax": "cross_entropy"}
+
+
+def _lr(text: str | None, model: str) -> float | str:
+    """``--lr``: a number or 'auto'; by default 0.01 for linear regression (the tutorials'), 'auto' otherwise."""
+    if text is None:
+        return 0.01 if model == "linear" else "auto"
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        fail(f"--lr must be a number or 'auto', got {text!r}")
 
 
 def lr_check(X: np.ndarray, lr: float, loss: str, fit_intercept: bool, scale: str | None,
@@ -55,15 +69,19 @@ def fit(
     delimiter: Optional[str] = typer.Option(None, help="CSV delimiter (default: detected)."),
     dropna: bool = typer.Option(False, "--dropna", help="Drop rows with missing values."),
     fill: Optional[str] = typer.Option(None, "--fill", help="Fill missing feature values: 'mean'."),
-    model: str = typer.Option("linear", help="Model: linear."),
+    model: str = typer.Option("linear", help="Model: linear, logistic (binary) or softmax (multi-class)."),
     optimizer: str = typer.Option("sgd", help="gd/sgd, momentum, nesterov, adagrad, rmsprop, adam."),
-    lr: float = typer.Option(0.01, help="Learning rate (the start of the schedule)."),
+    lr_text: Optional[str] = typer.Option(None, "--lr", help="Learning rate (the start of the schedule) or 'auto' "
+                                          "(1/L); default 0.01 for linear, auto for the classifiers."),
     schedule_spec: Optional[str] = typer.Option(None, "--schedule", help=SCHEDULE_HELP),
     opt: Optional[List[str]] = typer.Option(None, "--opt", help="Optimizer setting NAME=VALUE (torch names), repeatable."),
     epochs: int = typer.Option(5000, help="Maximum passes over the data."),
     batch_size: Optional[int] = typer.Option(None, help="Rows per step (default: all = batch GD; 1 = per-sample SGD)."),
     shuffle: bool = typer.Option(True, "--shuffle/--no-shuffle", help="Shuffle rows each epoch (mini-batch/SGD)."),
-    loss: str = typer.Option("mse", help="mse (mean of squares), half_mse (1/2m), sum."),
+    loss: str = typer.Option("mse", help="Linear model's loss: mse (mean of squares), half_mse (1/2m), sum."),
+    class_weight: Optional[str] = typer.Option(None, help="Classifiers: 'balanced' weighs classes by n / (k count)."),
+    early_stopping: bool = typer.Option(False, "--early-stopping", help="Hold out rows; stop on their loss."),
+    validation_fraction: float = typer.Option(0.1, help="Share of rows held out with --early-stopping."),
     penalty: Optional[str] = typer.Option(None, help="l2, l1 or elasticnet."),
     alpha: float = typer.Option(1e-4, help="Penalty strength."),
     clip_value: Optional[float] = typer.Option(None, help="Clip each gradient component to [-c, c]."),
@@ -77,28 +95,38 @@ def fit(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the fitted coefficients."),
 ) -> None:
-    """Fit a model by gradient descent and compare it with the closed-form answer."""
-    from ..diagnostics import closed_form
+    """Fit a model by gradient descent; compare it with the closed form (linear) or scikit-learn (classifiers)."""
+    from .. import models
     from ..loop import DivergenceError
-    from ..models import LinearRegression
+    from ..objectives import Penalty
 
     if model not in MODELS:
         fail(f"--model must be one of {list(MODELS)}, got {model!r}")
+    cls_name, task = MODELS[model]
     scale_kind = None if scale == "none" else scale
-    ds = load_data(file, dataset, target, features, delimiter, dropna, fill)
-    if getattr(ds, "task", "regression") != "regression":
-        fail(f"dataset {ds.name!r} is a classification task; --model linear needs a numeric target to regress")
-    X, y = ds.X, np.asarray(ds.y, dtype=float)
-    est = LinearRegression(
-        loss=loss, fit_intercept=not no_intercept, optimizer=optimizer, lr=schedule(schedule_spec, lr),
+    ds = load_data(file, dataset, target, features, delimiter, dropna, fill, task=task)
+    if getattr(ds, "task", task) != task:
+        fail(f"dataset {ds.name!r} is a {ds.task} task; --model {model} needs a "
+             + ("numeric target to regress" if task == "regression" else "class label target"))
+    X = ds.X
+    y = np.asarray(ds.y, dtype=float) if task == "regression" else np.asarray(ds.y)
+    lr = _lr(lr_text, model)
+    params: dict[str, Any] = dict(
+        fit_intercept=not no_intercept, optimizer=optimizer, lr=lr if lr == "auto" else schedule(schedule_spec, lr),
         optimizer_params=optimizer_params(opt) or None, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
         random_state=seed, penalty=penalty, alpha=alpha, clip_value=clip_value, clip_norm=clip_norm,
-        scale=scale_kind, tol=optional_float(tol, "--tol"),
+        scale=scale_kind, tol=optional_float(tol, "--tol"), early_stopping=early_stopping,
+        validation_fraction=validation_fraction,
     )
+    if task == "regression":
+        params["loss"] = loss
+    elif class_weight not in (None, "none"):
+        params["class_weight"] = class_weight
     try:
-        l2 = est._objective(X.shape[1], 1).penalty.l2
+        est = getattr(models, cls_name)(**params)
         plain = optimizer in ("gd", "sgd") and not optimizer_params(opt).get("momentum")
-        bound, kappa, warning = lr_check(X, lr, loss, not no_intercept, scale_kind, batch_size, l2, plain)
+        bound, kappa, warning = lr_check(X, lr if lr != "auto" else 0.0, LOSS_OF.get(model, loss), not no_intercept,
+                                         scale_kind, batch_size, Penalty(penalty, alpha).l2, plain)
     except ValueError as e:
         fail(str(e))
     if warning and not as_json:
@@ -119,23 +147,44 @@ def fit(
     if history is not None:
         est.history_.to_json(history)
         files.append(history)
+    common = {
+        "data": ds.description, "features": list(ds.feature_names), "target": ds.target_name, "model": model,
+        "optimizer": optimizer, "lr": est.lr_ if isinstance(est.lr_, (int, float)) else repr(est.lr_),
+        "schedule": schedule_spec, "batch_size": batch_size, "scale": scale_kind, "epochs_run": est.n_iter_,
+        "steps": est.t_, "success": bool(est.result_.success), "message": est.result_.message,
+        "loss_value": est.result_.fun, "coef": est.coef_, "intercept": est.intercept_, "stable_lr": bound,
+        "lr_warning": warning, "condition_number": kappa, "seconds": seconds,
+    }
+    report = _regression if task == "regression" else _classification
+    report(est, ds, X, y, common, files, plot, as_json, quiet)
+
+
+def _settings(summary: dict[str, Any]) -> str:
+    lr = summary["lr"]
+    return (f"{summary['optimizer']}, lr {lr:.4g}" if isinstance(lr, (int, float)) else f"{summary['optimizer']}, lr {lr}")
+
+
+def _footer(summary: dict[str, Any]) -> str:
+    return (f"largest stable lr of plain GD {summary['stable_lr']:.4g}, condition number "
+            f"{summary['condition_number']:.4g}"
+            + (" (after scaling)" if summary["scale"] else " (try --scale standard to shrink it)"))
+
+
+def _regression(est: Any, ds: Any, X: np.ndarray, y: np.ndarray, summary: dict[str, Any], files: list[Path],
+                plot: Optional[Path], as_json: bool, quiet: bool) -> None:
+    """Coefficients next to the closed form, the gap to the optimum."""
+    from ..diagnostics import closed_form
+
     if plot is not None:
         from .figures import model_figures
 
-        files += model_figures([est], [f"{optimizer}, lr {lr:g}"], X, y, plot, ds.feature_names, ds.target_name)
-    coef_cf, b_cf = closed_form(X, y, not no_intercept, loss)
+        files += model_figures([est], [_settings(summary)], X, y, plot, ds.feature_names, ds.target_name)
+    coef_cf, b_cf = closed_form(X, y, est.fit_intercept, est.loss)
     gd, cf = np.append(est.coef_, est.intercept_), np.append(coef_cf, b_cf)
     rel = float(np.linalg.norm(gd - cf) / max(float(np.linalg.norm(cf)), 1e-300))
-    summary: dict[str, Any] = {
-        "data": ds.description, "features": list(ds.feature_names), "target": ds.target_name,
-        "model": model, "optimizer": optimizer, "lr": lr, "schedule": schedule_spec, "loss": loss,
-        "batch_size": batch_size, "scale": scale_kind, "epochs_run": est.n_iter_, "steps": est.t_,
-        "success": bool(est.result_.success), "message": est.result_.message, "loss_value": est.result_.fun,
-        "coef": est.coef_, "intercept": est.intercept_, "closed_form_coef": coef_cf, "closed_form_intercept": b_cf,
-        "relative_error_to_closed_form": rel, "optimality_gap": est.optimality_gap(X, y),
-        "stable_lr": bound, "lr_warning": warning, "condition_number": kappa,
-        "seconds": seconds, "files": [str(p) for p in files],
-    }
+    summary.update(loss=est.loss, closed_form_coef=coef_cf, closed_form_intercept=b_cf,
+                   relative_error_to_closed_form=rel, optimality_gap=est.optimality_gap(X, y),
+                   files=[str(p) for p in files])
     if as_json:
         emit_json(summary)
         return
@@ -148,11 +197,62 @@ def fit(
         table.add_row(name if name == "intercept" else f"w[{name}]", f"{a:.10g}", f"{b:.10g}")
     out.print(table)
     out.print(
-        f"{optimizer}, lr {lr:g}, loss {loss}, batch {batch_size or 'all'}: {est.n_iter_} epochs, {est.t_} steps "
-        f"in {seconds:.3g} s — {est.result_.message}\n"
+        f"{_settings(summary)}, loss {est.loss}, batch {summary['batch_size'] or 'all'}: {est.n_iter_} epochs, "
+        f"{est.t_} steps in {summary['seconds']:.3g} s — {est.result_.message}\n"
         f"final loss {est.result_.fun:.10g}, gap to the optimum {summary['optimality_gap']:.3g}, "
-        f"relative distance to the closed form {rel:.3g}\n"
-        f"largest stable lr of plain GD {bound:.4g}, condition number {kappa:.4g}"
-        + (" (after scaling)" if scale_kind else " (try --scale standard to shrink it)"), highlight=False,
+        f"relative distance to the closed form {rel:.3g}\n" + _footer(summary), highlight=False,
+    )
+    written(files, quiet)
+
+
+def _classification(est: Any, ds: Any, X: np.ndarray, y: np.ndarray, summary: dict[str, Any], files: list[Path],
+                    plot: Optional[Path], as_json: bool, quiet: bool) -> None:
+    """Accuracy and loss next to scikit-learn's LogisticRegression (lbfgs) with the same penalty."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression as Reference
+
+    if plot is not None:
+        from .figures import classifier_figures
+
+        files += classifier_figures(est, X, y, plot, ds.feature_names, getattr(ds, "class_names", None) or None)
+    pen = est._objective_.penalty
+    Y = est._encode(y, first=False)
+    # scikit-learn parametrises two classes by one weight vector: compare like with like only
+    comparable = not pen.l1 and est.fit_intercept and (Y.shape[1] == 1 or Y.shape[1] > 2)
+    reference: dict[str, Any] = {}
+    if comparable:
+        Z = est.scaling_.transform(X)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            # mean(loss) + (l2 / 2)|w|^2  <=>  C sum(loss) + |w|^2 / 2 with C = 1 / (l2 n); no penalty: C = inf
+            ref = Reference(C=1 / (pen.l2 * len(y)) if pen.l2 else np.inf, tol=1e-10, max_iter=10000).fit(Z, y)
+        f_ref = est._objective_.value(est._objective_.pack(ref.coef_.T, ref.intercept_), (Z, Y))
+        reference = {"sklearn_accuracy": float(ref.score(Z, y)), "sklearn_loss": f_ref,
+                     "relative_gap_to_sklearn": (est.loss_value(X, y) - f_ref) / abs(f_ref)}
+    epochs = est.history_.to_pandas("epochs")
+    summary.update(classes=est.classes_.tolist(), accuracy=float(est.score(X, y)),
+                   val_accuracy=float(epochs["val_accuracy"].iloc[-1]) if "val_accuracy" in epochs else None,
+                   files=[str(p) for p in files], **reference)
+    if as_json:
+        emit_json(summary)
+        return
+    if quiet:
+        print(f"{summary['accuracy']:.6f}")
+        return
+    out.print(f"[bold]gradstep fit --model {summary['model']}[/] — {ds.description}", highlight=False)
+    table = Table("", "gradient descent", "scikit-learn (lbfgs)", show_edge=False)
+    table.add_row("training accuracy", f"{summary['accuracy']:.4f}",
+                  f"{reference['sklearn_accuracy']:.4f}" if reference else "—")
+    table.add_row("loss + penalty", f"{est.loss_value(X, y):.8g}",
+                  f"{reference['sklearn_loss']:.8g}" if reference else "—")
+    if summary["val_accuracy"] is not None:
+        table.add_row("validation accuracy", f"{summary['val_accuracy']:.4f}", "")
+    out.print(table)
+    out.print(
+        f"{len(est.classes_)} classes {est.classes_.tolist()[:10]}; {_settings(summary)}, batch "
+        f"{summary['batch_size'] or 'all'}: {est.n_iter_} epochs, {est.t_} steps in {summary['seconds']:.3g} s — "
+        f"{est.result_.message}\n" + _footer(summary), highlight=False,
     )
     written(files, quiet)
