@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .objectives.function import numeric_grad
+from .objectives.logistic import LogisticLoss, SoftmaxCrossEntropy
 from .objectives.squared import LOSSES, _scales
 
 __all__ = [
@@ -100,7 +101,7 @@ def largest_eigenvalue(
     return lam
 
 
-CURVATURE_BOUNDS = {"log_loss": 0.25, "cross_entropy": 0.5}
+CURVATURE_BOUNDS = {"log_loss": LogisticLoss.lipschitz_factor, "cross_entropy": SoftmaxCrossEntropy.lipschitz_factor}
 """Bounds on the second derivative of the logistic (sigmoid' <= 1/4) and softmax (<= 1/2) losses."""
 
 

@@ -45,12 +45,20 @@ def model_figures(models: Sequence[Any], labels: Sequence[str], X: np.ndarray, y
                      optimum=float(best[0]), xlabel=(_names(histories[0], (0,)) or [None])[0], path=paths[2])
     if best.size >= 2 and all(h.params is not None for h in histories):
         surface = plots.objective_surface(obj, (Z, Y), best, coords=(0, 1))
-        kwargs = dict(coords=(0, 1), optimum=(float(best[0]), float(best[1])), names=_names(histories[0], (0, 1)))
-        paths.append(outdir / "contour.png")
-        plots.plot_contour(surface, histories, labels, path=paths[-1], **kwargs)
-        if gif:
-            paths.append(plots.animate_contour(surface, histories, labels, path=outdir / "descent.gif",
-                                                 frames=GIF_FRAMES, **kwargs))
+        paths += _contours(surface, histories, labels, outdir, gif, optimum=(float(best[0]), float(best[1])),
+                           names=_names(histories[0], (0, 1)))
+    return paths
+
+
+def _contours(surface: Any, histories: Sequence[Any], labels: Sequence[str], outdir: Path, gif: bool,
+              **kwargs: Any) -> list[Path]:
+    """``contour.png`` with every path over the first two coordinates, and ``descent.gif`` animating it."""
+    plots = plots_module()
+    paths = [plots.save_figure(plots.plot_contour(surface, histories, labels, coords=(0, 1), **kwargs),
+                               outdir / "contour.png")]
+    if gif:
+        paths.append(plots.animate_contour(surface, histories, labels, coords=(0, 1), path=outdir / "descent.gif",
+                                           frames=GIF_FRAMES, **kwargs))
     return paths
 
 
@@ -73,14 +81,9 @@ def formula_figures(formula: Any, results: Sequence[Any], labels: Sequence[str],
                          path=paths[-1])
         return paths
     surface = plots.formula_surface(formula, (0, 1), center)
-    kwargs = dict(coords=(0, 1), optimum=None if optimum is None else tuple(optimum[:2]),
-                  names=list(formula.variables[:2]))
-    paths.append(outdir / "contour.png")
-    plots.plot_contour(surface, histories, labels, path=paths[-1], **kwargs)
-    if gif:
-        paths.append(plots.animate_contour(surface, histories, labels, path=outdir / "descent.gif",
-                                                 frames=GIF_FRAMES, **kwargs))
-    return paths
+    return paths + _contours(surface, histories, labels, outdir, gif,
+                             optimum=None if optimum is None else tuple(optimum[:2]),
+                             names=list(formula.variables[:2]))
 
 
 def classifier_figures(model: Any, X: np.ndarray, y: np.ndarray, outdir: Path,
