@@ -135,8 +135,7 @@ class GradientDescentModel(BaseEstimator):
             raise ValueError(f"penalty must be one of {PENALTIES}, got {self.penalty!r}")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
-        if isinstance(self.average, bool) is False and (not isinstance(self.average, numbers.Integral)
-                                                          or self.average < 1):
+        if not isinstance(self.average, bool) and (not isinstance(self.average, numbers.Integral) or self.average < 1):
             raise ValueError(f"average must be a bool or an int >= 1 (rows seen before averaging), got {self.average!r}")
         kind = None if self.penalty == "none" else self.penalty
         return Penalty(kind, float(self.alpha), float(self.l1_ratio))

@@ -83,7 +83,7 @@ from .text import DELIMITERS, _CsvSource
 
 # NA_TOKENS and DELIMITERS are imported for their old address, gradstep.data.readers.
 
-__all__ = ["DataError", "read_table", "read_csv", "MISSING_POLICIES", "TASKS"]
+__all__ = ["DELIMITERS", "DataError", "MISSING_POLICIES", "NA_TOKENS", "TASKS", "read_csv", "read_table"]
 
 MISSING_POLICIES = ("error", "drop", "mean")
 TASKS = ("regression", "classification")
