@@ -13,6 +13,11 @@ r"""The one descent loop that every run goes through.
 Fitting a model, minimising a typed-in function and every later front end
 plug different objectives, transforms and batches into :func:`run`.
 
+The parameters, gradients and optimiser states stay in the array library of
+``params0`` (NumPy, or torch on any device: see :mod:`gradstep.backend`);
+only the record leaves it: losses and norms as Python floats, and the
+:class:`~gradstep.history.History` holding NumPy copies of the iterates.
+
 Stopping (first that holds):
 
 * ``max_steps`` updates or ``max_epochs`` epochs done (``status`` 1);
@@ -33,6 +38,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 from scipy.optimize import OptimizeResult
 
+from .backend import isfinite_all, to_numpy
 from .data.batching import Batches
 from .history import History
 from .objectives.base import Objective
@@ -58,12 +64,12 @@ class Result(OptimizeResult):
 
     Attributes
     ----------
-    x : ndarray
-        Final parameters :math:`\\theta_n`.
+    x : array
+        Final parameters :math:`\\theta_n`, of the type, dtype and device of ``params0``.
     fun : float
         Objective at ``x`` (on all the data, for a model).
-    jac : ndarray
-        Gradient at ``x``.
+    jac : array
+        Gradient at ``x`` (of ``x``'s type).
     nit : int
         Number of updates made.
     nepoch : int
@@ -191,8 +197,9 @@ def run(
     ----------
     objective : Objective
         ``value(params, batch)`` and ``value_and_grad(params, batch)``.
-    params0 : ndarray
-        Starting parameters :math:`\\theta_0` (not modified).
+    params0 : array
+        Starting parameters :math:`\\theta_0` (not modified): a NumPy array or
+        a torch tensor, in the library, dtype and device of the data.
     transform : GradientTransformation
         The optimiser chain, e.g. ``make_optimizer("adam", lr=0.01)``.
     batches : Batches or None
@@ -283,6 +290,7 @@ def run(
         if validation is not None:
             patience.check(extra["val_loss"])
 
+    # NumPy's floating-point warnings are off: overflow is detected (and explained) by the checks below
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         try:
             if not full_batch:
@@ -292,8 +300,9 @@ def run(
                     if stop.max_steps is not None and step >= stop.max_steps:
                         raise _Stop(MAX_ITER, "")
                     value, grad = objective.value_and_grad(params, batch)
-                    if grad.shape != params.shape:
-                        raise ValueError(f"the gradient has shape {grad.shape} but the parameters {params.shape}")
+                    if tuple(grad.shape) != tuple(params.shape):
+                        raise ValueError(f"the gradient has shape {tuple(grad.shape)} but the parameters "
+                                         f"{tuple(params.shape)}")
                     gnorm = global_norm(grad)
                     if full_batch:
                         if batches is not None and step > 0:
@@ -307,10 +316,10 @@ def run(
                         raise _Stop(CONVERGED, f"converged: the gradient norm {gnorm:.3g} is at most gtol={stop.gtol:g}")
                     updates, state = transform.update(grad, state, params)
                     lr = current_lr(state)
-                    history.record_step(epoch, value, gnorm, lr, params)
+                    history.record_step(epoch, value, gnorm, lr, to_numpy(params))
                     params = params + updates
                     step += 1
-                    if not bool(np.all(np.isfinite(params))):
+                    if not isfinite_all(params):
                         raise _Divergence("the parameters became non-finite", value, f"at step {history.n_steps - 1}")
                     if callback is not None:
                         try:
@@ -323,7 +332,7 @@ def run(
             status, message = s.status, s.message
         except _Divergence as d:
             message, s = explain(d.what, d.where)
-            history.final_params = params
+            history.final_params = to_numpy(params)
             history.meta["stable_lr"] = s
             return Result(
                 x=params, fun=d.loss, jac=None, nit=step, nepoch=epoch - start_epoch, success=False,
@@ -334,7 +343,7 @@ def run(
     last = history.last_epoch
     if full_batch and batches is not None and step > 0 and (last is None or last < epoch - 1):
         history.record_epoch(epoch - 1, fun, **pending)
-    history.final_params = params
+    history.final_params = to_numpy(params)
     if status == MAX_ITER:
         tol_on = stop.tol is not None or stop.gtol is not None
         limit = f"{step} steps" if stop.max_steps is not None and step >= stop.max_steps else f"{epoch - start_epoch} epochs"

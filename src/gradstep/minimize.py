@@ -12,6 +12,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -22,7 +23,7 @@ from .loop import Result, StepInfo, StopRule, run
 from .objectives import FormulaObjective, FunctionObjective
 from .optim import GradientTransformation, make_optimizer
 
-GRADS = ("symbolic", "numeric")
+GRADS = ("symbolic", "numeric", "autograd")
 
 
 def _start(x0: Any, n_vars: int | None) -> np.ndarray:
@@ -42,6 +43,22 @@ def _start(x0: Any, n_vars: int | None) -> np.ndarray:
     if n_vars is not None and x.size != n_vars:
         raise ValueError(f"x0 has {x.size} values but the formula has {n_vars} variables; give one value per variable")
     return x
+
+
+def _autograd_objective(fun: Callable[[Any], Any]) -> Any:
+    """``AutogradObjective(fun)``, importing torch only now (``import gradstep`` never does)."""
+    try:
+        from .objectives.autograd import AutogradObjective
+    except ImportError as e:
+        raise ImportError("grad='autograd' needs PyTorch: pip install torch") from e
+    return AutogradObjective(fun)
+
+
+def _evaluate_with_torch(formula: Any, x: Any) -> Any:
+    """A formula at the 1-D tensor ``x``, with torch operations (so autograd can differentiate it)."""
+    import torch
+
+    return formula.evaluate(*torch.unbind(x), xp=torch)
 
 
 def minimize(
@@ -87,10 +104,14 @@ def minimize(
         Stop when ``fun`` has not decreased by ``tol`` for ``n_iter_no_change`` steps.
     gtol : float, optional
         Stop when the gradient norm is at most ``gtol``.
-    grad : callable or {"symbolic", "numeric"}, optional
+    grad : callable or {"symbolic", "numeric", "autograd"}, optional
         The gradient: a function ``grad(x) -> array``; ``"symbolic"`` (exact,
         formulas only; the default for them); ``"numeric"`` (central differences,
-        :math:`h = 10^{-6}`; the default for callables).
+        :math:`h = 10^{-6}`; the default for callables); ``"autograd"`` (PyTorch's
+        autograd: ``fun`` receives ``x`` as a tensor of ``x0``'s float type and
+        must compute its value with torch operations, e.g.
+        ``lambda p: ((p - target) ** 2).mean()``; a formula is evaluated with torch).
+        Only ``"autograd"`` imports torch.
     variables : sequence of str, optional
         Order of a formula's variables, e.g. ``["w", "b"]``.
     optimizer_params : dict, optional
@@ -125,18 +146,24 @@ def minimize(
             objective: Any = FormulaObjective(formula)
         elif grad == "numeric":
             objective = FunctionObjective(formula, "numeric")
+        elif grad == "autograd":
+            objective = _autograd_objective(functools.partial(_evaluate_with_torch, formula))
         elif callable(grad):
             objective = FunctionObjective(formula, grad)
         else:
-            raise ValueError(f"grad must be a function, 'symbolic' or 'numeric', got {grad!r}")
+            raise ValueError(f"grad must be a function, 'symbolic', 'numeric' or 'autograd', got {grad!r}")
     elif callable(fun):
         if variables is not None:
             raise ValueError("variables names the variables of a formula string; fun is a function")
         if grad == "symbolic":
-            raise ValueError("grad='symbolic' needs a formula string; for a function give grad=callable or 'numeric'")
-        if not (grad is None or grad == "numeric" or callable(grad)):
-            raise ValueError(f"grad must be a function or 'numeric', got {grad!r}")
-        objective = FunctionObjective(fun, "numeric" if grad is None else grad)
+            raise ValueError("grad='symbolic' needs a formula string; for a function give grad=callable, "
+                             "'numeric' or 'autograd'")
+        if grad == "autograd":
+            objective = _autograd_objective(fun)
+        elif grad is None or grad == "numeric" or callable(grad):
+            objective = FunctionObjective(fun, "numeric" if grad is None else grad)
+        else:
+            raise ValueError(f"grad must be a function, 'numeric' or 'autograd', got {grad!r}")
         names = None
     else:
         raise TypeError(f"fun must be a formula string or a callable, got {type(fun).__name__}")

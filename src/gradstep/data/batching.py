@@ -4,7 +4,9 @@ An epoch is one pass over the ``n`` rows in batches of ``batch_size`` (the
 last batch may be smaller: it is used, not dropped). Rows are taken in data
 order, or shuffled with a permutation that depends only on ``(seed, epoch)``,
 so the same seed gives the same batches on any backend, after a resume, and
-whatever happened in earlier epochs.
+whatever happened in earlier epochs. The permutation is always drawn by NumPy;
+the rows of NumPy arrays and torch tensors alike are taken with it
+(:func:`gradstep.backend.index`), so both backends see identical batches.
 
 Examples
 --------
@@ -21,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import numpy as np
+
+from ..backend import index
 
 
 def resolve_seed(random_state: Any) -> int:
@@ -55,8 +59,9 @@ class Batches:
 
     Parameters
     ----------
-    X, Y : ndarray
-        Rows are samples; ``Y`` is 2-D ``(n, k)``.
+    X, Y : array
+        Rows are samples; ``Y`` is 2-D ``(n, k)``. NumPy arrays or torch
+        tensors (one library and device for ``X``, ``Y`` and ``w``).
     batch_size : int or None
         ``None`` (or ``>= n``) is the full batch (batch GD), 1 is per-sample
         SGD, anything between is mini-batch.
@@ -81,8 +86,10 @@ class Batches:
         object.__setattr__(self, "n_samples", n)
         if self.Y.shape[0] != n:
             raise ValueError(f"X has {n} rows but y has {self.Y.shape[0]}; they must match")
-        if self.w is not None and self.w.shape != (n,):
-            raise ValueError(f"sample weights have shape {self.w.shape}; they must have one value per row, ({n},)")
+        if self.w is not None and tuple(self.w.shape) != (n,):
+            raise ValueError(
+                f"sample weights have shape {tuple(self.w.shape)}; they must have one value per row, ({n},)"
+            )
         if self.batch_size is not None:
             if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1:
                 raise ValueError(f"batch_size must be None (full batch) or an int >= 1, got {self.batch_size!r}")
@@ -117,7 +124,7 @@ class Batches:
             order = epoch_order(n, epoch, self.seed)
             for start in range(0, n, bs):
                 idx = order[start : start + bs]
-                yield tuple(a[idx] for a in arrays)
+                yield tuple(index(a, idx) for a in arrays)
         else:
             for start in range(0, n, bs):
                 yield tuple(a[start : start + bs] for a in arrays)

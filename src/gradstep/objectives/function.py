@@ -19,10 +19,13 @@ Examples
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Union
 
 import numpy as np
+
+from ..backend import as_float, device, namespace, to_numpy
 
 GradSpec = Union[Callable[[np.ndarray], Any], str, None]
 
@@ -64,10 +67,16 @@ def numeric_grad(fun: Callable[[np.ndarray], float], x: Any, h: float = 1e-6) ->
 
 
 def _scalar(out: Any) -> float:
-    arr = np.asarray(out)
-    if arr.size != 1:
-        raise ValueError(f"the function must return a single number, got an array of shape {arr.shape}")
-    return float(arr.reshape(()))
+    arr = out if hasattr(out, "shape") else np.asarray(out)  # a NumPy or torch array stays where it is
+    shape = tuple(arr.shape)
+    if math.prod(shape) != 1:
+        raise ValueError(f"the function must return a single number, got an array of shape {shape}")
+    return as_float(namespace(arr).reshape(arr, ()))
+
+
+def _like(g: Any, params: Any) -> Any:
+    """``g`` as an array of ``params``'s library, dtype and device (no copy when it already is one)."""
+    return namespace(params).asarray(g, dtype=params.dtype, device=device(params))
 
 
 @dataclass(frozen=True)
@@ -101,13 +110,14 @@ class FunctionObjective:
     def value_and_grad(self, params: np.ndarray, batch: Any = None) -> tuple[float, np.ndarray]:
         value = self.value(params)
         if callable(self.grad):
-            g = np.asarray(self.grad(params), dtype=params.dtype)
-            if g.shape != params.shape:
+            g = _like(self.grad(params), params)
+            if tuple(g.shape) != tuple(params.shape):
                 raise ValueError(
-                    f"grad returned an array of shape {g.shape}; it must have the shape of x, {params.shape}"
+                    f"grad returned an array of shape {tuple(g.shape)}; it must have the shape of x, "
+                    f"{tuple(params.shape)}"
                 )
         else:
-            g = numeric_grad(self.fun, params, self.h).astype(params.dtype, copy=False)
+            g = _like(numeric_grad(self.fun, to_numpy(params), self.h), params)
         return value, g
 
 
@@ -122,4 +132,4 @@ class FormulaObjective:
 
     def value_and_grad(self, params: np.ndarray, batch: Any = None) -> tuple[float, np.ndarray]:
         value, g = self.formula.value_and_grad(params)
-        return _scalar(value), np.asarray(g, dtype=params.dtype)
+        return _scalar(value), _like(g, params)

@@ -19,6 +19,11 @@ once per batch, on ``W`` only.
 :class:`~gradstep.objectives.logistic.LogisticLoss`,
 :class:`~gradstep.objectives.logistic.SoftmaxCrossEntropy`) hold only their own maths.
 
+All of it is written once with the array namespace of the parameters and the
+batch (:func:`gradstep.backend.namespace`): NumPy arrays or torch tensors (of
+one library, on one device) go in, gradients of the same type, dtype and
+device come out, and values are Python floats.
+
 Examples
 --------
 >>> import numpy as np
@@ -35,8 +40,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from ..backend import Array, device, namespace
 from .penalties import Penalty
 
 
@@ -70,31 +74,34 @@ class LinearObjective:
         """Length of the flat parameter vector, ``k (d + fit_intercept)``."""
         return self.n_outputs * (self.n_features + int(self.fit_intercept))
 
-    def unpack(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def unpack(self, params: Array) -> tuple[Array, Array | None]:
         """Split ``θ`` into ``W`` (d, k) and ``b`` (k,) or ``None`` (views, no copy)."""
         d, k = self.n_features, self.n_outputs
-        W = params[: d * k].reshape(d, k)
+        W = namespace(params).reshape(params[: d * k], (d, k))
         return W, (params[d * k :] if self.fit_intercept else None)
 
-    def pack(self, W: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    def pack(self, W: Array, b: Array | None = None) -> Array:
         """Join ``W`` (d, k) and ``b`` (k,) into ``θ`` (``b`` defaults to zeros; ignored without intercept)."""
-        parts = [np.reshape(W, -1)]
+        xp = namespace(W, b)
+        W = xp.asarray(W)
+        parts = [xp.reshape(W, (-1,))]
         if self.fit_intercept:
-            parts.append(np.zeros(self.n_outputs, dtype=np.result_type(W)) if b is None else np.reshape(b, -1))
-        return np.concatenate(parts)
+            b = xp.zeros(self.n_outputs, dtype=W.dtype, device=device(W)) if b is None else xp.asarray(b)
+            parts.append(xp.reshape(b, (-1,)))
+        return xp.concat(parts)
 
-    def decision(self, params: np.ndarray, X: np.ndarray) -> np.ndarray:
+    def decision(self, params: Array, X: Array) -> Array:
         """The linear part :math:`Z = X W + b`, shape (m, k)."""
         W, b = self.unpack(params)
         out = X @ W
         return out if b is None else out + b
 
-    def predict(self, params: np.ndarray, X: np.ndarray) -> np.ndarray:
+    def predict(self, params: Array, X: Array) -> Array:
         """Same as :meth:`decision`: :math:`X W + b`, shape (m, k)."""
         return self.decision(params, X)
 
     # ------------------------------------------------------------------ for the losses
-    def _batch(self, batch: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def _batch(self, batch: Any) -> tuple[Array, Array, Array | None]:
         """``(X, Y, w)`` from ``(X, Y)`` or ``(X, Y, w)``; ``w`` is ``None`` when absent or ``None``.
 
         ``Y`` must be 2-D ``(m, k)`` (a 1-D ``Y`` would broadcast silently); ``w``
@@ -111,22 +118,24 @@ class LinearObjective:
                 f"one column per output"
             )
         if w is not None:
-            dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64
-            w = np.asarray(w, dtype=dtype)
+            xp = namespace(X)
+            dtype = X.dtype if xp.isdtype(X.dtype, "real floating") else xp.float64
+            w = xp.asarray(w, dtype=dtype, device=device(X))
             if w.shape != (m,):
                 raise ValueError(f"the weights have shape {w.shape}; they must be 1-D, one per row: ({m},)")
         return X, Y, w
 
-    def _penalised(self, value: float, W: np.ndarray) -> float:
+    def _penalised(self, value: float, W: Array) -> float:
         """``value`` plus ``α R(W)``."""
         if self.penalty.active:
             value += self.penalty.value(W)
         return value
 
-    def _gradient(self, gW: np.ndarray, gb: np.ndarray | None, W: np.ndarray) -> np.ndarray:
+    def _gradient(self, gW: Array, gb: Array | None, W: Array) -> Array:
         """The flat gradient ``[vec(gW + α ∇R(W)), gb]`` (``gb`` dropped without intercept)."""
+        xp = namespace(gW)
         if self.penalty.active:
             gW = gW + self.penalty.grad(W)
         if not self.fit_intercept:
-            return gW.reshape(-1)
-        return np.concatenate([gW.reshape(-1), gb])
+            return xp.reshape(gW, (-1,))
+        return xp.concat([xp.reshape(gW, (-1,)), gb])

@@ -5,7 +5,7 @@ Both are linear models (:mod:`gradstep.objectives.linear`): the decision is
 :math:`\theta = [\operatorname{vec}(W), b]`, a batch ``(X, Y)`` or ``(X, Y, w)``
 with per-row weights ``w``, and the penalty :math:`\alpha R(W)` is on ``W`` only.
 Over the ``m`` rows of a batch, with :math:`\sigma` the logistic function
-(:func:`scipy.special.expit`),
+(:func:`gradstep.backend.sigmoid`),
 
 :class:`LogisticLoss` (``Y`` of shape (m, 1), labels 0/1)
     .. math::
@@ -25,10 +25,14 @@ SGD convention). Everything is computed without overflow for any finite
 decision (``|z| = 1e4`` gives the exact limits, no warning):
 
 * binary: :math:`\ell = -y \log\sigma(z) - (1-y)\log\sigma(-z)` with
-  :func:`scipy.special.log_expit` (equal to softplus(z) − yz, without its
+  :func:`~gradstep.backend.log_sigmoid` (equal to softplus(z) − yz, without its
   cancellation for confident right answers), and
   :math:`\sigma(z) - y = (1-y)\,\sigma(z) - y\,\sigma(-z)` (no cancellation for 0/1 labels);
-* softmax: :func:`scipy.special.logsumexp` and :math:`\operatorname{softmax}(Z) = e^{Z - \operatorname{lse}(Z)}`.
+* softmax: :func:`~gradstep.backend.logsumexp` (maximum subtracted) and
+  :math:`\operatorname{softmax}(Z) = e^{Z - \operatorname{lse}(Z)}`.
+
+The maths is written once with the array namespace of the parameters and the
+batch: NumPy arrays or torch tensors (see :mod:`gradstep.backend`).
 
 Hessian bounds (for step sizes): :math:`\sigma' \le \tfrac14` and the softmax
 Jacobian :math:`\operatorname{diag}(p) - pp^\top` has largest eigenvalue at most
@@ -52,9 +56,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-import numpy as np
-from scipy.special import expit, log_expit, logsumexp
-
+from ..backend import Array, as_float, log_sigmoid, logsumexp, namespace, sigmoid, softmax
 from .linear import LinearObjective
 from .penalties import Penalty
 
@@ -117,32 +119,34 @@ class LogisticLoss(LinearObjective):
     lipschitz_factor: ClassVar[float] = 0.25
     n_outputs: ClassVar[int] = 1
 
-    def predict_proba(self, params: np.ndarray, X: np.ndarray) -> np.ndarray:
-        r""":math:`P(y = 1 \mid x) = \sigma(z)`, shape (m, 1) (class 0: ``expit(-z)``, not ``1 - p``)."""
-        return expit(self.decision(params, X))
+    def predict_proba(self, params: Array, X: Array) -> Array:
+        r""":math:`P(y = 1 \mid x) = \sigma(z)`, shape (m, 1) (class 0: ``sigmoid(-z)``, not ``1 - p``)."""
+        return sigmoid(self.decision(params, X))
 
-    def value(self, params: np.ndarray, batch) -> float:
+    def value(self, params: Array, batch) -> float:
         X, Y, w = self._batch(batch)
+        xp = namespace(params, X)
         z = self.decision(params, X)
-        Y = Y.astype(z.dtype, copy=False)  # 0/1 labels are exact in any float type
+        Y = xp.astype(Y, z.dtype, copy=False)  # 0/1 labels are exact in any float type
         loss = _binary_log_loss(z, Y)
         if w is not None:
             loss = w[:, None] * loss
-        return self._penalised(float(np.sum(loss)) / X.shape[0], self.unpack(params)[0])
+        return self._penalised(as_float(xp.sum(loss)) / X.shape[0], self.unpack(params)[0])
 
-    def value_and_grad(self, params: np.ndarray, batch) -> tuple[float, np.ndarray]:
+    def value_and_grad(self, params: Array, batch) -> tuple[float, Array]:
         X, Y, w = self._batch(batch)
+        xp = namespace(params, X)
         W, _ = self.unpack(params)
         m = X.shape[0]
         z = self.decision(params, X)
-        Y = Y.astype(z.dtype, copy=False)  # 0/1 labels are exact in any float type
+        Y = xp.astype(Y, z.dtype, copy=False)  # 0/1 labels are exact in any float type
         loss = _binary_log_loss(z, Y)
-        G = (1.0 - Y) * expit(z) - Y * expit(-z)  # σ(z) − y
+        G = (1.0 - Y) * sigmoid(z) - Y * sigmoid(-z)  # σ(z) − y
         if w is not None:
             loss = w[:, None] * loss
             G = w[:, None] * G
-        value = float(np.sum(loss)) / m
-        gb = G.sum(axis=0) / m if self.fit_intercept else None
+        value = as_float(xp.sum(loss)) / m
+        gb = xp.sum(G, axis=0) / m if self.fit_intercept else None
         return self._penalised(value, W), self._gradient((X.T @ G) / m, gb, W)
 
 
@@ -218,37 +222,38 @@ class SoftmaxCrossEntropy(LinearObjective):
         """``n_classes``: the columns of ``W``, ``b``, ``Y`` and the decision."""
         return self.n_classes
 
-    def predict_proba(self, params: np.ndarray, X: np.ndarray) -> np.ndarray:
+    def predict_proba(self, params: Array, X: Array) -> Array:
         """:math:`\\operatorname{softmax}(Z)` row by row, shape (m, K)."""
-        Z = self.decision(params, X)
-        return np.exp(Z - logsumexp(Z, axis=1, keepdims=True))
+        return softmax(self.decision(params, X), axis=1)
 
-    def value(self, params: np.ndarray, batch) -> float:
+    def value(self, params: Array, batch) -> float:
         X, Y, w = self._batch(batch)
+        xp = namespace(params, X)
         Z = self.decision(params, X)
-        Y = Y.astype(Z.dtype, copy=False)  # one-hot labels are exact in any float type
-        loss = logsumexp(Z, axis=1) - np.sum(Z * Y, axis=1)
+        Y = xp.astype(Y, Z.dtype, copy=False)  # one-hot labels are exact in any float type
+        loss = logsumexp(Z, axis=1) - xp.sum(Z * Y, axis=1)
         if w is not None:
             loss = w * loss
-        return self._penalised(float(np.sum(loss)) / X.shape[0], self.unpack(params)[0])
+        return self._penalised(as_float(xp.sum(loss)) / X.shape[0], self.unpack(params)[0])
 
-    def value_and_grad(self, params: np.ndarray, batch) -> tuple[float, np.ndarray]:
+    def value_and_grad(self, params: Array, batch) -> tuple[float, Array]:
         X, Y, w = self._batch(batch)
+        xp = namespace(params, X)
         W, _ = self.unpack(params)
         m = X.shape[0]
         Z = self.decision(params, X)
-        Y = Y.astype(Z.dtype, copy=False)
+        Y = xp.astype(Y, Z.dtype, copy=False)
         lse = logsumexp(Z, axis=1, keepdims=True)
-        loss = lse[:, 0] - np.sum(Z * Y, axis=1)
-        G = np.exp(Z - lse) - Y  # softmax(Z) − Y
+        loss = lse[:, 0] - xp.sum(Z * Y, axis=1)
+        G = xp.exp(Z - lse) - Y  # softmax(Z) − Y
         if w is not None:
             loss = w * loss
             G = w[:, None] * G
-        value = float(np.sum(loss)) / m
-        gb = G.sum(axis=0) / m if self.fit_intercept else None
+        value = as_float(xp.sum(loss)) / m
+        gb = xp.sum(G, axis=0) / m if self.fit_intercept else None
         return self._penalised(value, W), self._gradient((X.T @ G) / m, gb, W)
 
 
-def _binary_log_loss(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _binary_log_loss(z: Array, y: Array) -> Array:
     r""":math:`-y\log\sigma(z) - (1-y)\log\sigma(-z)`, elementwise, finite for every finite ``z``."""
-    return -(y * log_expit(z) + (1.0 - y) * log_expit(-z))
+    return -(y * log_sigmoid(z) + (1.0 - y) * log_sigmoid(-z))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
+from ..backend import Array, as_float, namespace
 
 PENALTIES = (None, "none", "l2", "l1", "elasticnet")
 
@@ -56,18 +56,22 @@ class Penalty:
     def active(self) -> bool:
         return (self.l1 > 0) or (self.l2 > 0)
 
-    def value(self, w: np.ndarray) -> float:
+    def value(self, w: Array) -> float:
+        """:math:`\alpha R(w)` as a Python float (``w`` a NumPy array or a torch tensor)."""
+        xp = namespace(w)
         out = 0.0
         if self.l2:
-            out += 0.5 * self.l2 * float(np.sum(w * w))
+            out += 0.5 * self.l2 * as_float(xp.sum(w * w))
         if self.l1:
-            out += self.l1 * float(np.sum(np.abs(w)))
+            out += self.l1 * as_float(xp.sum(xp.abs(w)))
         return out
 
-    def grad(self, w: np.ndarray) -> np.ndarray:
-        g = np.zeros_like(w)
+    def grad(self, w: Array) -> Array:
+        """:math:`\alpha \nabla R(w)` (the L1 part a subgradient, 0 at 0), of ``w``'s type, dtype and device."""
+        xp = namespace(w)
+        g = xp.zeros_like(w)
         if self.l2:
             g = g + self.l2 * w
         if self.l1:
-            g = g + self.l1 * np.sign(w)
+            g = g + self.l1 * xp.sign(w)
         return g

@@ -27,14 +27,19 @@ Examples
 >>> X, Y = np.array([[1.0], [2.0]]), np.array([[2.0], [4.0]])
 >>> obj.value_and_grad(np.array([1.0]), (X, Y))   # residuals -1, -2
 (2.5, array([-5.]))
+
+The same code runs on torch tensors (see :mod:`gradstep.backend`):
+
+>>> import torch
+>>> obj.value_and_grad(torch.tensor([1.0]), (torch.tensor([[1.0], [2.0]]), torch.tensor([[2.0], [4.0]])))
+(2.5, tensor([-5.]))
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
+from ..backend import Array, as_float, namespace
 from .linear import LinearObjective
 from .penalties import Penalty
 
@@ -74,7 +79,8 @@ class SquaredError(LinearObjective):
     :math:`\sum R^2` becomes :math:`\sum_i w_i \sum_j R_{ij}^2` (still divided
     by ``m k`` for the means) and :math:`X^\top R` becomes
     :math:`X^\top (w \circ R)`. Without weights the computation is exactly the
-    unweighted one.
+    unweighted one. ``params`` and the batch may be NumPy arrays or torch
+    tensors (see :mod:`gradstep.backend`); the gradient has their type.
     """
 
     n_features: int
@@ -90,22 +96,24 @@ class SquaredError(LinearObjective):
                 f"'half_mse' = 1/(2m) sum of squares, 'sum' = plain sum; got {self.loss!r}"
             )
 
-    def value(self, params: np.ndarray, batch) -> float:
+    def value(self, params: Array, batch) -> float:
         X, Y, w = self._batch(batch)
+        xp = namespace(params, X)
         R = self.predict(params, X) - Y
         vs, _ = _scales(self.loss, Y.shape[0], self.n_outputs)
         wR = R if w is None else w[:, None] * R
-        return self._penalised(vs * float(np.sum(R * wR)), self.unpack(params)[0])
+        return self._penalised(vs * as_float(xp.sum(R * wR)), self.unpack(params)[0])
 
-    def value_and_grad(self, params: np.ndarray, batch) -> tuple[float, np.ndarray]:
+    def value_and_grad(self, params: Array, batch) -> tuple[float, Array]:
         X, Y, w = self._batch(batch)
+        xp = namespace(params, X)
         W, _ = self.unpack(params)
         R = self.predict(params, X) - Y
         vs, gs = _scales(self.loss, Y.shape[0], self.n_outputs)
         wR = R if w is None else w[:, None] * R
-        value = vs * float(np.sum(R * wR))
+        value = vs * as_float(xp.sum(R * wR))
         gW = (X.T @ wR) * gs
-        gb = wR.sum(axis=0) * gs if self.fit_intercept else None
+        gb = xp.sum(wR, axis=0) * gs if self.fit_intercept else None
         return self._penalised(value, W), self._gradient(gW, gb, W)
 
     def curvature(self, n_rows: int) -> float:

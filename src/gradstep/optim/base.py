@@ -10,7 +10,9 @@ update ``u`` that is *added* to the parameters::
 ``init`` and ``update`` never modify their arguments; the state is an immutable
 ``NamedTuple`` of arrays and counters, so a run can be saved, resumed or
 inspected at any step. This is optax's ``GradientTransformation`` written for
-one array of parameters (the maths is element-wise, so any array shape works).
+one array of parameters (the maths is element-wise, so any array shape works)
+of any array-API library: NumPy arrays or torch tensors, whose type, dtype and
+device the updates and states keep (see :mod:`gradstep.backend`).
 
 Examples
 --------
@@ -27,10 +29,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple, Protocol
 
-import numpy as np
-
-Array = Any  # an ndarray (or, later, any array-API array)
-"""The type of parameters, gradients and updates."""
+from ..backend import Array, as_float, namespace
 
 
 class InitFn(Protocol):
@@ -136,5 +135,6 @@ def apply_updates(params: Array, updates: Array) -> Array:
 
 
 def global_norm(x: Array) -> float:
-    """The L2 norm of all entries of ``x``, ``sqrt(sum(x**2))``."""
-    return float(np.sqrt(np.sum(np.square(x))))
+    """The L2 norm of all entries of ``x``, ``sqrt(sum(x**2))``, as a Python float."""
+    xp = namespace(x)
+    return as_float(xp.sqrt(xp.sum(xp.square(x))))

@@ -5,6 +5,11 @@ Formulas follow ``torch.optim`` exactly (same order of operations, same
 defaults), so a chain reproduces a torch optimiser's iterates; ``g`` is the
 incoming gradient (or the output of the previous transform), ``t`` counts
 updates from 1.
+
+The maths is written once with the array namespace of the gradient
+(:func:`gradstep.backend.namespace`): parameters, gradients and states may be
+NumPy arrays or torch tensors, and a state keeps the type, dtype and device of
+the parameters it was initialised from.
 """
 
 from __future__ import annotations
@@ -12,8 +17,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-import numpy as np
-
+from ..backend import copy, namespace
 from .base import Array, EmptyState, GradientTransformation, global_norm, stateless
 from .schedules import LearningRate, as_schedule
 
@@ -73,11 +77,11 @@ def trace(momentum: float = 0.9, dampening: float = 0.0, nesterov: bool = False)
         raise ValueError("Nesterov momentum requires momentum > 0 and dampening = 0 (as in torch.optim.SGD)")
 
     def init(params: Array) -> TraceState:
-        return TraceState(0, np.zeros_like(params))
+        return TraceState(0, namespace(params).zeros_like(params))
 
     def update(grads: Array, state: TraceState, params: Array | None = None):
         if state.count == 0:
-            buf = grads.copy()
+            buf = copy(grads)
         else:
             buf = momentum * state.trace + (1 - dampening) * grads
         out = grads + momentum * buf if nesterov else buf
@@ -99,11 +103,12 @@ def scale_by_adagrad(eps: float = 1e-10, initial_accumulator_value: float = 0.0)
     initial_accumulator_value = _check("initial_accumulator_value", initial_accumulator_value)
 
     def init(params: Array) -> ScaleByAdagradState:
-        return ScaleByAdagradState(np.full_like(params, initial_accumulator_value))
+        return ScaleByAdagradState(namespace(params).full_like(params, initial_accumulator_value))
 
     def update(grads: Array, state: ScaleByAdagradState, params: Array | None = None):
+        xp = namespace(grads)
         s = state.sum_of_squares + grads * grads
-        return grads / (np.sqrt(s) + eps), ScaleByAdagradState(s)
+        return grads / (xp.sqrt(s) + eps), ScaleByAdagradState(s)
 
     return GradientTransformation(init, update)
 
@@ -129,16 +134,18 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8, centered: bool = False)
     eps = _check("eps", eps)
 
     def init(params: Array) -> ScaleByRmsState:
-        return ScaleByRmsState(np.zeros_like(params), np.zeros_like(params))
+        xp = namespace(params)
+        return ScaleByRmsState(xp.zeros_like(params), xp.zeros_like(params))
 
     def update(grads: Array, state: ScaleByRmsState, params: Array | None = None):
+        xp = namespace(grads)
         v = alpha * state.square_avg + (1 - alpha) * (grads * grads)
         m = state.grad_avg
         if centered:
             m = m + (1 - alpha) * (grads - m)
-            avg = np.sqrt(v - m * m) + eps
+            avg = xp.sqrt(v - m * m) + eps
         else:
-            avg = np.sqrt(v) + eps
+            avg = xp.sqrt(v) + eps
         return grads / avg, ScaleByRmsState(v, m)
 
     return GradientTransformation(init, update)
@@ -172,14 +179,16 @@ def scale_by_adam(
     eps = _check("eps", eps)
 
     def init(params: Array) -> ScaleByAdamState:
-        return ScaleByAdamState(0, np.zeros_like(params), np.zeros_like(params), np.zeros_like(params))
+        xp = namespace(params)
+        return ScaleByAdamState(0, xp.zeros_like(params), xp.zeros_like(params), xp.zeros_like(params))
 
     def update(grads: Array, state: ScaleByAdamState, params: Array | None = None):
+        xp = namespace(grads)
         t = state.count + 1
         mu = state.mu + (1 - b1) * (grads - state.mu)  # torch's lerp
         nu = b2 * state.nu + (1 - b2) * (grads * grads)
-        nu_max = np.maximum(state.nu_max, nu) if amsgrad else state.nu_max
-        denom = np.sqrt(nu_max if amsgrad else nu) / math.sqrt(1 - b2**t) + eps
+        nu_max = xp.maximum(state.nu_max, nu) if amsgrad else state.nu_max
+        denom = xp.sqrt(nu_max if amsgrad else nu) / math.sqrt(1 - b2**t) + eps
         return (mu / (1 - b1**t)) / denom, ScaleByAdamState(t, mu, nu, nu_max)
 
     return GradientTransformation(init, update)
@@ -213,7 +222,7 @@ def clip_by_value(clip_value: float) -> GradientTransformation:
     c = _check("clip_value", clip_value)
     if c == 0:
         raise ValueError("clip_value must be > 0 (0 would zero every gradient)")
-    return stateless(lambda grads, params: np.clip(grads, -c, c))
+    return stateless(lambda grads, params: namespace(grads).clip(grads, -c, c))
 
 
 def clip_by_norm(max_norm: float) -> GradientTransformation:
