@@ -14,14 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.animation import PillowWriter
-from PIL import Image, ImageChops
+from PIL import Image
 from sklearn.datasets import load_iris, make_classification
 from sklearn.metrics import confusion_matrix
 
 import gradstep
 from gradstep import plots
 
-SIZE = (700, 500)   # 7 x 5 inches at 100 dpi
+from figure_checks import SIZE, check_png, drawn
+
 
 
 # --- fits ------------------------------------------------------------------------------------
@@ -56,20 +57,8 @@ def decide(model):
 
 # --- helpers ---------------------------------------------------------------------------------
 
-def check_png(path: Path, size: tuple[int, int] = SIZE) -> None:
-    """A valid PNG of ``size`` pixels that is not blank."""
-    with Image.open(path) as im:
-        im.verify()
-    with Image.open(path) as im:
-        assert im.format == "PNG" and im.size == size
-        assert np.asarray(im.convert("L"), dtype=float).std() > 10
 
 
-def drawn(ax, gid: str) -> np.ndarray:
-    """The (x, y) data of the line with this gid."""
-    lines = [line for line in ax.get_lines() if line.get_gid() == gid]
-    assert len(lines) == 1, f"{gid}: {[line.get_gid() for line in ax.get_lines()]}"
-    return lines[0].get_xydata()
 
 
 def gids(ax) -> set[str]:

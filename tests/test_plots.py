@@ -25,13 +25,14 @@ from PIL import Image, ImageChops
 
 import gradstep
 from gradstep import plots
+
+from figure_checks import SIZE, check_png, drawn
 from gradstep.data.datasets import tutorial_line, tutorial_plane
 from gradstep.expression import parse
 from gradstep.objectives import SquaredError
 
 BOWL = "x**2 + y**2"
 ROSENBROCK = "(1 - x)**2 + 100*(y - x**2)**2"
-SIZE = (700, 500)   # 7 x 5 inches at 100 dpi
 
 
 # --- runs ------------------------------------------------------------------------------------
@@ -71,20 +72,8 @@ def line():
 
 # --- helpers ---------------------------------------------------------------------------------
 
-def check_png(path: Path, size: tuple[int, int] = SIZE) -> None:
-    """A valid PNG of ``size`` pixels that is not blank."""
-    with Image.open(path) as im:
-        im.verify()
-    with Image.open(path) as im:
-        assert im.format == "PNG" and im.size == size
-        assert np.asarray(im.convert("L"), dtype=float).var() > 100
 
 
-def drawn(ax, gid: str) -> np.ndarray:
-    """The (x, y) data of the line with this gid."""
-    lines = [line for line in ax.get_lines() if line.get_gid() == gid]
-    assert len(lines) == 1, f"{gid}: {[line.get_gid() for line in ax.get_lines()]}"
-    return lines[0].get_xydata()
 
 
 def legend_texts(ax) -> list[str]:
