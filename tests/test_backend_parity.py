@@ -34,7 +34,9 @@ from gradstep import backend
 from gradstep.backend import namespace
 from gradstep.data.batching import Batches
 from gradstep.loop import Result, StopRule, run
-from gradstep.objectives import FunctionObjective, LogisticLoss, Penalty, SoftmaxCrossEntropy, SquaredError
+from gradstep.expression import parse
+from gradstep.objectives import (FormulaObjective, FunctionObjective, LogisticLoss, Penalty, SoftmaxCrossEntropy,
+                                 SquaredError)
 from gradstep.optim import OPTIMIZERS, chain, clip_by_norm, momentum
 
 STEPS = 100
@@ -70,6 +72,8 @@ def _data(objective: str) -> tuple[Any, np.ndarray, np.ndarray | None, np.ndarra
     """``(objective, params0, X, Y)`` in float64 NumPy (``X``, ``Y`` None for Rosenbrock)."""
     if objective == "rosenbrock":
         return FunctionObjective(rosenbrock, grad=rosenbrock_grad), np.array([-1.2, 1.0]), None, None
+    if objective == "formula":  # the same function typed in: exact symbolic gradient, evaluated in the array's library
+        return FormulaObjective(parse("(1 - x)**2 + 100*(y - x**2)**2")), np.array([-1.2, 1.0]), None, None
     rng = np.random.default_rng(11)
     X = rng.standard_normal((N_ROWS, N_FEATURES))
     z = X @ np.array([1.5, -2.0, 0.5]) + 0.3
@@ -98,7 +102,7 @@ CLIP = {"data": 0.5, "rosenbrock": 5.0}  # below the gradient norm at the start:
 
 
 def make_transform(name: str, objective: str):
-    kind = "rosenbrock" if objective == "rosenbrock" else "data"
+    kind = "rosenbrock" if objective in FUNCTIONS else "data"
     lr = LR[kind][name]
     if name == "clip_by_norm+momentum":
         return chain(clip_by_norm(CLIP[kind]), momentum(lr=lr))
@@ -106,9 +110,10 @@ def make_transform(name: str, objective: str):
 
 
 OPTIMISER_NAMES = [*OPTIMIZERS, "clip_by_norm+momentum"]
-OBJECTIVES = ["mse", "logistic", "softmax", "rosenbrock"]
+FUNCTIONS = ("rosenbrock", "formula")  # no data: every step is a full-batch step
+OBJECTIVES = ["mse", "logistic", "softmax", *FUNCTIONS]
 CASES = [(o, obj, mode) for o in OPTIMISER_NAMES for obj in OBJECTIVES
-         for mode in (["full"] if obj == "rosenbrock" else MODES)]
+         for mode in (["full"] if obj in FUNCTIONS else MODES)]
 
 def _params(cases):
     return [pytest.param(*c, id="-".join(c)) for c in cases]
