@@ -33,6 +33,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .backend import to_numpy
+
 FORMAT = "gradstep.history"
 VERSION = 1
 STEP_COLUMNS = ("step", "epoch", "loss", "grad_norm", "lr")
@@ -93,7 +95,7 @@ class History:
         self.final_params: np.ndarray | None = None
 
     # ------------------------------------------------------------------ recording
-    def record_step(self, epoch: int, loss: float, grad_norm: float, lr: float, params: np.ndarray | None) -> None:
+    def record_step(self, epoch: int, loss: float, grad_norm: float, lr: float, params: Any | None) -> None:
         """Append step ``k = n_steps`` (``params`` is :math:`\\theta_k`, kept only if ``record_params``)."""
         s = self._steps
         s["step"].append(len(s["step"]))
@@ -101,8 +103,8 @@ class History:
         s["loss"].append(float(loss))
         s["grad_norm"].append(float(grad_norm))
         s["lr"].append(float(lr))
-        if self.record_params and params is not None:
-            self._params.append(np.array(params, copy=True).reshape(-1))
+        if self.record_params and params is not None:  # a NumPy copy, whatever library or device params live on
+            self._params.append(np.array(to_numpy(params), copy=True).reshape(-1))
 
     def record_epoch(self, epoch: int, loss: float, **extra: float) -> None:
         """Append the end-of-epoch row: the loss on all the data (and e.g. ``val_loss``)."""

@@ -269,6 +269,15 @@ def run(
             hint = " Lower the learning rate, scale the features, or clip the gradient."
         return where + "." + hint, s
 
+    def finish(fun: float, jac: Any, status: int, message: str, stable: float | None = None,
+               success: bool = False) -> Result:
+        """The Result (a divergence records the stable learning rate that explained it)."""
+        history.final_params = to_numpy(params)
+        if status == DIVERGED:
+            history.meta["stable_lr"] = stable
+        return Result(x=params, fun=fun, jac=jac, nit=step, nepoch=epoch - start_epoch, success=success,
+                      status=status, message=message, history=history, state=state)
+
     def end_of_epoch() -> None:
         """Validation loss and, for mini-batches, the loss on all the data; then the rules."""
         nonlocal epoch
@@ -316,7 +325,7 @@ def run(
                         raise _Stop(CONVERGED, f"converged: the gradient norm {gnorm:.3g} is at most gtol={stop.gtol:g}")
                     updates, state = transform.update(grad, state, params)
                     lr = current_lr(state)
-                    history.record_step(epoch, value, gnorm, lr, to_numpy(params))
+                    history.record_step(epoch, value, gnorm, lr, params)  # copied only if params are recorded
                     params = params + updates
                     step += 1
                     if not isfinite_all(params):
@@ -331,19 +340,14 @@ def run(
         except _Stop as s:
             status, message = s.status, s.message
         except _Divergence as d:
-            message, s = explain(d.what, d.where)
-            history.final_params = to_numpy(params)
-            history.meta["stable_lr"] = s
-            return Result(
-                x=params, fun=d.loss, jac=None, nit=step, nepoch=epoch - start_epoch, success=False,
-                status=DIVERGED, message=message, history=history, state=state,
-            )
+            return finish(d.loss, None, DIVERGED, *explain(d.what, d.where))
         fun, jac = objective.value_and_grad(params, data)
 
     last = history.last_epoch
     if full_batch and batches is not None and step > 0 and (last is None or last < epoch - 1):
         history.record_epoch(epoch - 1, fun, **pending)
-    history.final_params = to_numpy(params)
+    if not math.isfinite(fun):
+        return finish(fun, jac, DIVERGED, *explain(f"the loss became {fun}", f"after step {history.n_steps - 1}"))
     if status == MAX_ITER:
         tol_on = stop.tol is not None or stop.gtol is not None
         limit = f"{step} steps" if stop.max_steps is not None and step >= stop.max_steps else f"{epoch - start_epoch} epochs"
@@ -352,9 +356,4 @@ def run(
         success = not tol_on
     else:
         success = status in (CONVERGED, STOPPED)
-    if not math.isfinite(fun):
-        message, s = explain(f"the loss became {fun}", f"after step {history.n_steps - 1}")
-        return Result(x=params, fun=fun, jac=jac, nit=step, nepoch=epoch - start_epoch, success=False,
-                      status=DIVERGED, message=message, history=history, state=state)
-    return Result(x=params, fun=fun, jac=jac, nit=step, nepoch=epoch - start_epoch, success=success, status=status,
-                  message=message, history=history, state=state)
+    return finish(fun, jac, status, message, success=success)

@@ -111,9 +111,10 @@ def fit(
     X = ds.X
     y = np.asarray(ds.y, dtype=float) if task == "regression" else np.asarray(ds.y)
     lr = _lr(lr_text, model)
+    opt_params = optimizer_params(opt)
     params: dict[str, Any] = dict(
         fit_intercept=not no_intercept, optimizer=optimizer, lr=lr if lr == "auto" else schedule(schedule_spec, lr),
-        optimizer_params=optimizer_params(opt) or None, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
+        optimizer_params=opt_params or None, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
         random_state=seed, penalty=penalty, alpha=alpha, clip_value=clip_value, clip_norm=clip_norm,
         scale=scale_kind, tol=optional_float(tol, "--tol"), early_stopping=early_stopping,
         validation_fraction=validation_fraction,
@@ -124,7 +125,7 @@ def fit(
         params["class_weight"] = class_weight
     try:
         est = getattr(models, cls_name)(**params)
-        plain = optimizer in ("gd", "sgd") and not optimizer_params(opt).get("momentum")
+        plain = optimizer in ("gd", "sgd") and not opt_params.get("momentum")
         bound, kappa, warning = lr_check(X, lr if lr != "auto" else 0.0, LOSS_OF.get(model, loss), not no_intercept,
                                          scale_kind, batch_size, Penalty(penalty, alpha).l2, plain)
     except ValueError as e:
