@@ -97,6 +97,11 @@ def copy(x: Array) -> Array:
     return namespace(x).asarray(x, copy=True)
 
 
+def zeros_like(x: Array) -> Array:
+    """Zeros of the shape, dtype and device of ``x``."""
+    return namespace(x).zeros_like(x)
+
+
 def index(x: Array, idx: np.ndarray) -> Array:
     """The rows ``x[idx]`` for an integer index array ``idx`` (NumPy, moved to ``x``'s library and device).
 
@@ -168,4 +173,5 @@ __all__ = [
     "sigmoid",
     "softmax",
     "to_numpy",
+    "zeros_like",
 ]

@@ -19,10 +19,12 @@ Examples
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from . import backend
 from .objectives.function import numeric_grad
 from .objectives.logistic import LogisticLoss, SoftmaxCrossEntropy
 from .objectives.squared import LOSSES, _scales
@@ -68,30 +70,39 @@ def check_grad(
     return np.abs(g - n) / np.maximum(np.maximum(np.abs(g), np.abs(n)), floor)
 
 
-def _augment(X: np.ndarray, fit_intercept: bool) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
+def _augment(X: Any, fit_intercept: bool) -> Any:
+    r""":math:`\tilde X = [X, \mathbf 1]` (or ``X``) in float64, in ``X``'s array library and on its device."""
+    xp = backend.namespace(X)
+    X = xp.asarray(X, dtype=xp.float64)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (rows x features), got {X.ndim}-D")
-    return np.hstack([X, np.ones((X.shape[0], 1))]) if fit_intercept else X
+    if not fit_intercept:
+        return X
+    return xp.concat([X, xp.ones((X.shape[0], 1), dtype=X.dtype, device=backend.device(X))], axis=1)
 
 
 def largest_eigenvalue(
-    matvec: Callable[[np.ndarray], np.ndarray], dim: int, max_iter: int = 1000, rtol: float = 1e-10, seed: int = 0
+    matvec: Callable[[Any], Any], dim: int, max_iter: int = 1000, rtol: float = 1e-10, seed: int = 0,
+    like: Any = None,
 ) -> float:
     r"""The eigenvalue of largest magnitude of a symmetric operator, by power iteration.
 
     Iterates :math:`v \leftarrow Av / \lVert Av\rVert` and returns the Rayleigh quotient
     :math:`v^\top A v` once it changes by less than ``rtol`` (relative). Only
-    products :math:`Av` are needed: no matrix is formed or inverted.
+    products :math:`Av` are needed: no matrix is formed or inverted. The vectors are NumPy
+    arrays, or of the array library and device of ``like`` when it is given (a torch
+    tensor on a GPU keeps the iteration there).
     """
-    rng = np.random.default_rng(seed)
-    v = rng.standard_normal(dim) + 1.0
+    v = np.random.default_rng(seed).standard_normal(dim) + 1.0
     v /= np.linalg.norm(v)
+    if like is not None:  # iterate in the operator's array library, on its device
+        v = backend.namespace(like).asarray(v, device=backend.device(like))
+    xp = backend.namespace(v)
     lam = 0.0
     for _ in range(max_iter):
         w = matvec(v)
-        new = float(v @ w)
-        norm = float(np.linalg.norm(w))
+        new = backend.as_float(xp.sum(v * w))
+        norm = backend.as_float(xp.linalg.vector_norm(w))
         if norm == 0.0 or not math.isfinite(norm):
             return new if math.isfinite(new) else math.nan
         v = w / norm
@@ -149,30 +160,35 @@ def stable_lr(
         Per-row weights of the loss (the Hessian becomes :math:`c\,\tilde X^\top W \tilde X`).
     """
     Xt = _augment(X, fit_intercept)
+    xp = backend.namespace(Xt)
     m = Xt.shape[0]
     if m == 0:
         raise ValueError("X has no rows")
     _curvature(loss, 1, n_outputs)  # the loss name is checked before any work
-    w = np.ones(m) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+    if sample_weight is None:
+        w = xp.ones(m, dtype=Xt.dtype, device=backend.device(Xt))
+    else:
+        w = xp.reshape(xp.asarray(sample_weight, dtype=Xt.dtype, device=backend.device(Xt)), (-1,))
     if w.shape != (m,):
-        raise ValueError(f"sample_weight has {w.size} values for {m} rows")
+        raise ValueError(f"sample_weight has {w.shape[0]} values for {m} rows")
     if per_sample:
         # one row's Hessian c w_i x x^T + l2 D, x = (u, 1): on span{(u, 0), e_last} it is
         # [[c_i |u|^2 + l2, c_i |u|], [c_i |u|, c_i]] with c_i = c w_i
         ci = _curvature(loss, 1, n_outputs) * w
-        U = np.asarray(X, dtype=np.float64)
-        s = np.einsum("ij,ij->i", U, U)
+        U = Xt[:, :-1] if fit_intercept else Xt
+        s = xp.sum(U * U, axis=1)
         if fit_intercept:
             T = ci * s + l2 + ci
-            L = float(np.max((T + np.sqrt(np.maximum(T * T - 4 * ci * l2, 0.0))) / 2))
+            L = backend.as_float(xp.max((T + xp.sqrt(xp.clip(T * T - 4 * ci * l2, min=0.0))) / 2))
         else:
-            L = float(np.max(ci * s)) + l2
+            L = backend.as_float(xp.max(ci * s)) + l2
     else:
         c = _curvature(loss, m, n_outputs)
         D = np.ones(Xt.shape[1])  # the L2 penalty's diagonal: not on the intercept
         if fit_intercept:
             D[-1] = 0.0
-        L = largest_eigenvalue(lambda v: c * (Xt.T @ (w * (Xt @ v))) + l2 * D * v, Xt.shape[1])
+        D = xp.asarray(D, device=backend.device(Xt))
+        L = largest_eigenvalue(lambda v: c * (Xt.T @ (w * (Xt @ v))) + l2 * D * v, Xt.shape[1], like=Xt)
     return 2.0 / L if L > 0 else math.inf
 
 

@@ -1,7 +1,7 @@
 r"""Feature scaling applied inside a model, with coefficients mapped back to the original units.
 
 The model is fitted on :math:`Z = (X - c) / s` (``"standard"``: mean and standard
-deviation; ``"minmax"``: minimum and range, both from scikit-learn's scalers).
+deviation; ``"minmax"``: minimum and range, as scikit-learn's scalers compute them).
 A fit :math:`\hat y = Z W_s + b_s` in scaled units is the same function as
 
 .. math:: \hat y = X W + b,\qquad W = W_s / s,\qquad b = b_s - (c / s)^\top W_s
@@ -26,8 +26,11 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from . import backend
 
 SCALES = (None, "none", "standard", "minmax")
 
@@ -37,28 +40,39 @@ class FeatureScaling:
     """An affine map :math:`x \\mapsto (x - c) / s`, per feature."""
 
     kind: str | None
-    center: np.ndarray
-    scale: np.ndarray
+    center: Any
+    scale: Any
 
     @classmethod
-    def fit(cls, kind: str | None, X: np.ndarray, center: bool = True) -> "FeatureScaling":
-        """Learn ``c`` and ``s`` from ``X`` (constant features get ``s = 1``)."""
+    def fit(cls, kind: str | None, X: Any, center: bool = True) -> FeatureScaling:
+        """Learn ``c`` and ``s`` from ``X`` (constant features get ``s = 1``), in ``X``'s array library.
+
+        ``"standard"``: the column means and standard deviations (``ddof=0``), with
+        scikit-learn's test for a constant column (variance within rounding of zero);
+        ``"minmax"``: the column minima and ranges, a range below ``10 eps`` counting as 0.
+        Written with the array-API namespace of ``X``, so tensors are scaled on their device.
+        """
         if kind not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}, got {kind!r}")
+        xp = backend.namespace(X)
         d = X.shape[1]
+        zeros = xp.zeros(d, dtype=X.dtype, device=backend.device(X))
+        ones = xp.ones(d, dtype=X.dtype, device=backend.device(X))
         if kind in (None, "none"):
-            return cls(None, np.zeros(d, X.dtype), np.ones(d, X.dtype))
+            return cls(None, zeros, ones)
         if kind == "standard":
-            from sklearn.preprocessing import StandardScaler
-
-            sc = StandardScaler(with_mean=center).fit(X)
-            c, s = (sc.mean_ if center else np.zeros(d)), sc.scale_
+            n = X.shape[0]
+            mean = xp.mean(X, axis=0)
+            var = xp.mean((X - mean) ** 2, axis=0)
+            eps = float(np.finfo(np.float64).eps)  # sklearn.preprocessing._data._is_constant_feature
+            constant = var <= n * eps * var + (n * mean * eps) ** 2
+            c, s = (mean if center else zeros), xp.where(constant, ones, xp.sqrt(var))
         else:
-            from sklearn.preprocessing import MinMaxScaler
-
-            sc = MinMaxScaler().fit(X)
-            c, s = (sc.data_min_ if center else np.zeros(d)), 1.0 / sc.scale_
-        return cls(kind, np.asarray(c, X.dtype), np.asarray(s, X.dtype))
+            lo = xp.min(X, axis=0)
+            rng = xp.max(X, axis=0) - lo
+            eps = float(np.finfo(np.float32 if X.dtype == xp.float32 else np.float64).eps)
+            c, s = (lo if center else zeros), xp.where(rng < 10 * eps, ones, rng)
+        return cls(kind, c, s)
 
     @property
     def active(self) -> bool:

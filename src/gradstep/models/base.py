@@ -13,20 +13,26 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 
-from .. import diagnostics
+from .. import backend, diagnostics
 from ..data.batching import Batches, resolve_seed
 from ..history import History
 from ..loop import DIVERGED, DivergenceError, Result, StepInfo, StopRule, run
 from ..objectives import PENALTIES, Penalty
 from ..optim import OPTIMIZERS, GradientTransformation, make_optimizer
 from ..scaling import FeatureScaling
+from .placement import Placement, check_tensor, is_tensor
 
 
 class Averager:
@@ -38,14 +44,14 @@ class Averager:
 
     def __init__(self, start: int) -> None:
         self.start, self.rows, self.count = start, 0, 0
-        self.mean: np.ndarray | None = None
+        self.mean: Any = None
 
     def __call__(self, info: StepInfo) -> None:
         self.rows += info.rows
         if self.rows < self.start:
             return
         self.count += 1
-        self.mean = info.params.copy() if self.mean is None else self.mean + (info.params - self.mean) / self.count
+        self.mean = backend.copy(info.params) if self.mean is None else self.mean + (info.params - self.mean) / self.count
 
 
 def _plain(params: dict[str, Any]) -> dict[str, Any]:
@@ -83,6 +89,8 @@ class GradientDescentModel(BaseEstimator):
         average: bool | int = False,
         warm_start: bool = False,
         record_params: bool = True,
+        backend: str | None = None,
+        device: Any = None,
     ) -> None:
         self.fit_intercept = fit_intercept
         self.optimizer = optimizer
@@ -105,6 +113,8 @@ class GradientDescentModel(BaseEstimator):
         self.average = average
         self.warm_start = warm_start
         self.record_params = record_params
+        self.backend = backend
+        self.device = device
 
     # ------------------------------------------------------------------ what subclasses provide
     def _encode(self, y: np.ndarray, first: bool, classes: Any = None) -> np.ndarray:
@@ -114,11 +124,11 @@ class GradientDescentModel(BaseEstimator):
     def _objective(self, n_features: int, n_outputs: int, penalty: Penalty) -> Any:
         raise NotImplementedError
 
-    def _row_weights(self, y: np.ndarray, sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
-        """Per-row weights for the loss (None when all are 1)."""
+    def _row_weights(self, y: np.ndarray, sample_weight: Any, X: Any) -> np.ndarray | None:
+        """Per-row weights for the loss as a NumPy array (None when all are 1)."""
         if sample_weight is None:
             return None
-        return _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        return _check_sample_weight(_host(sample_weight), X, dtype=_float_dtype(X), ensure_non_negative=True)
 
     def _store(self, W: np.ndarray, b: np.ndarray | None) -> None:
         """Set ``coef_`` and ``intercept_`` from ``W`` (d, k) and ``b`` (k,) in original units."""
@@ -147,11 +157,11 @@ class GradientDescentModel(BaseEstimator):
         names = [f"w[{f},{j}]" for f in feats for j in range(k)]
         return names + ([f"b[{j}]" for j in range(k)] if self.fit_intercept else [])
 
-    def _initial_params(self, obj: Any, dtype: Any, coef_init: Any, intercept_init: Any) -> np.ndarray:
+    def _initial_params(self, obj: Any, dtype: Any, coef_init: Any, intercept_init: Any) -> Any:
         d, k = obj.n_features, obj.n_outputs
         W = np.zeros((d, k), dtype=dtype)
         if coef_init is not None:
-            c = np.asarray(coef_init, dtype=dtype)
+            c = np.asarray(_host(coef_init), dtype=dtype)
             if c.size != d * k:
                 want = f"({d},)" if k == 1 else f"({k}, {d})"
                 raise ValueError(f"coef_init has shape {c.shape}; it must have shape {want} (n_targets, n_features)")
@@ -160,35 +170,65 @@ class GradientDescentModel(BaseEstimator):
         if intercept_init is not None:
             if not self.fit_intercept:
                 raise ValueError("intercept_init was given but fit_intercept=False")
-            i = np.asarray(intercept_init, dtype=dtype).reshape(-1)
+            i = np.asarray(_host(intercept_init), dtype=dtype).reshape(-1)
             if i.size != k:
                 raise ValueError(f"intercept_init has {i.size} values; it must have {k} (one per output)")
             b = i
+        W, b = self._placement.put(W), self._placement.put(b)
         return obj.pack(*self.scaling_.to_scaled(W, b if self.fit_intercept else None))
 
     # ------------------------------------------------------------------ fitting
+    def _check_X(self, X: Any, reset: bool) -> Any:
+        """``X`` validated (float32 or float64) and on the compute side, as :attr:`_placement` says.
+
+        NumPy-like input goes through scikit-learn's ``validate_data``; a tensor is
+        checked where it lives (:func:`~gradstep.models.placement.check_tensor`).
+        """
+        if reset:
+            self._placement = Placement.resolve(X, self.backend, self.device)
+        if not is_tensor(X):
+            return self._placement.put(validate_data(self, X, reset=reset, dtype=[np.float64, np.float32]))
+        X = check_tensor(X)
+        if reset:
+            self.n_features_in_ = X.shape[1]
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                             f"{self.n_features_in_} features as input.")
+        return self._placement.put(X)
+
     def _prepare(self, X: Any, y: Any, reset: bool, classes: Any = None, sample_weight: Any = None):
-        X, y = validate_data(self, X, y, reset=reset, multi_output=self._multi_output,
-                             y_numeric=not self._stratify, dtype=[np.float64, np.float32])
-        Y = self._encode(np.asarray(y), first=reset, classes=classes).astype(X.dtype, copy=False)
-        w = self._row_weights(np.asarray(y), sample_weight, X)
+        """``(X, y, Y, w)``: ``X``, the encoded target ``Y`` and the row weights ``w`` on the compute
+        side; ``y`` the labels as given, in NumPy (checked and encoded on the host)."""
+        if reset:
+            self._output = Placement.resolve(X, None, None)  # results come back in the input's type
+        Xc = self._check_X(X, reset)
+        y = validate_data(self, "no_validation", _host(y), multi_output=self._multi_output,
+                          y_numeric=not self._stratify)
+        if len(y) != Xc.shape[0]:
+            raise ValueError(f"X has {Xc.shape[0]} rows but y has {len(y)}; give one target per row")
+        y = np.asarray(y)
+        dtype = _float_dtype(Xc)
+        Y = self._encode(y, first=reset, classes=classes).astype(dtype, copy=False)
+        w = self._row_weights(y, sample_weight, Xc)
         if w is not None:  # validated: non-negative, not all zero
             # mean 1: full-batch GD with weight k on a row is exactly GD with the row repeated k times
             w = w * (w.shape[0] / float(np.sum(w)))
-        return X, np.asarray(y), Y, w
+        return Xc, y, self._placement.put(Y, dtype), self._placement.put(w, dtype)
 
-    def _descend(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, y_raw: np.ndarray, *, epochs: int,
+    def _descend(self, X: Any, Y: Any, w: Any, y_raw: np.ndarray, *, epochs: int,
                  tol: float | None, early_stopping: bool, callback: Callable | None) -> Result:
         """One call of the loop from the current state (``self._theta``, ``self._state``, ``self.history_``)."""
         validation = None
         if early_stopping:
             from sklearn.model_selection import train_test_split
 
-            parts = [X, Y] + ([w] if w is not None else [])
-            split = train_test_split(*parts, test_size=self.validation_fraction, random_state=self._seed,
-                                     stratify=y_raw if self._stratify else None)
-            X, Xv, Y, Yv = split[:4]
-            w, wv = (split[4], split[5]) if w is not None else (None, None)
+            # the split of the row indices (drawn on the host), applied on the compute side
+            keep, held = train_test_split(np.arange(X.shape[0]), test_size=self.validation_fraction,
+                                          random_state=self._seed, stratify=y_raw if self._stratify else None)
+            Xv, Yv, wv = (None if a is None else backend.index(a, held) for a in (X, Y, w))
+            X, Y, w = (None if a is None else backend.index(a, keep) for a in (X, Y, w))
             validation = tuple(a for a in (self.scaling_.transform(Xv), Yv, wv) if a is not None)
         Z = self.scaling_.transform(X)
         batches = Batches(Z, Y, self.batch_size, bool(self.shuffle), self._seed, w)
@@ -213,7 +253,8 @@ class GradientDescentModel(BaseEstimator):
         self._theta, self._state = result.x, result.state
         self._epochs_done += result.nepoch
         theta = self._averager.mean if self._averager is not None and self._averager.mean is not None else result.x
-        self._store(*self.scaling_.to_original(*self._objective_.unpack(theta)))
+        W, b = self.scaling_.to_original(*self._objective_.unpack(theta))
+        self._store(self._output.put(W), self._output.put(b))
         self.n_iter_ = result.nepoch
         self.t_ = self.history_.n_steps
         self.result_ = result
@@ -228,7 +269,7 @@ class GradientDescentModel(BaseEstimator):
         fitted estimator pickles; its state is)."""
         return make_optimizer(self.optimizer, self.lr_, self.optimizer_params, self.clip_value, self.clip_norm)
 
-    def _auto_lr(self, Z: np.ndarray, k: int, w: np.ndarray | None) -> float | None:
+    def _auto_lr(self, Z: Any, k: int, w: Any) -> float | None:
         """``lr="auto"``: half the largest stable learning rate, :math:`1/L`, for the plain and momentum
         steps (the per-row bound for per-sample SGD; row weights included); ``None`` (the
         optimiser's torch default) for the adaptive ones, whose steps are not in units of the gradient."""
@@ -237,7 +278,7 @@ class GradientDescentModel(BaseEstimator):
         return 0.5 * diagnostics.stable_lr(Z, self._loss_name, bool(self.fit_intercept), self._objective_.penalty.l2,
                                            k, per_sample=self.batch_size == 1, sample_weight=w)
 
-    def _start(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, penalty: Penalty, coef_init: Any,
+    def _start(self, X: Any, Y: Any, w: Any, penalty: Penalty, coef_init: Any,
                intercept_init: Any) -> None:
         """A fresh run: objective, scaling, learning rate, optimiser state, history."""
         self._seed = resolve_seed(self.random_state)
@@ -247,7 +288,7 @@ class GradientDescentModel(BaseEstimator):
         if isinstance(self.lr, str) and not auto:
             raise ValueError(f"lr must be a number, a schedule or 'auto', got {self.lr!r}")
         self.lr_ = self._auto_lr(self.scaling_.transform(X), Y.shape[1], w) if auto else self.lr
-        self._theta = self._initial_params(self._objective_, X.dtype, coef_init, intercept_init)
+        self._theta = self._initial_params(self._objective_, _float_dtype(X), coef_init, intercept_init)
         self._state = self._make_transform().init(self._theta)
         self._epochs_done = 0
         start = int(self.average) if not isinstance(self.average, bool) else (1 if self.average else 0)
@@ -255,12 +296,13 @@ class GradientDescentModel(BaseEstimator):
         self.history_ = History(
             record_params=self.record_params, param_names=self._param_names(X.shape[1], Y.shape[1]),
             meta={"model": type(self).__name__, "params": _plain(self.get_params()), "seed": self._seed,
+                  "backend": self._placement.describe(),
                   "n_samples": X.shape[0], "scale": self.scaling_.kind,
                   "lr": self.lr_ if isinstance(self.lr_, (int, float)) or self.lr_ is None else repr(self.lr_)},
         )
 
     def fit(self, X: Any, y: Any, coef_init: Any = None, intercept_init: Any = None, sample_weight: Any = None,
-            callback: Callable[[StepInfo], Any] | None = None) -> "GradientDescentModel":
+            callback: Callable[[StepInfo], Any] | None = None) -> GradientDescentModel:
         """Fit by gradient descent from ``coef_init`` / ``intercept_init`` (zeros by default).
 
         Parameters
@@ -298,7 +340,7 @@ class GradientDescentModel(BaseEstimator):
                           "or scale the features", ConvergenceWarning, stacklevel=2)
         return self
 
-    def _partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> "GradientDescentModel":
+    def _partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> GradientDescentModel:
         first = not hasattr(self, "_theta")
         penalty = self._check_hyper()
         X, y_raw, Y, w = self._prepare(X, y, reset=first, classes=classes, sample_weight=sample_weight)
@@ -309,19 +351,33 @@ class GradientDescentModel(BaseEstimator):
 
     # ------------------------------------------------------------------ diagnostics
     def _fit_space(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-        """``(Z, Y)``: validated data in the units gradient descent ran in, the target encoded."""
+        """``(Z, Y)``: validated data in the units gradient descent ran in, the target encoded, as
+        NumPy float64 (diagnostics are computed on the host, in double precision)."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self.scaling_.transform(X), self._encode(np.asarray(y), first=False).astype(np.float64)
+        Z = _host(self.scaling_.transform(self._check_X(X, reset=False))).astype(np.float64)
+        return Z, self._encode(np.asarray(_host(y)), first=False).astype(np.float64)
 
     def loss_value(self, X: Any, y: Any) -> float:
         """The objective (loss plus penalty) of the fitted parameters on ``(X, y)``."""
         Z, Y = self._fit_space(X, y)
-        return self._objective_.value(np.asarray(self._theta, dtype=np.float64), (Z, Y))
+        return self._objective_.value(_host(self._theta).astype(np.float64), (Z, Y))
 
-    def _decision(self, X: Any) -> np.ndarray:
-        """:math:`XW + b` in original units, shape (n, k)."""
+    def _decision(self, X: Any) -> Any:
+        """:math:`XW + b` in original units, shape (n, k), computed on the compute side and
+        returned in the type of ``X``."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        coef = np.atleast_2d(np.asarray(self.coef_, dtype=X.dtype))
-        return X @ coef.T + np.atleast_1d(self.intercept_)
+        Xc = self._check_X(X, reset=False)
+        xp, dtype = backend.namespace(Xc), _float_dtype(Xc)
+        coef = xp.reshape(self._placement.put(self.coef_, dtype), (-1, Xc.shape[1]))
+        b = self._placement.put(np.atleast_1d(_host(self.intercept_)), dtype)
+        return Placement.resolve(X, None, None).put(Xc @ coef.T + b)
+
+
+def _host(a: Any) -> Any:
+    """A tensor as a NumPy array; anything else (lists, DataFrames, None) as it is."""
+    return backend.to_numpy(a) if is_tensor(a) else a
+
+
+def _float_dtype(X: Any) -> np.dtype:
+    """The NumPy dtype matching ``X``'s floating dtype (NumPy or torch): float32 or float64."""
+    return np.dtype(np.float32) if str(X.dtype).rsplit(".", 1)[-1] == "float32" else np.dtype(np.float64)

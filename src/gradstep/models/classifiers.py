@@ -12,25 +12,27 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
-from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight
 
+from .. import backend
 from ..objectives import LogisticLoss, Penalty, SoftmaxCrossEntropy
 from ..optim import GradientTransformation
-from .base import GradientDescentModel
+from .base import GradientDescentModel, _float_dtype, _host
+from .placement import Placement, is_tensor
 
 _COMMON_DOC = r"""
     Parameters
     ----------
     fit_intercept, optimizer, lr, optimizer_params, epochs, batch_size, shuffle, random_state,
     penalty, alpha, l1_ratio, clip_value, clip_norm, scale, tol, n_iter_no_change,
-    early_stopping, validation_fraction, average, warm_start, record_params
+    early_stopping, validation_fraction, average, warm_start, record_params, backend, device
         As in :class:`gradstep.LinearRegression`. To match
         scikit-learn's ``LogisticRegression(C=C)`` use ``penalty="l2", alpha=1 / (C * n_samples)``.
     class_weight : dict, "balanced" or None
@@ -75,6 +77,8 @@ class _Classifier(ClassifierMixin, GradientDescentModel):
         average: bool | int = False,
         warm_start: bool = False,
         record_params: bool = True,
+        backend: str | None = None,
+        device: Any = None,
         class_weight: Mapping[Any, float] | str | None = None,
     ) -> None:
         self.class_weight = class_weight
@@ -84,7 +88,7 @@ class _Classifier(ClassifierMixin, GradientDescentModel):
             alpha=alpha, l1_ratio=l1_ratio, clip_value=clip_value, clip_norm=clip_norm, scale=scale, tol=tol,
             n_iter_no_change=n_iter_no_change, early_stopping=early_stopping,
             validation_fraction=validation_fraction, average=average, warm_start=warm_start,
-            record_params=record_params,
+            record_params=record_params, backend=backend, device=device,
         )
 
     def _labels(self, y: np.ndarray, first: bool, classes: Any) -> np.ndarray:
@@ -103,10 +107,10 @@ class _Classifier(ClassifierMixin, GradientDescentModel):
                              f"{self.classes_.tolist()}; give every class in the first partial_fit(classes=...)")
         return idx
 
-    def _row_weights(self, y: np.ndarray, sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
+    def _row_weights(self, y: np.ndarray, sample_weight: Any, X: Any) -> np.ndarray | None:
         if self.class_weight is None and sample_weight is None:
             return None
-        w = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        w = _check_sample_weight(_host(sample_weight), X, dtype=_float_dtype(X))
         if self.class_weight is not None:
             present = np.unique(y)
             cw = compute_class_weight(self.class_weight, classes=present, y=y)
@@ -118,14 +122,15 @@ class _Classifier(ClassifierMixin, GradientDescentModel):
         encoded targets: the predicted class is the largest decision value (logit > 0 for binary)."""
         obj = self._objective_
 
-        def accuracy(params: np.ndarray, batch: tuple) -> float:
+        def accuracy(params: Any, batch: tuple) -> float:
             Z, Y = batch[0], batch[1]
             D = obj.predict(params, Z)
-            pred = (D[:, 0] > 0) if D.shape[1] == 1 else np.argmax(D, axis=1)
-            truth = (Y[:, 0] > 0.5) if Y.shape[1] == 1 else np.argmax(Y, axis=1)
-            return float(np.mean(pred == truth))
+            xp = backend.namespace(D)
+            pred = (D[:, 0] > 0) if D.shape[1] == 1 else xp.argmax(D, axis=1)
+            truth = (Y[:, 0] > 0.5) if Y.shape[1] == 1 else xp.argmax(Y, axis=1)
+            return backend.as_float(xp.sum(xp.astype(pred == truth, xp.int64))) / D.shape[0]
 
-        def metrics(params: np.ndarray) -> dict:
+        def metrics(params: Any) -> dict:
             out = {"accuracy": accuracy(params, train)}
             if validation is not None:
                 out["val_accuracy"] = accuracy(params, validation)
@@ -133,7 +138,7 @@ class _Classifier(ClassifierMixin, GradientDescentModel):
 
         return metrics
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> "_Classifier":
+    def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> _Classifier:
         """One more epoch over ``(X, y)``, continuing the optimiser state, schedule and history.
 
         ``classes`` (all labels that will ever appear) is needed on the first call
@@ -141,18 +146,21 @@ class _Classifier(ClassifierMixin, GradientDescentModel):
         """
         return self._partial_fit(X, y, classes=classes, sample_weight=sample_weight)
 
-    def predict(self, X: Any) -> np.ndarray:
-        """The most probable class of each row."""
+    def predict(self, X: Any) -> Any:
+        """The most probable class of each row (a tensor on ``X``'s device for tensor input and numeric labels)."""
         proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        idx = backend.namespace(proba).argmax(proba, axis=1)
+        if is_tensor(idx) and self.classes_.dtype.kind in "biuf":
+            return backend.namespace(idx).take(Placement(idx.device).put(self.classes_), idx)
+        return self.classes_[backend.to_numpy(idx)]
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """:math:`\\log P(\\text{class} \\mid x)`, computed stably, shape (n, n_classes)."""
         raise NotImplementedError
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any) -> Any:
         """:math:`P(\\text{class} \\mid x)`, shape (n, n_classes), columns in the order of ``classes_``."""
-        return np.exp(self.predict_log_proba(X))
+        raise NotImplementedError
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -181,21 +189,22 @@ class LogisticRegression(_Classifier):
     def _objective(self, n_features: int, n_outputs: int, penalty: Penalty) -> LogisticLoss:
         return LogisticLoss(n_features, bool(self.fit_intercept), penalty)
 
-    def _store(self, W: np.ndarray, b: np.ndarray | None) -> None:
-        self.coef_ = W.T.copy()  # (1, d) as scikit-learn
-        self.intercept_ = b.copy() if b is not None else np.zeros(1, dtype=W.dtype)
+    def _store(self, W: Any, b: Any) -> None:
+        self.coef_ = backend.copy(W.T)  # (1, d) as scikit-learn
+        self.intercept_ = backend.copy(b) if b is not None else backend.zeros_like(W[0, :])
 
     def decision_function(self, X: Any) -> np.ndarray:
         """:math:`z = x^\\top w + b`; positive means ``classes_[1]``. Shape (n,)."""
         return self._decision(X)[:, 0]
 
-    def predict_log_proba(self, X: Any) -> np.ndarray:
+    def predict_log_proba(self, X: Any) -> Any:
         z = self.decision_function(X)
-        return np.column_stack([log_expit(-z), log_expit(z)])
+        return backend.namespace(z).stack([backend.log_sigmoid(-z), backend.log_sigmoid(z)], axis=1)
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any) -> Any:
         z = self.decision_function(X)
-        return np.column_stack([expit(-z), expit(z)])  # not 1 - p: exact when p is near 1
+        # not 1 - p: exact when p is near 1
+        return backend.namespace(z).stack([backend.sigmoid(-z), backend.sigmoid(z)], axis=1)
 
 
 class SoftmaxRegression(_Classifier):
@@ -216,9 +225,9 @@ class SoftmaxRegression(_Classifier):
     def _objective(self, n_features: int, n_outputs: int, penalty: Penalty) -> SoftmaxCrossEntropy:
         return SoftmaxCrossEntropy(n_features, n_outputs, bool(self.fit_intercept), penalty)
 
-    def _store(self, W: np.ndarray, b: np.ndarray | None) -> None:
-        self.coef_ = W.T.copy()  # (n_classes, d)
-        self.intercept_ = b.copy() if b is not None else np.zeros(W.shape[1], dtype=W.dtype)
+    def _store(self, W: Any, b: Any) -> None:
+        self.coef_ = backend.copy(W.T)  # (n_classes, d)
+        self.intercept_ = backend.copy(b) if b is not None else backend.zeros_like(W[0, :])
 
     def decision_function(self, X: Any) -> np.ndarray:
         """The logits :math:`x^\\top W + b`, shape (n, n_classes); for two classes, as scikit-learn,
@@ -226,8 +235,9 @@ class SoftmaxRegression(_Classifier):
         z = self._decision(X)
         return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
 
-    def predict_log_proba(self, X: Any) -> np.ndarray:
-        return log_softmax(self._decision(X), axis=1)
+    def predict_log_proba(self, X: Any) -> Any:
+        Z = self._decision(X)
+        return Z - backend.logsumexp(Z, axis=1, keepdims=True)
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        return softmax(self._decision(X), axis=1)
+    def predict_proba(self, X: Any) -> Any:
+        return backend.softmax(self._decision(X), axis=1)

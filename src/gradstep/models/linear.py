@@ -14,13 +14,14 @@ array([21.   ,  0.535])
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .. import diagnostics
+from .. import backend, diagnostics
 from ..objectives import LOSSES, Penalty, SquaredError
 from ..optim import GradientTransformation
 from .base import GradientDescentModel
@@ -91,11 +92,19 @@ class LinearRegression(RegressorMixin, GradientDescentModel):
         schedule and history.
     record_params : bool, default=True
         Keep the parameters of every step in ``history_``.
+    backend : {None, "numpy", "torch"}, default=None
+        What computes: ``None`` follows the input (NumPy arrays with NumPy, torch
+        tensors with torch on their device); ``"torch"`` runs NumPy input on PyTorch.
+        Results come back in the input's type either way (see :mod:`gradstep.models.placement`).
+    device : str or torch.device, optional
+        The torch device for ``backend="torch"`` (``"cpu"``, ``"cuda"``); tensor input
+        stays on its own device by default.
 
     Attributes
     ----------
-    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
-    intercept_ : float or ndarray of shape (n_targets,)
+    coef_ : ndarray or tensor of shape (n_features,) or (n_targets, n_features)
+        A tensor on the input's device when fitted on tensors.
+    intercept_ : float or ndarray (tensor) of shape (n_targets,)
     scaling_ : FeatureScaling
         The scaling learnt from ``X`` (identity when ``scale=None``).
     lr_ : float or schedule
@@ -136,6 +145,8 @@ class LinearRegression(RegressorMixin, GradientDescentModel):
         average: bool | int = False,
         warm_start: bool = False,
         record_params: bool = True,
+        backend: str | None = None,
+        device: Any = None,
     ) -> None:
         self.loss = loss
         super().__init__(
@@ -144,7 +155,7 @@ class LinearRegression(RegressorMixin, GradientDescentModel):
             alpha=alpha, l1_ratio=l1_ratio, clip_value=clip_value, clip_norm=clip_norm, scale=scale, tol=tol,
             n_iter_no_change=n_iter_no_change, early_stopping=early_stopping,
             validation_fraction=validation_fraction, average=average, warm_start=warm_start,
-            record_params=record_params,
+            record_params=record_params, backend=backend, device=device,
         )
 
     @property
@@ -162,15 +173,15 @@ class LinearRegression(RegressorMixin, GradientDescentModel):
                              f"'sum' = plain sum), got {self.loss!r}")
         return SquaredError(n_features, n_outputs, self.loss, bool(self.fit_intercept), penalty)
 
-    def _store(self, W: np.ndarray, b: np.ndarray | None) -> None:
+    def _store(self, W: Any, b: Any) -> None:
         if self._single_output:
-            self.coef_ = W[:, 0].copy()
+            self.coef_ = backend.copy(W[:, 0])
             self.intercept_ = float(b[0]) if b is not None else 0.0
         else:
-            self.coef_ = W.T.copy()
-            self.intercept_ = b.copy() if b is not None else np.zeros(W.shape[1], dtype=W.dtype)
+            self.coef_ = backend.copy(W.T)
+            self.intercept_ = backend.copy(b) if b is not None else backend.zeros_like(W[0, :])
 
-    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> "LinearRegression":
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegression:
         """One more epoch over ``(X, y)``, continuing the optimiser state, schedule and history.
 
         Over consecutive chunks this gives the same iterates as ``fit`` with the same
@@ -178,8 +189,8 @@ class LinearRegression(RegressorMixin, GradientDescentModel):
         """
         return self._partial_fit(X, y, sample_weight=sample_weight)
 
-    def predict(self, X: Any) -> np.ndarray:
-        """:math:`\\hat y = X w + b` for each row of ``X``."""
+    def predict(self, X: Any) -> Any:
+        """:math:`\\hat y = X w + b` for each row of ``X`` (in the type of ``X``: an array or a tensor)."""
         out = self._decision(X)
         return out[:, 0] if self._single_output else out
 
