@@ -32,8 +32,9 @@ Stopping (first that holds):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.optimize import OptimizeResult
@@ -174,6 +175,13 @@ class _Patience:
         if self.no_improvement >= self.n:
             raise _Stop(CONVERGED, f"converged: the {self.what} improved by less than tol={self.tol:g} "
                                    f"for {self.n} epochs in a row")
+
+
+def _rows(batch: Any) -> int:
+    """Rows in a batch: 0 for none, ``len`` of a summary (e.g. SquaredStats), else ``X``'s rows."""
+    if batch is None:
+        return 0
+    return batch[0].shape[0] if isinstance(batch, tuple) else len(batch)
 
 
 def run(
@@ -332,8 +340,7 @@ def run(
                         raise _Divergence("the parameters became non-finite", value, f"at step {history.n_steps - 1}")
                     if callback is not None:
                         try:
-                            callback(StepInfo(history.n_steps, epoch, params, value, gnorm, lr,
-                                              0 if batch is None else batch[0].shape[0]))
+                            callback(StepInfo(history.n_steps, epoch, params, value, gnorm, lr, _rows(batch)))
                         except StopIteration:
                             raise _Stop(STOPPED, "stopped by the callback") from None
                 end_of_epoch()

@@ -19,8 +19,9 @@ Examples
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -90,9 +91,9 @@ class Batches:
             raise ValueError(
                 f"sample weights have shape {tuple(self.w.shape)}; they must have one value per row, ({n},)"
             )
-        if self.batch_size is not None:
-            if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1:
-                raise ValueError(f"batch_size must be None (full batch) or an int >= 1, got {self.batch_size!r}")
+        bs = self.batch_size
+        if bs is not None and (isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 1):
+            raise ValueError(f"batch_size must be None (full batch) or an int >= 1, got {self.batch_size!r}")
 
     @property
     def size(self) -> int:
@@ -128,3 +129,30 @@ class Batches:
         else:
             for start in range(0, n, bs):
                 yield tuple(a[start : start + bs] for a in arrays)
+
+
+@dataclass(frozen=True)
+class FixedBatch:
+    """The same single batch every epoch: full-batch descent on a summary of the data.
+
+    For :class:`~gradstep.objectives.stats.SquaredStats` (squared error from
+    sufficient statistics) in place of the rows; it has the interface of a
+    full-batch :class:`Batches`.
+    """
+
+    batch: Any
+    n_samples: int
+
+    full_batch = True
+    steps_per_epoch = 1
+
+    @property
+    def size(self) -> int:
+        return self.n_samples
+
+    @property
+    def data(self) -> Any:
+        return self.batch
+
+    def epoch(self, epoch: int) -> Iterator[Any]:
+        yield self.batch

@@ -231,7 +231,7 @@ class GradientDescentModel(BaseEstimator):
             X, Y, w = (None if a is None else backend.index(a, keep) for a in (X, Y, w))
             validation = tuple(a for a in (self.scaling_.transform(Xv), Yv, wv) if a is not None)
         Z = self.scaling_.transform(X)
-        batches = Batches(Z, Y, self.batch_size, bool(self.shuffle), self._seed, w)
+        batches = self._batches(Z, Y, w)
         stop = StopRule(max_epochs=epochs, tol=tol, n_iter_no_change=self.n_iter_no_change)
         callbacks = [c for c in (self._averager, callback) if c is not None]
 
@@ -259,6 +259,10 @@ class GradientDescentModel(BaseEstimator):
         self.t_ = self.history_.n_steps
         self.result_ = result
         return result
+
+    def _batches(self, Z: Any, Y: Any, w: Any) -> Any:
+        """How the loop sees the (scaled) training rows: :class:`Batches` by default."""
+        return Batches(Z, Y, self.batch_size, bool(self.shuffle), self._seed, w)
 
     def _epoch_metrics(self, train: tuple, validation: tuple | None) -> Callable[[np.ndarray], dict] | None:
         """What to record after each epoch besides the losses (classifiers: accuracy); None for nothing."""

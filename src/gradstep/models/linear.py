@@ -22,7 +22,8 @@ from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .. import backend, diagnostics
-from ..objectives import LOSSES, Penalty, SquaredError
+from ..data.batching import FixedBatch
+from ..objectives import LOSSES, Penalty, SquaredError, SquaredStats
 from ..optim import GradientTransformation
 from .base import GradientDescentModel
 
@@ -99,6 +100,13 @@ class LinearRegression(RegressorMixin, GradientDescentModel):
     device : str or torch.device, optional
         The torch device for ``backend="torch"`` (``"cpu"``, ``"cuda"``); tensor input
         stays on its own device by default.
+    sufficient_stats : bool or "auto", default="auto"
+        Full-batch descent from :math:`\tilde X^\top\tilde X` and :math:`\tilde X^\top y`, gathered
+        in one pass (:mod:`gradstep.objectives.stats`): each step then costs :math:`O(d^2)`
+        whatever the number of rows. ``"auto"`` uses them for full batches when the rows are
+        at least ``4 (d + 1)``; ``False`` always steps through the rows. The iterates agree to
+        rounding (about :math:`\kappa\epsilon` relative); the recorded loss is accurate to
+        :math:`\epsilon \sum y^2` absolute. Ignored for mini-batches.
 
     Attributes
     ----------
@@ -147,8 +155,10 @@ class LinearRegression(RegressorMixin, GradientDescentModel):
         record_params: bool = True,
         backend: str | None = None,
         device: Any = None,
+        sufficient_stats: bool | str = "auto",
     ) -> None:
         self.loss = loss
+        self.sufficient_stats = sufficient_stats
         super().__init__(
             fit_intercept=fit_intercept, optimizer=optimizer, lr=lr, optimizer_params=optimizer_params,
             epochs=epochs, batch_size=batch_size, shuffle=shuffle, random_state=random_state, penalty=penalty,
@@ -180,6 +190,17 @@ class LinearRegression(RegressorMixin, GradientDescentModel):
         else:
             self.coef_ = backend.copy(W.T)
             self.intercept_ = backend.copy(b) if b is not None else backend.zeros_like(W[0, :])
+
+    def _batches(self, Z: Any, Y: Any, w: Any) -> Any:
+        batches = super()._batches(Z, Y, w)
+        if self.sufficient_stats not in (True, False, "auto"):
+            raise ValueError(f"sufficient_stats must be True, False or 'auto', got {self.sufficient_stats!r}")
+        p = Z.shape[1] + int(bool(self.fit_intercept))
+        use = self.sufficient_stats is True or (self.sufficient_stats == "auto" and Z.shape[0] >= 4 * p)
+        self.history_.meta["sufficient_stats"] = bool(batches.full_batch and use)
+        if not (batches.full_batch and use):
+            return batches
+        return FixedBatch(SquaredStats.of(Z, Y, w, bool(self.fit_intercept)), Z.shape[0])
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegression:
         """One more epoch over ``(X, y)``, continuing the optimiser state, schedule and history.

@@ -6,6 +6,7 @@ from .linear import LinearObjective
 from .logistic import LogisticLoss, SoftmaxCrossEntropy
 from .penalties import PENALTIES, Penalty
 from .squared import LOSSES, SquaredError
+from .stats import SquaredStats
 
 __all__ = [
     "LOSSES",
@@ -18,5 +19,6 @@ __all__ = [
     "Penalty",
     "SoftmaxCrossEntropy",
     "SquaredError",
+    "SquaredStats",
     "numeric_grad",
 ]

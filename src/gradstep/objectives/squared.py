@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from ..backend import Array, as_float, namespace
 from .linear import LinearObjective
 from .penalties import Penalty
+from .stats import SquaredStats
+from .stats import value_and_grad as stats_value_and_grad
 
 LOSSES = ("mse", "half_mse", "sum")
 
@@ -74,7 +76,8 @@ class SquaredError(LinearObjective):
 
     Notes
     -----
-    A batch is ``(X, Y)`` or ``(X, Y, w)`` with ``Y`` of shape ``(m, k)`` and
+    A batch is ``(X, Y)`` or ``(X, Y, w)`` with ``Y`` of shape ``(m, k)``, or the
+    :class:`~gradstep.objectives.stats.SquaredStats` of such a batch, and
     ``w`` per-row weights (see :mod:`gradstep.objectives.linear`). Weighted,
     :math:`\sum R^2` becomes :math:`\sum_i w_i \sum_j R_{ij}^2` (still divided
     by ``m k`` for the means) and :math:`X^\top R` becomes
@@ -97,6 +100,8 @@ class SquaredError(LinearObjective):
             )
 
     def value(self, params: Array, batch) -> float:
+        if isinstance(batch, SquaredStats):
+            return stats_value_and_grad(self, params, batch, _scales(self.loss, batch.n_rows, self.n_outputs))[0]
         X, Y, w = self._batch(batch)
         xp = namespace(params, X)
         R = self.predict(params, X) - Y
@@ -105,6 +110,8 @@ class SquaredError(LinearObjective):
         return self._penalised(vs * as_float(xp.sum(R * wR)), self.unpack(params)[0])
 
     def value_and_grad(self, params: Array, batch) -> tuple[float, Array]:
+        if isinstance(batch, SquaredStats):  # sufficient statistics: O(p^2 k) whatever the rows
+            return stats_value_and_grad(self, params, batch, _scales(self.loss, batch.n_rows, self.n_outputs))
         X, Y, w = self._batch(batch)
         xp = namespace(params, X)
         W, _ = self.unpack(params)
