@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from devices import TORCH_DEVICES
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_iris
 from torch import nn
@@ -153,7 +154,7 @@ def test_history_given_and_float32_model(iris):
     ours, ref = mlp(torch.float32), mlp(torch.float32)
     history = History(record_params=False, meta={"run": "float32"})
     opt = Optimizer(ours.parameters(), optim.adam(lr=1e-2), history=history)
-    assert opt.history is history and opt._dtype == np.float32
+    assert opt.history is history and opt._dtype == torch.float32
     train(ours, opt, (X.float(), y), steps=50)
     train(ref, torch.optim.Adam(ref.parameters(), lr=1e-2), (X.float(), y), steps=50)
     assert all(p.dtype == torch.float32 for p in ours.parameters())
@@ -252,3 +253,106 @@ def test_hooks_zero_grad_and_refusals():
         opt.step(lambda: None, loss=1.0)
     with pytest.raises(KeyError):  # torch's lr schedulers have no "lr" to drive: a loud failure
         torch.optim.lr_scheduler.StepLR(opt, step_size=1)
+
+
+# --------------------------------------------------------------------------- on the parameters' device
+def _states(state) -> list:
+    """Every leaf of a transform state (NamedTuples and tuples, recursively)."""
+    return [leaf for part in state for leaf in _states(part)] if isinstance(state, tuple) else [state]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("device", TORCH_DEVICES)
+def test_flat_vectors_and_state_live_on_the_parameters_device_and_dtype(iris, device, dtype):
+    """Adam with clipping on the device: every state array is a tensor there, and the run is torch's."""
+    X, y = (t.to(device) for t in iris)
+    X = X.to(dtype)
+    ours, ref = mlp(dtype).to(device), mlp(dtype).to(device)
+    opt = Optimizer(ours.parameters(), optim.chain(optim.clip_by_norm(10.0), optim.adam(lr=1e-2)), record_params=True)
+    assert opt._flat_params().device == X.device and opt._flat_params().dtype == dtype
+    train(ours, opt, (X, y), steps=20)
+    train(ref, torch.optim.Adam(ref.parameters(), lr=1e-2), (X, y), steps=20)
+
+    (adam,) = find_states(opt.transform_state, ScaleByAdamState)
+    arrays = [leaf for leaf in _states(opt.transform_state) if not isinstance(leaf, (int, float))]
+    assert len(arrays) == 3 and all(a is b for a, b in zip(arrays, (adam.mu, adam.nu, adam.nu_max)))
+    for a in arrays:
+        assert isinstance(a, torch.Tensor) and a.device == X.device and a.dtype == dtype and a.shape == (opt.n_params,)
+    assert all(p.device == X.device and p.dtype == dtype for p in ours.parameters())
+    # the same maths as torch.optim.Adam on the same device (the clip never acts: norms stay below 10)
+    assert np.all(opt.history.grad_norm < 10.0)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    diff = max(float((a - b).detach().abs().max()) for a, b in zip(ours.parameters(), ref.parameters()))
+    assert diff <= tol, diff
+    # the record is NumPy, whatever the device
+    h = opt.history
+    assert isinstance(h.path, np.ndarray) and h.path.shape == (21, opt.n_params)
+    assert_array_equal(h.path[-1], torch.cat([p.detach().reshape(-1) for p in ours.parameters()]).cpu().numpy())
+    assert h.grad_norm.dtype == np.float64 and np.all(np.isfinite(h.loss))
+
+
+@pytest.mark.parametrize("device", TORCH_DEVICES)
+def test_state_dict_moves_between_the_cpu_and_the_device(iris, device):
+    """Saved on the CPU, resumed on the device (and back): the leaves stay tensors and follow the parameters."""
+    X, y = iris
+    straight = mlp()
+    train(straight, Optimizer(straight.parameters(), optim.adam(lr=1e-2)), iris, steps=20)
+
+    first = mlp()
+    opt1 = Optimizer(first.parameters(), optim.adam(lr=1e-2))
+    train(first, opt1, iris, steps=10)
+    buffer = io.BytesIO()
+    torch.save(opt1.state_dict(), buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+    leaves = saved["gradstep"]["transform_state"]
+    assert [type(leaf).__name__ for leaf in leaves] == ["int", "Tensor", "Tensor", "Tensor", "int", "float"]
+
+    moved = mlp(seed=1).to(device)
+    moved.load_state_dict(first.state_dict())
+    opt2 = Optimizer(moved.parameters(), optim.adam(lr=1e-2))
+    opt2.load_state_dict(saved)
+    (adam,) = find_states(opt2.transform_state, ScaleByAdamState)
+    assert adam.count == 10 and adam.mu.device == next(moved.parameters()).device
+    train(moved, opt2, (X.to(device), y.to(device)), steps=5)
+    moved.cpu()  # the model goes back: the next step moves the state with it
+    train(moved, opt2, iris, steps=5)
+    (adam,) = find_states(opt2.transform_state, ScaleByAdamState)
+    assert adam.count == 20 and adam.mu.device == torch.device("cpu")
+    assert_allclose(flat(moved), flat(straight), rtol=0, atol=1e-12)
+
+
+def test_parameters_on_two_devices_are_refused():
+    cpu = nn.Parameter(torch.zeros(2))
+    meta = nn.Parameter(torch.zeros(3, device="meta"))
+    with pytest.raises(ValueError, match=r"one device.*cpu, meta.*model\.to"):
+        Optimizer([cpu, meta], optim.sgd(lr=0.1))
+    # a parameter swapped for one on another device after the optimiser was built: the step refuses
+    opt = Optimizer([cpu, nn.Parameter(torch.zeros(3))], optim.sgd(lr=0.1))
+    opt.param_groups[0]["params"][1] = meta
+    with pytest.raises(ValueError, match="one device.*cpu, meta"):
+        opt.step()
+
+
+@pytest.mark.parametrize("low", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+@pytest.mark.parametrize("device", TORCH_DEVICES)
+def test_half_precision_parameters_compute_in_float32(device, low):
+    """A float16/bfloat16 parameter next to a float32 one: float32 state, each parameter keeps its dtype."""
+    w = nn.Parameter(torch.tensor([1.0, -2.0], dtype=low, device=device))
+    v = nn.Parameter(torch.tensor([0.5], dtype=torch.float32, device=device))
+    opt = Optimizer([w, v], optim.momentum(lr=0.1, momentum=0.9))
+    for _ in range(3):
+        opt.zero_grad()
+        ((w.float() ** 2).sum() + (v**2).sum()).backward()
+        opt.step()
+    assert w.dtype == low and v.dtype == torch.float32
+    (trace,) = find_states(opt.transform_state, optim.TraceState)
+    assert trace.trace.dtype == torch.float32 and trace.trace.device == w.device
+    # the float32 state carries what the low-precision parameter cannot hold: the update of
+    # step k is computed from the parameter read back in `low`, so compare with that loop
+    x, b = torch.tensor([1.0, -2.0], dtype=low).float(), None
+    for k in range(3):
+        g = 2 * x
+        b = g if k == 0 else 0.9 * b + g
+        x = (x - 0.1 * b).to(low).float()
+    assert_array_equal(w.detach().cpu().float().numpy(), x.numpy())

@@ -8,16 +8,27 @@ Examples
 (True, 50, [4.3e-05, 2.9e-05])
 >>> res.history.path[1].tolist()      # one step: (3, 2) - 0.1 * (6, 4)
 [2.4, 1.6]
+
+A torch tensor (CPU or CUDA) as ``x0`` keeps the whole run on its device, in
+its dtype; the history is NumPy as always:
+
+>>> import torch
+>>> res = minimize("x**2 + y**2", x0=torch.tensor([3.0, 2.0], dtype=torch.float64), lr=0.1, steps=1)
+>>> res.x, res.history.path[-1].tolist()
+(tensor([2.4000, 1.6000], dtype=torch.float64), [2.4, 1.6])
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from . import diagnostics
+from .backend import Array, device, namespace, to_numpy
 from .history import History
 from .loop import Result, StepInfo, StopRule, run
 from .objectives import FormulaObjective, FunctionObjective
@@ -26,7 +37,10 @@ from .optim import GradientTransformation, make_optimizer
 GRADS = ("symbolic", "numeric", "autograd")
 
 
-def _start(x0: Any, n_vars: int | None) -> np.ndarray:
+def _start(x0: Any, n_vars: int | None) -> Array:
+    """``x0`` checked and copied: a float NumPy array, or for a torch tensor a detached tensor copy on its device."""
+    if array_api_compat.is_torch_array(x0):
+        return _start_tensor(x0, n_vars)
     try:
         x = np.array(x0, copy=True)
     except (TypeError, ValueError):
@@ -43,6 +57,40 @@ def _start(x0: Any, n_vars: int | None) -> np.ndarray:
     if n_vars is not None and x.size != n_vars:
         raise ValueError(f"x0 has {x.size} values but the formula has {n_vars} variables; give one value per variable")
     return x
+
+
+def _start_tensor(x0: Any, n_vars: int | None) -> Any:
+    """A torch ``x0``: the checks of :func:`_start`, on its device (never modifying the caller's tensor)."""
+    import torch
+
+    x = x0.detach()
+    if x.dtype == torch.bool or x.is_complex() or x.is_quantized:
+        raise ValueError(f"x0 must be a tensor of real numbers (float32, float64 or integers), got dtype {x.dtype}; "
+                         "convert it, e.g. x0.double()")
+    if x.is_floating_point() and x.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"x0 must be a float32 or float64 tensor, got {x.dtype}; convert it, e.g. x0.float()")
+    x = x.clone() if x.is_floating_point() else x.to(torch.float64)  # integers count as float64, as in NumPy
+    x = x.reshape(1) if x.ndim == 0 else x
+    if x.ndim != 1:
+        raise ValueError(f"x0 must be a 1-D tensor, one value per variable, got shape {tuple(x.shape)}; "
+                         "flatten it, e.g. x0.reshape(-1)")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"x0 must be finite, got {x.tolist()}")
+    if n_vars is not None and x.shape[0] != n_vars:
+        raise ValueError(f"x0 has {x.shape[0]} values but the formula has {n_vars} variables; "
+                         "give one value per variable")
+    return x
+
+
+def _in_namespace_of(fun: Callable[[Any], Any], x: Array) -> Callable[[Any], Any]:
+    """``fun`` taking NumPy points as arrays of ``x``'s library on its device (float64, as NumPy gives them)."""
+    xp, dev = namespace(x), device(x)
+
+    @functools.wraps(fun)
+    def wrapped(p: Any) -> Any:
+        return fun(xp.asarray(p, device=dev) if isinstance(p, np.ndarray) else p)
+
+    return wrapped
 
 
 def _autograd_objective(fun: Callable[[Any], Any]) -> Any:
@@ -62,8 +110,8 @@ def _evaluate_with_torch(formula: Any, x: Any) -> Any:
 
 
 def minimize(
-    fun: str | Callable[[np.ndarray], float],
-    x0: Sequence[float] | np.ndarray,
+    fun: str | Callable[[Array], Any],
+    x0: Sequence[float] | Array,
     *,
     optimizer: str | GradientTransformation = "gd",
     lr: Any = 0.01,
@@ -71,7 +119,7 @@ def minimize(
     tol: float | None = None,
     gtol: float | None = None,
     n_iter_no_change: int = 5,
-    grad: Callable[[np.ndarray], Any] | str | None = None,
+    grad: Callable[[Array], Any] | str | None = None,
     variables: Sequence[str] | None = None,
     optimizer_params: Mapping[str, Any] | None = None,
     clip_value: float | None = None,
@@ -91,9 +139,15 @@ def minimize(
     fun : str or callable
         A formula such as ``"x**2 + y**2"`` or ``"(1 - x)**2 + 100*(y - x**2)**2"``
         (parsed safely, never evaluated as Python; variables in alphabetical order
-        unless ``variables`` names them), or a function ``fun(x) -> float`` of a 1-D array.
-    x0 : array_like
-        Starting point, one value per variable.
+        unless ``variables`` names them), or a function ``fun(x) -> float`` of a 1-D array
+        (of ``x0``'s library: a tensor when ``x0`` is one).
+    x0 : array_like or torch.Tensor
+        Starting point, one value per variable: a list or NumPy array (run in
+        float64, or float32 if it is float32), or a 1-D torch tensor on any
+        device, float32 or float64 (integers become float64). A tensor is
+        copied (detached from any graph; the caller's is never modified) and
+        the whole run stays on its device, in its dtype: iterates, gradients
+        and optimiser state are tensors there; only the history is NumPy.
     optimizer : str or GradientTransformation, default="gd"
         ``"gd"`` / ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adagrad"``,
         ``"rmsprop"``, ``"adam"``, or a transform chain.
@@ -111,7 +165,10 @@ def minimize(
         autograd: ``fun`` receives ``x`` as a tensor of ``x0``'s float type and
         must compute its value with torch operations, e.g.
         ``lambda p: ((p - target) ** 2).mean()``; a formula is evaluated with torch).
-        Only ``"autograd"`` imports torch.
+        Only ``"autograd"`` imports torch. With a tensor ``x0`` a formula is
+        evaluated with torch on its device; ``"numeric"`` steps in float64 on
+        the host (as for NumPy), handing a callable each point as a float64
+        tensor on ``x0``'s device.
     variables : sequence of str, optional
         Order of a formula's variables, e.g. ``["w", "b"]``.
     optimizer_params : dict, optional
@@ -129,7 +186,8 @@ def minimize(
     -------
     Result
         SciPy's fields (``x``, ``fun``, ``jac``, ``nit``, ``success``, ``status``,
-        ``message``) and ``history``. On divergence ``success`` is False and the
+        ``message``) and ``history``; ``x`` and ``jac`` have ``x0``'s library,
+        dtype and device (a NumPy array for a list). On divergence ``success`` is False and the
         message gives the step, the learning rate and the largest stable one.
 
     Raises
@@ -142,33 +200,14 @@ def minimize(
 
         formula = parse(fun, variables)
         names: Sequence[str] | None = formula.variables
-        if grad in (None, "symbolic"):
-            objective: Any = FormulaObjective(formula)
-        elif grad == "numeric":
-            objective = FunctionObjective(formula, "numeric")
-        elif grad == "autograd":
-            objective = _autograd_objective(functools.partial(_evaluate_with_torch, formula))
-        elif callable(grad):
-            objective = FunctionObjective(formula, grad)
-        else:
-            raise ValueError(f"grad must be a function, 'symbolic', 'numeric' or 'autograd', got {grad!r}")
     elif callable(fun):
         if variables is not None:
             raise ValueError("variables names the variables of a formula string; fun is a function")
-        if grad == "symbolic":
-            raise ValueError("grad='symbolic' needs a formula string; for a function give grad=callable, "
-                             "'numeric' or 'autograd'")
-        if grad == "autograd":
-            objective = _autograd_objective(fun)
-        elif grad is None or grad == "numeric" or callable(grad):
-            objective = FunctionObjective(fun, "numeric" if grad is None else grad)
-        else:
-            raise ValueError(f"grad must be a function, 'numeric' or 'autograd', got {grad!r}")
         names = None
     else:
         raise TypeError(f"fun must be a formula string or a callable, got {type(fun).__name__}")
-
     x = _start(x0, len(names) if names is not None else None)
+    objective = _objective(formula if names is not None else fun, grad, x)
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
     transform = make_optimizer(optimizer, lr, optimizer_params, clip_value, clip_norm)
@@ -183,9 +222,61 @@ def minimize(
               "optimizer_params": dict(optimizer_params or {}),
               "x0": x.tolist(), "steps": steps},
     )
-    x_start = x.copy()
+    value_and_grad, x_start = _on_numpy(objective, x)
     result = run(objective, x, transform, None, stop, history=history, callback=callback,
-                 stable_lr=lambda: diagnostics.stable_lr_at(lambda p: objective.value_and_grad(p), x_start))
+                 stable_lr=lambda: diagnostics.stable_lr_at(value_and_grad, x_start))
     if names is not None:
         result["variables"] = tuple(names)
     return result
+
+
+def _objective(fun: Any, grad: Any, x: Array) -> Any:
+    """The objective of ``fun`` (a parsed formula or a callable) with the gradient ``grad`` asks for.
+
+    Everything is evaluated in ``x``'s library, dtype and device, except the
+    central differences of ``grad="numeric"``: :func:`~gradstep.objectives.numeric_grad`
+    steps in float64 NumPy, so a formula is evaluated there by NumPy and a
+    callable receives each point as a float64 array of ``x``'s library on its
+    device (2n host-to-device copies of n numbers per gradient).
+    """
+    from .expression import Formula
+
+    if isinstance(fun, Formula):
+        formula = FormulaObjective(fun)  # evaluated in x's library, on its device
+        if grad in (None, "symbolic"):
+            return formula
+        if grad == "numeric":
+            return FunctionObjective(formula.value, "numeric")
+        if grad == "autograd":
+            return _autograd_objective(functools.partial(_evaluate_with_torch, fun))
+        if callable(grad):
+            return FunctionObjective(formula.value, grad)
+        raise ValueError(f"grad must be a function, 'symbolic', 'numeric' or 'autograd', got {grad!r}")
+    if grad == "symbolic":
+        raise ValueError("grad='symbolic' needs a formula string; for a function give grad=callable, "
+                         "'numeric' or 'autograd'")
+    if grad == "autograd":
+        return _autograd_objective(fun)
+    if grad is None or grad == "numeric":
+        return FunctionObjective(fun if isinstance(x, np.ndarray) else _in_namespace_of(fun, x), "numeric")
+    if callable(grad):
+        return FunctionObjective(fun, grad)
+    raise ValueError(f"grad must be a function, 'numeric' or 'autograd', got {grad!r}")
+
+
+def _on_numpy(objective: Any, x: Array) -> tuple[Callable[[np.ndarray], tuple[float, np.ndarray]], np.ndarray]:
+    """``(value_and_grad, x)`` for :func:`gradstep.diagnostics.stable_lr_at`, which works on NumPy points.
+
+    For an ``x`` of another library, each NumPy point is evaluated as an array
+    of ``x``'s library on its device (float64, as the diagnostic steps) and the
+    gradient comes back with :func:`~gradstep.backend.to_numpy`.
+    """
+    if isinstance(x, np.ndarray):
+        return (lambda p: objective.value_and_grad(p)), x.copy()
+    xp, dev = namespace(x), device(x)
+
+    def value_and_grad(p: np.ndarray) -> tuple[float, np.ndarray]:
+        value, g = objective.value_and_grad(xp.asarray(p, device=dev))
+        return value, to_numpy(g)
+
+    return value_and_grad, np.array(to_numpy(x), dtype=np.float64, copy=True)

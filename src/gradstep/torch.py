@@ -4,10 +4,10 @@ r"""Train any :class:`torch.nn.Module` with a gradstep transform chain.
 torch optimiser goes (``zero_grad``, ``step(closure)``, hooks, ``state_dict``),
 and each ``step`` does what :func:`gradstep.loop.run` does for one update::
 
-    g = all parameters' .grad, flattened into one NumPy vector   (float64, or float32
-    p = all parameters, flattened the same way                    if every parameter is)
-    u, state = transform.update(g, state, p)                      (init on the first step)
-    parameters <- p + u                                           (in place, under no_grad)
+    g = torch.cat([p.grad.reshape(-1) for p in params])    one tensor on the parameters' device,
+    p = torch.cat([p.reshape(-1) for p in params])         float64 if a parameter is, else float32
+    u, state = transform.update(g, state, p)               (init on the first step)
+    parameters <- p + u                                    (in place, under no_grad)
     history.record_step(epoch, loss, ||g||, lr, p)
 
 so every gradstep optimiser, schedule and clipping works on a network, and the
@@ -30,14 +30,19 @@ Notes
 -----
 The transform works on one flat vector of all the parameters: chains are
 global (``clip_by_norm`` clips by the global norm, as
-``torch.nn.utils.clip_grad_norm_`` over all parameters). The vector lives in
-host memory (NumPy); parameters on a GPU are copied to the host and back at
-every step, correct but slow -- a device-resident path belongs with the
-array-API transforms.
+``torch.nn.utils.clip_grad_norm_`` over all parameters). The vector, the
+gradient and the transform's state (momentum, Adam's moments...) are torch
+tensors on the parameters' device -- the transforms are written once against
+the array API (:mod:`gradstep.backend`) -- so a model on a GPU is trained on
+the GPU. What leaves the device is the record: the loss and the gradient norm
+(one Python float each per step) and, with ``record_params``, a NumPy copy of
+the parameters at every step (a full device-to-host copy: leave it off for
+large models).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -49,6 +54,7 @@ try:
 except ImportError as e:  # pragma: no cover - torch is a test dependency
     raise ImportError("gradstep.torch needs PyTorch: pip install torch") from e
 
+from .backend import to_numpy
 from .history import History
 from .loop import current_lr
 from .optim.base import GradientTransformation, global_norm
@@ -56,28 +62,39 @@ from .optim.base import GradientTransformation, global_norm
 __all__ = ["Optimizer"]
 
 
-def _merge_skipped(new: Any, old: Any, keep: np.ndarray, n: int) -> Any:
+def _merge_skipped(new: Any, old: Any, keep: torch.Tensor, n: int) -> Any:
     """``new`` state with the entries of skipped parameters (``keep`` True) taken from ``old``.
 
-    Walks NamedTuples and tuples; every array of the flat length ``n`` is merged
-    entry by entry, everything else (counters, learning rates) comes from ``new``.
+    Walks NamedTuples and tuples; every tensor of the flat length ``n`` is merged
+    entry by entry (``torch.where``, on the tensors' device), everything else
+    (counters, learning rates) comes from ``new``.
     """
-    if isinstance(new, np.ndarray) and new.shape == (n,) and isinstance(old, np.ndarray) and old.shape == (n,):
-        return np.where(keep, old, new)
+    if isinstance(new, torch.Tensor) and isinstance(old, torch.Tensor) and new.shape == old.shape == (n,):
+        return torch.where(keep, old, new)
     if isinstance(new, tuple) and isinstance(old, tuple) and len(new) == len(old):
         parts = [_merge_skipped(a, b, keep, n) for a, b in zip(new, old)]
         return new._make(parts) if hasattr(new, "_make") else type(new)(parts)
     return new
 
 
+def _to(state: Any, device: torch.device) -> Any:
+    """``state`` with every tensor moved to ``device`` (structure, dtypes and numbers unchanged)."""
+    if isinstance(state, torch.Tensor):
+        return state.to(device)
+    if isinstance(state, tuple):
+        parts = [_to(part, device) for part in state]
+        return state._make(parts) if hasattr(state, "_make") else type(state)(parts)
+    return state
+
+
 def _leaves(state: Any) -> list[Any]:
-    """The state's arrays (as tensors) and numbers, depth first: what ``torch.load(weights_only=True)`` reads."""
+    """The state's tensors (copies, on their device) and numbers, depth first: what ``torch.load(weights_only=True)`` reads."""
     if isinstance(state, tuple):
         return [leaf for part in state for leaf in _leaves(part)]
-    if isinstance(state, np.ndarray):
-        return [torch.from_numpy(state.copy())]
     if isinstance(state, torch.Tensor):
         return [state.detach().clone()]
+    if isinstance(state, np.ndarray):
+        return [torch.from_numpy(state.copy())]
     if isinstance(state, (bool, np.bool_)):
         return [bool(state)]
     if isinstance(state, (int, np.integer)):
@@ -88,7 +105,11 @@ def _leaves(state: Any) -> list[Any]:
 
 
 def _rebuild(template: Any, leaves: Iterator[Any]) -> Any:
-    """``template``'s structure (NamedTuples and all) filled with ``leaves`` in :func:`_leaves` order."""
+    """``template``'s structure (NamedTuples and all) filled with ``leaves`` in :func:`_leaves` order.
+
+    A tensor leaf takes the template's device and dtype (the parameters'), so a
+    state saved on a GPU loads on the CPU and the other way round.
+    """
     if isinstance(template, tuple):
         parts = [_rebuild(part, leaves) for part in template]
         return template._make(parts) if hasattr(template, "_make") else type(template)(parts)
@@ -96,17 +117,26 @@ def _rebuild(template: Any, leaves: Iterator[Any]) -> Any:
         leaf = next(leaves)
     except StopIteration:
         raise ValueError("the saved state does not fit this transform (it was saved with another one)") from None
-    if isinstance(template, np.ndarray):
-        if not isinstance(leaf, torch.Tensor) or tuple(leaf.shape) != template.shape:
-            raise ValueError("the saved state does not fit this transform or these parameters")
-        return leaf.detach().cpu().numpy().astype(template.dtype, copy=True)
     if isinstance(template, torch.Tensor):
         if not isinstance(leaf, torch.Tensor) or leaf.shape != template.shape:
             raise ValueError("the saved state does not fit this transform or these parameters")
-        return leaf.to(template.device, template.dtype)
+        return leaf.detach().to(template.device, template.dtype, copy=True)
     if isinstance(leaf, torch.Tensor):
-        raise ValueError("the saved state does not fit this transform (it was saved with another one)")
+        # a saved tensor where the transform has a number: bad saved data, hence ValueError
+        raise ValueError("the saved state does not fit this transform (it was saved with another one)")  # noqa: TRY004
     return type(template)(leaf) if isinstance(template, (int, float, np.generic)) else leaf
+
+
+def _one_device(params: Iterable[torch.Tensor]) -> torch.device:
+    """The device every parameter lives on; ``ValueError`` naming them when they are on several."""
+    devices = {p.device for p in params}
+    if len(devices) != 1:
+        raise ValueError(
+            f"gradstep.torch.Optimizer needs every parameter on one device, got parameters on "
+            f"{', '.join(sorted(str(d) for d in devices))}: move the model to one device (model.to(device)) "
+            "first, or build one Optimizer per device"
+        )
+    return next(iter(devices))
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -145,9 +175,11 @@ class Optimizer(torch.optim.Optimizer):
     Notes
     -----
     * The flat layout is the group's parameters in order, each flattened
-      row-major, fixed when the optimiser is built; the vector is float64
-      unless every parameter is float32 (or lower: half and bfloat16 compute
-      in float32), and the updated values are cast back to each parameter's dtype.
+      row-major, fixed when the optimiser is built. The vector is a tensor on
+      the parameters' device (all of them must share one: mixed devices are
+      refused), float64 if any parameter is float64, else float32 (half and
+      bfloat16 compute in float32); the updated values are cast back to each
+      parameter's dtype. The transform's state lives there too.
     * A parameter whose ``.grad`` is ``None`` at a step is skipped, as torch's
       optimisers skip it: its gradient counts as zero for the chain (so it adds
       nothing to the global norm or to clipping), it is not written, and its
@@ -186,6 +218,7 @@ class Optimizer(torch.optim.Optimizer):
         if any(not p.is_floating_point() for p in group):
             raise TypeError("gradstep.torch.Optimizer takes real floating-point parameters "
                             f"(got {sorted({str(p.dtype) for p in group if not p.is_floating_point()})})")
+        _one_device(group)
         self.transform = transform
         self.record_params = bool(record_params)
         self.history = history if history is not None else History(
@@ -193,9 +226,9 @@ class Optimizer(torch.optim.Optimizer):
         )
         self.transform_state: Any = None
         self.epoch = 0
-        sizes = [p.numel() for p in group]
-        self._offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).tolist()
-        self._dtype = np.float64 if any(p.dtype == torch.float64 for p in group) else np.float32
+        self._offsets = [0, *itertools.accumulate(p.numel() for p in group)]
+        self._dtype = torch.float64 if any(p.dtype == torch.float64 for p in group) else torch.float32
+        self._state_device: torch.device | None = None  # where transform_state's tensors are
         self._built = True
 
     # ------------------------------------------------------------------ groups
@@ -215,28 +248,32 @@ class Optimizer(torch.optim.Optimizer):
         return int(self._offsets[-1])
 
     # ------------------------------------------------------------------ flat vectors
-    def _flat_params(self) -> np.ndarray:
-        out = np.empty(self.n_params, dtype=self._dtype)
-        for p, a, b in zip(self._params, self._offsets, self._offsets[1:]):
-            out[a:b] = p.detach().reshape(-1).to("cpu", torch.float64 if self._dtype == np.float64
-                                                 else torch.float32).numpy()
-        return out
+    def _flat_params(self) -> torch.Tensor:
+        """All parameters in one new tensor of the flat layout (on their device, in the compute dtype)."""
+        _one_device(self._params)
+        return torch.cat([p.detach().reshape(-1).to(self._dtype) for p in self._params])
 
-    def _flat_grads(self) -> tuple[np.ndarray, np.ndarray | None]:
+    def _flat_grads(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The gradient vector (zeros for ``grad is None``) and the mask of skipped entries (None if none)."""
-        out = np.zeros(self.n_params, dtype=self._dtype)
-        skipped = None
-        tdtype = torch.float64 if self._dtype == np.float64 else torch.float32
-        for i, (p, a, b) in enumerate(zip(self._params, self._offsets, self._offsets[1:])):
+        parts, skipped = [], []
+        device = _one_device(self._params)
+        for i, p in enumerate(self._params):
             if p.grad is None:
-                if skipped is None:
-                    skipped = np.zeros(self.n_params, dtype=bool)
-                skipped[a:b] = True
+                parts.append(torch.zeros(p.numel(), dtype=self._dtype, device=device))
+                skipped.append(i)
                 continue
             if p.grad.is_sparse:
                 raise RuntimeError(f"parameter {i} has a sparse gradient; gradstep.torch.Optimizer needs dense ones")
-            out[a:b] = p.grad.detach().reshape(-1).to("cpu", tdtype).numpy()
-        return out, skipped
+            if p.grad.device != device:
+                raise ValueError(f"parameter {i} is on {device} but its gradient on {p.grad.device}")
+            parts.append(p.grad.detach().reshape(-1).to(self._dtype))
+        g = torch.cat(parts)
+        if not skipped:
+            return g, None
+        mask = torch.zeros(self.n_params, dtype=torch.bool, device=device)
+        for i in skipped:
+            mask[self._offsets[i]:self._offsets[i + 1]] = True
+        return g, mask
 
     # ------------------------------------------------------------------ the step
     def step(self, closure: Callable[[], Any] | None = None, loss: Any = None) -> Any:  # type: ignore[override]
@@ -256,24 +293,28 @@ class Optimizer(torch.optim.Optimizer):
                 raise ValueError("give a closure or loss=..., not both")
             with torch.enable_grad():
                 loss = closure()
-        g, skipped = self._flat_grads()
-        p = self._flat_params()
-        state = self.transform.init(p) if self.transform_state is None else self.transform_state
-        updates, new_state = self.transform.update(g, state, p)
-        if skipped is not None:
-            new_state = _merge_skipped(new_state, state, skipped, self.n_params)
-        self.transform_state = new_state
-        new = p + updates
         with torch.no_grad():
+            g, skipped = self._flat_grads()
+            p = self._flat_params()
+            if self.transform_state is None:
+                state = self.transform.init(p)
+            elif self._state_device != p.device:  # the model was moved since the last step (or the load)
+                state = _to(self.transform_state, p.device)
+            else:
+                state = self.transform_state
+            updates, new_state = self.transform.update(g, state, p)
+            if skipped is not None:
+                new_state = _merge_skipped(new_state, state, skipped, self.n_params)
+            self.transform_state, self._state_device = new_state, p.device
+            new = p + updates
             for q, a, b in zip(self._params, self._offsets, self._offsets[1:]):
-                if q.grad is None:
-                    continue
-                q.copy_(torch.from_numpy(new[a:b]).reshape(q.shape))
+                if q.grad is not None:
+                    q.copy_(new[a:b].view(q.shape))  # copy_ casts back to q's dtype
         value = math.nan if loss is None else float(loss.detach() if isinstance(loss, torch.Tensor) else loss)
         self.history.record_step(self.epoch, value, global_norm(g), current_lr(new_state),
                                  p if self.record_params else None)
-        if self.record_params:
-            self.history.final_params = new
+        if self.record_params:  # `new` is this step's own tensor: on the CPU NumPy may share its memory
+            self.history.final_params = to_numpy(new)
         return loss
 
     def record_epoch(self, loss: float, **extra: float) -> None:
@@ -304,8 +345,9 @@ class Optimizer(torch.optim.Optimizer):
                 self.transform_state = None
             else:
                 it = iter(leaves)
-                state = _rebuild(self.transform.init(self._flat_params()), it)
+                p = self._flat_params()
+                state = _rebuild(self.transform.init(p), it)  # on the parameters' device and dtype
                 if next(it, None) is not None:
                     raise ValueError("the saved state does not fit this transform (it was saved with another one)")
-                self.transform_state = state
+                self.transform_state, self._state_device = state, p.device
             self.epoch = int(extra["epoch"])

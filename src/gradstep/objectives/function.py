@@ -20,14 +20,15 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any
 
 import numpy as np
 
 from ..backend import as_float, device, namespace, to_numpy
 
-GradSpec = Union[Callable[[np.ndarray], Any], str, None]
+GradSpec = Callable[[np.ndarray], Any] | str | None
 
 
 def numeric_grad(fun: Callable[[np.ndarray], float], x: Any, h: float = 1e-6) -> np.ndarray:
@@ -123,13 +124,30 @@ class FunctionObjective:
 
 @dataclass(frozen=True)
 class FormulaObjective:
-    """A typed-in formula with its exact gradient (see :func:`gradstep.expression.parse`)."""
+    """A typed-in formula with its exact gradient (see :func:`gradstep.expression.parse`).
+
+    Evaluated in the array library of the parameters: NumPy points by the
+    formula itself, a torch tensor with torch operations on its coordinates
+    ``x[0], x[1], ...`` (0-d tensors of its dtype, on its device), so the run
+    never leaves the device.
+    """
 
     formula: Any  # gradstep.expression.Formula
 
-    def value(self, params: np.ndarray, batch: Any = None) -> float:
-        return _scalar(self.formula(params))
+    def value(self, params: Any, batch: Any = None) -> float:
+        if isinstance(params, np.ndarray):
+            return _scalar(self.formula(params))
+        return _scalar(self.formula.evaluate(*_coordinates(params), xp=namespace(params)))
 
-    def value_and_grad(self, params: np.ndarray, batch: Any = None) -> tuple[float, np.ndarray]:
-        value, g = self.formula.value_and_grad(params)
-        return _scalar(value), _like(g, params)
+    def value_and_grad(self, params: Any, batch: Any = None) -> tuple[float, Any]:
+        if isinstance(params, np.ndarray):
+            value, g = self.formula.value_and_grad(params)
+            return _scalar(value), _like(g, params)
+        xp, coords = namespace(params), _coordinates(params)
+        value = self.formula.evaluate(*coords, xp=xp)
+        return _scalar(value), _like(xp.stack(self.formula.evaluate_grad(*coords, xp=xp)), params)
+
+
+def _coordinates(x: Any) -> list[Any]:
+    """The entries of a 1-D array as 0-d arrays of its library (one per variable of a formula)."""
+    return [x[i] for i in range(x.shape[0])]
