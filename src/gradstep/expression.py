@@ -1,30 +1,44 @@
 """Safe formulas: turn typed-in text into a function and its exact gradient.
 
-``parse("(1 - x)**2 + 100*(y - x**2)**2")`` works in three steps:
+``parse("(1 - x)**2 + 100*(y - x**2)**2")`` works in four steps:
 
 1. **Validate** in pure Python, before SymPy is even imported: the text is read
    with ``ast.parse(text, mode="eval")`` and every node is checked against a
    whitelist -- numbers, variable names, ``+ - * / **``, unary ``-``/``+`` and
    calls of the :data:`FUNCTIONS` by name.  Constant parts are folded with
    Python floats, so ``9**9**9`` or ``log(-1)`` are refused in microseconds.
-2. **Build** the SymPy expression ``f`` from the checked tree (never
+2. **Derive**: build the SymPy expression ``f`` from the checked tree (never
    ``sympify``, which uses ``eval``) and differentiate it exactly:
    ``gradient[i] = ∂f/∂v_i``.
-3. **Compile** ``f`` and each ``∂f/∂v_i`` into Python closures that call an
-   array namespace ``xp`` (NumPy by default, PyTorch works too).  No generated
-   code is ever executed (no ``lambdify``).
+3. **Print** ``f`` and each ``∂f/∂v_i`` back as text in the same grammar (plus
+   ``sign``, the derivative of ``abs``), spelling out the order of every
+   operation: :attr:`Formula.derived`.
+4. **Compile** each printed text -- read and checked again by the same
+   validator -- into Python closures that call an array namespace ``xp``
+   (NumPy by default, PyTorch works too).  No generated code is ever executed
+   (no ``lambdify``).
+
+Steps 2 and 3 need SymPy (half a second to import).  ``parse(text, cache=True)``
+keeps their result, the printed texts, in a small on-disk cache
+(:mod:`gradstep.cache`), keyed by the SHA-256 of the formula's normalised tree,
+the variable names, the gradstep and SymPy versions and this module's source;
+a later process reads the texts back through step 4 without importing SymPy.
+As step 4 checks them like typed-in text, a tampered cache file can inject
+nothing, and any entry that does not pass is ignored and derived again.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import hashlib
 import keyword
 import math
 import operator
 import re
 import tokenize
 import types
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -95,6 +109,10 @@ def _softplus(u: float) -> float:
     return max(u, 0.0) + math.log1p(math.exp(-abs(u)))
 
 
+def _sign(u: float) -> float:
+    return math.copysign(1.0, u) if u else 0.0
+
+
 FUNCTIONS: Mapping[str, FunctionSpec] = types.MappingProxyType({
     name: FunctionSpec(1, fold, sympy_name) for name, fold, sympy_name in [
         ("sin", math.sin, "sin"), ("cos", math.cos, "cos"), ("tan", math.tan, "tan"),
@@ -106,6 +124,13 @@ FUNCTIONS: Mapping[str, FunctionSpec] = types.MappingProxyType({
         ("arctan", math.atan, "atan"), ("atan", math.atan, "atan"),
         ("sigmoid", _sigmoid, "sigmoid"), ("softplus", _softplus, "softplus")]})
 CONSTANTS: Mapping[str, float] = types.MappingProxyType({"pi": math.pi, "e": math.e})
+# the functions of derived texts (step 3): those of SymPy's results, and the others for completeness
+_DERIVED_FUNCTIONS: Mapping[str, FunctionSpec] = types.MappingProxyType(
+    {**FUNCTIONS, "sign": FunctionSpec(1, _sign, "sign")})
+_XP_FUNCTIONS: Mapping[str, str] = types.MappingProxyType({   # derived-text name -> array-namespace name
+    **{name: name for name in ("sin", "cos", "tan", "exp", "log", "log10", "log2", "sqrt", "abs", "sign",
+                               "tanh", "sinh", "cosh", "arcsin", "arccos", "arctan")},
+    "asin": "arcsin", "acos": "arccos", "atan": "arctan"})
 
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.Div: operator.truediv, ast.Pow: math.pow}   # math.pow: ValueError, not complex
@@ -135,7 +160,7 @@ _BAD_NODES = {
 
 # --- step 1: validation, pure Python ------------------------------------------------------
 
-def _read(text: str) -> tuple[ast.expr, str, int]:
+def _read(text: str, max_length: int | None = MAX_LENGTH) -> tuple[ast.expr, str, int]:
     """Character checks, then ``ast.parse``.  Returns the tree, the text as one
     line (so columns are plain indices) and the column where the tree starts."""
     if not isinstance(text, str):
@@ -144,9 +169,9 @@ def _read(text: str) -> tuple[ast.expr, str, int]:
         raise FormulaError(text, "the formula contains a NUL byte", text.index("\x00"), "remove it")
     if not text.strip():
         raise FormulaError(text, "the formula is empty", None, "type an expression such as x**2 + y**2")
-    if len(text) > MAX_LENGTH:   # before ast.parse, which would happily read megabytes
-        raise FormulaError(text, f"the formula is too long ({len(text)} characters, at most {MAX_LENGTH})",
-                           MAX_LENGTH, "shorten it")
+    if max_length is not None and len(text) > max_length:   # before ast.parse, which reads megabytes happily
+        raise FormulaError(text, f"the formula is too long ({len(text)} characters, at most {max_length})",
+                           max_length, "shorten it")
     for col, ch in enumerate(text):
         if ch in "'\"":
             raise FormulaError(text, "strings are not allowed", col, _HINT)
@@ -174,10 +199,17 @@ def _read(text: str) -> tuple[ast.expr, str, int]:
 
 class _Checker:
     """Walks the checked ``ast`` tree.  ``visit`` returns a node's folded value,
-    or ``None`` if it depends on a variable; names used go to ``self.names``."""
+    or ``None`` if it depends on a variable; names used go to ``self.names``.
 
-    def __init__(self, text: str, source: str, offset: int, allowed: tuple[str, ...] | None):
+    Typed-in formulas are held to :data:`FUNCTIONS`, :data:`MAX_DEPTH` and
+    :data:`MAX_POWER` (which bound the work of SymPy); derived texts, which
+    SymPy never sees, to :data:`_DERIVED_FUNCTIONS` only."""
+
+    def __init__(self, text: str, source: str, offset: int, allowed: tuple[str, ...] | None,
+                 functions: Mapping[str, FunctionSpec] = FUNCTIONS, max_depth: float = MAX_DEPTH,
+                 max_power: float = MAX_POWER):
         self.text, self.source, self.offset, self.allowed, self.names = text, source, offset, allowed, []
+        self.functions, self.max_depth, self.max_power = functions, max_depth, max_power
 
     def fail(self, col: int, what: str, hint: str = "") -> None:
         raise FormulaError(self.text, what, self.offset + col, hint)
@@ -198,8 +230,8 @@ class _Checker:
         return float(value)
 
     def visit(self, node: ast.expr, depth: int = 1, power: float = 1.0) -> float | None:
-        if depth > MAX_DEPTH:
-            self.fail(node.col_offset, f"the formula is nested more than {MAX_DEPTH} levels deep", "simplify it")
+        if depth > self.max_depth:
+            self.fail(node.col_offset, f"the formula is nested more than {self.max_depth} levels deep", "simplify it")
         if isinstance(node, ast.Constant):
             if type(node.value) not in (int, float):
                 what = {complex: "complex numbers are", str: "strings are", bytes: "bytes are"}
@@ -243,8 +275,8 @@ class _Checker:
         if op is ast.Pow:   # exponent first: it bounds how far SymPy may expand the base
             right = self.visit(node.right, depth + 1)
             power *= 1.0 if right is None else max(1.0, abs(right))
-            if power > MAX_POWER:
-                self.fail(node.right.col_offset, f"the exponent is too large (more than {MAX_POWER} in all)")
+            if power > self.max_power:
+                self.fail(node.right.col_offset, f"the exponent is too large (more than {self.max_power} in all)")
             left = self.visit(node.left, depth + 1, power)
         else:
             chain = isinstance(node.left, ast.BinOp) and _FAMILY.get(type(node.left.op)) == _FAMILY[op]
@@ -260,7 +292,7 @@ class _Checker:
             self.visit(func, depth + 1)   # refuses x.attr(...) or x[0](...) with the precise reason
             self.fail(func.end_col_offset, "calling something that is not a function is not allowed",
                       "use * to multiply, e.g. (x + 1)*(y - 1)")
-        name, spec, example = func.id, FUNCTIONS.get(func.id), f"write e.g. {func.id}(x)"
+        name, spec, example = func.id, self.functions.get(func.id), f"write e.g. {func.id}(x)"
         if spec is None:
             what = f"unknown function '{name}'" if name[0] != "_" else "names starting with '_' are not allowed"
             self.fail(func.col_offset, what, f"the functions are: {', '.join(FUNCTIONS)}")
@@ -280,7 +312,7 @@ def _natural(name: str) -> tuple:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)], name
 
 
-def parse(text: str, variables: Sequence[str] | None = None) -> Formula:
+def parse(text: str, variables: Sequence[str] | None = None, *, cache: bool = False) -> Formula:
     """Parse a formula safely into a :class:`Formula` with its exact gradient.
 
     Parameters
@@ -293,11 +325,20 @@ def parse(text: str, variables: Sequence[str] | None = None) -> Formula:
         The order of the coordinates of a point.  Default: the names used,
         sorted alphabetically (``x2`` before ``x10``).  Listed variables that
         the formula does not use have gradient 0.
+    cache : bool, default=False
+        Read the derived texts of ``f`` and its gradient from the on-disk
+        cache of :mod:`gradstep.cache` (then SymPy is not imported), or write
+        them there after deriving them.  ``GRADSTEP_NO_CACHE=1`` or
+        ``GRADSTEP_CACHE_DIR=""`` turn it off; an entry that cannot be read or
+        does not pass the validator is ignored, a folder that cannot be
+        written is skipped, silently.  Either way the result is the same.
 
     Returns
     -------
     Formula
         ``f`` with ``gradient[i] = ∂f/∂variables[i]``, derived symbolically.
+        The same text and variables give the same (immutable) object again
+        within a process.
 
     Raises
     ------
@@ -310,6 +351,8 @@ def parse(text: str, variables: Sequence[str] | None = None) -> Formula:
     >>> f = parse("x**2 + y**2")
     >>> f.variables, f([3, 2]), f.grad([3, 2]).tolist()
     (('x', 'y'), 13.0, [6.0, 4.0])
+    >>> f.derived   # f, ∂f/∂x, ∂f/∂y as they are evaluated
+    ('x**2 + y**2', '2.0*x', '2.0*y')
     >>> parse("x ^ 2")
     Traceback (most recent call last):
     ...
@@ -335,7 +378,76 @@ def parse(text: str, variables: Sequence[str] | None = None) -> Formula:
         raise FormulaError(text, "the formula has no variables: nothing to minimise",
                            None, "use a variable, e.g. (x - 3)**2")
     names = allowed if allowed is not None else tuple(sorted(set(checker.names), key=_natural))
-    return _build(text, body, names, checker.fail)
+    formula = _RECENT.get((text, names))
+    if formula is None:
+        formula = _formula(text, body, names, checker.fail, cache)
+        if len(_RECENT) >= _RECENT_SIZE:
+            _RECENT.popitem(last=False)
+        _RECENT[text, names] = formula
+    return formula
+
+
+_RECENT: OrderedDict[tuple[str, tuple[str, ...]], Formula] = OrderedDict()   # parse() in this process, oldest first
+_RECENT_SIZE = 256
+
+
+def _formula(text: str, body: ast.expr, names: tuple[str, ...], fail: Callable[..., None],
+             use_cache: bool) -> Formula:
+    """Steps 2 to 4 for a checked tree, or step 4 alone on a cache entry."""
+    from . import cache
+
+    entry = _cache_key(body, names) if use_cache else None
+    if entry is not None:
+        formula = _from_cache(text, names, cache.load(entry))
+        if formula is not None:
+            return formula
+    expr, gradient = _derive(text, body, names, fail)
+    formula = Formula(text, names, tuple(_print(e, names, text) for e in (expr, *gradient)))
+    formula.__dict__["_symbolic"] = expr, gradient   # its cached_property, already known
+    try:
+        _ = formula._compiled   # compile now, so any problem surfaces in parse()
+    except RecursionError:
+        raise FormulaError(text, "the derivative is nested too deeply to evaluate", None, "simplify it") from None
+    if entry is not None:
+        cache.store(entry, formula.derived)
+    return formula
+
+
+def _from_cache(text: str, names: tuple[str, ...], derived: list[str] | None) -> Formula | None:
+    """The formula from a cache entry's texts, if they pass step 4 as typed-in text would; else None."""
+    if derived is None or len(derived) != len(names) + 1:
+        return None
+    formula = Formula(text, names, tuple(derived))
+    try:
+        _ = formula._compiled
+    except Exception:  # noqa: BLE001 - whatever is wrong with an entry, it is a miss, never an error
+        return None
+    return formula
+
+
+def _cache_key(body: ast.expr, names: tuple[str, ...]) -> str | None:
+    """The cache entry of a checked tree; None when caching is off (or SymPy is not installed)."""
+    from . import __version__, cache
+
+    if cache.directory() is None:
+        return None
+    import importlib.metadata  # SymPy's version without importing SymPy
+
+    try:
+        sympy_version = importlib.metadata.version("sympy")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return cache.key("gradstep.expression", __version__, sympy_version, _source_digest(), ast.dump(body), *names)
+
+
+@functools.cache
+def _source_digest() -> str:
+    """SHA-256 of this module's source, so that an edited printer never meets an old cache entry."""
+    try:
+        with open(__file__, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return ""
 
 
 # --- step 2: build the SymPy expression and differentiate it ------------------------------
@@ -373,7 +485,7 @@ def _sympy() -> types.SimpleNamespace:
             return sp.sign(self.args[0])
 
         def _latex(self, printer):
-            return r"\left|{%s}\right|" % printer._print(self.args[0])
+            return rf"\left|{{{printer._print(self.args[0])}}}\right|"
 
     return types.SimpleNamespace(
         sp=sp, sin=sp.sin, cos=sp.cos, tan=sp.tan, exp=sp.exp, log=sp.log, sqrt=sp.sqrt,
@@ -385,7 +497,9 @@ def _sympy() -> types.SimpleNamespace:
                   sp.cosh: "cosh", sp.asin: "arcsin", sp.acos: "arccos", sp.atan: "arctan"})
 
 
-def _build(text: str, body: ast.expr, names: tuple[str, ...], fail: Callable[..., None]) -> Formula:
+def _derive(text: str, body: ast.expr, names: tuple[str, ...],
+            fail: Callable[..., None]) -> tuple[sympy.Expr, tuple[sympy.Expr, ...]]:
+    """``f`` as a SymPy expression built from the checked tree, and its exact gradient."""
     S = _sympy()
     sp = S.sp
     symbols = {name: sp.Symbol(name, real=True) for name in names}
@@ -418,35 +532,43 @@ def _build(text: str, body: ast.expr, names: tuple[str, ...], fail: Callable[...
         if e.has(sp.I):
             raise FormulaError(text, "the formula is complex-valued", None,
                                "check for sqrt or log of something that is always negative")
-    formula = Formula(text, names, expr, gradient)
-    formula._compiled   # compile now, so any problem surfaces in parse()
-    return formula
+    return expr, gradient
 
 
-# --- step 3: compile SymPy trees into closures over an array namespace xp ------------------
+# --- step 3: print SymPy trees as text that spells out each operation ---------------------
 
-_Fn = Callable[[Sequence[Any], Any], Any]   # fn(values of the variables, xp) -> value
-
-
-def _product(fns: list[_Fn]) -> _Fn:
-    return lambda v, xp: functools.reduce(operator.mul, [f(v, xp) for f in fns], 1.0)
+_ADD, _MUL, _POW, _ATOM = 1, 2, 4, 5   # Python's precedences (3 is unary minus, never printed)
 
 
-def _xp_softplus(u: Any, xp: Any) -> Any:
-    """log(1 + exp(u)) = max(u, 0) + log1p(exp(-|u|)), which cannot overflow."""
-    return (u + xp.abs(u)) / 2 + xp.log1p(xp.exp(-xp.abs(u)))
+def _print(expr: sympy.Expr, names: tuple[str, ...], text: str) -> str:
+    """``expr`` in the grammar of formulas (plus ``sign``), in the order in which it is
+    evaluated: sums and products left to right; ``x/3`` and ``x/y`` as numerator /
+    denominator, so that they round like plain division; ``x**-2`` as ``1.0/x**2``;
+    each constant part (``1/3``, ``pi``, ``log(10)``) as one float.
 
-
-def _compile(expr: sympy.Expr, index: Mapping[Any, int], text: str) -> _Fn:
-    """Turn ``expr`` into ``fn(values, xp)``, walking its tree once."""
+    Examples
+    --------
+    >>> parse("x/3 + pi*y**-2 + abs(x)").derived
+    ('1.0*x/3.0 + 3.141592653589793/y**2 + abs(x)', '0.3333333333333333 + sign(x)', '(-2.0)*3.141592653589793/y**3')
+    """
     S = _sympy()
+    symbols = {S.sp.Symbol(name, real=True): name for name in names}
 
-    def comp(e: sympy.Expr) -> _Fn:
+    def wrap(part: tuple[str, int], looser: int) -> str:   # parenthesised unless it binds tighter than `looser`
+        return part[0] if part[1] > looser else f"({part[0]})"
+
+    def product(factors: list[tuple[str, int]]) -> tuple[str, int]:
+        if not factors:
+            return "1.0", _ATOM
+        if len(factors) == 1:
+            return factors[0]
+        return "*".join([wrap(factors[0], _ADD), *(wrap(f, _MUL) for f in factors[1:])]), _MUL
+
+    def pr(e: sympy.Expr) -> tuple[str, int]:
         if e.is_Symbol:
-            if e not in index:
+            if e not in symbols:
                 raise FormulaError(text, f"'{e}' is not one of the variables")
-            i = index[e]
-            return lambda v, xp: v[i]
+            return symbols[e], _ATOM
         if e.is_number:   # 3, 1/3, pi, log(10), sqrt(2), ...
             try:
                 c = float(e)
@@ -454,45 +576,99 @@ def _compile(expr: sympy.Expr, index: Mapping[Any, int], text: str) -> _Fn:
                 raise FormulaError(text, "the formula contains a complex constant") from None
             if not math.isfinite(c):
                 raise FormulaError(text, "a constant in the formula or its derivative is too large")
-            return lambda v, xp: c
+            return (repr(c) if math.copysign(1.0, c) > 0 else f"({c!r})"), _ATOM
         if e.is_Add:
-            terms = [comp(a) for a in e.args]
-            return lambda v, xp: functools.reduce(operator.add, [t(v, xp) for t in terms])
-        if e.is_Mul:   # as numerator / denominator, so that x/3 and x/y round like plain division
+            terms = [pr(a) for a in e.args]
+            return " + ".join([wrap(terms[0], 0), *(wrap(t, _ADD) for t in terms[1:])]), _ADD
+        if e.is_Mul:
             num, den = [], []
             for a in e.args:
                 if a.is_Rational and a.q != 1:
-                    num.append(comp(S.sp.Integer(a.p))), den.append(comp(S.sp.Integer(a.q)))
+                    num.append(pr(S.sp.Integer(a.p))), den.append(pr(S.sp.Integer(a.q)))
                 elif a.is_Pow and a.exp.is_number and a.exp.is_negative:
-                    den.append(comp(a.base ** -a.exp))
+                    den.append(pr(a.base ** -a.exp))
                 else:
-                    num.append(comp(a))
-            top, bottom = _product(num), _product(den)
-            return top if not den else (lambda v, xp: top(v, xp) / bottom(v, xp))
+                    num.append(pr(a))
+            top = product(num)
+            return top if not den else (f"{wrap(top, _ADD)}/{wrap(product(den), _MUL)}", _MUL)
         if e.is_Pow:
-            base, p = comp(e.base), e.exp
+            p = e.exp
             if p == S.sp.S.Half:
-                return lambda v, xp: xp.sqrt(base(v, xp))
+                return f"sqrt({pr(e.base)[0]})", _ATOM
             if p.is_Integer and p > 0:   # x**2 on floats is exact
-                n = int(p)
-                return lambda v, xp: base(v, xp) ** n
+                return f"{wrap(pr(e.base), _POW)}**{int(p)}", _POW
             if p.is_number and p.is_negative:   # x**-2 = 1/x**2
-                inverse = comp(e.base ** -p)
-                return lambda v, xp: 1.0 / inverse(v, xp)
-            exponent = comp(p)
-            return lambda v, xp: base(v, xp) ** exponent(v, xp)
-        if e.func is S.softplus:
-            u = comp(e.args[0])
-            return lambda v, xp: _xp_softplus(u(v, xp), xp)
-        if e.func is S.sigmoid:   # sigmoid(u) = exp(-softplus(-u)), accurate for any u
-            u = comp(e.args[0])
-            return lambda v, xp: xp.exp(-_xp_softplus(-u(v, xp), xp))
+                return f"1.0/{wrap(pr(e.base ** -p), _MUL)}", _MUL
+            return f"{wrap(pr(e.base), _POW)}**{wrap(pr(p), _POW)}", _POW
+        if e.func is S.softplus or e.func is S.sigmoid:
+            return f"{e.func.__name__}({pr(e.args[0])[0]})", _ATOM
         if e.func in S.xp_names and len(e.args) == 1:
-            name, u = S.xp_names[e.func], comp(e.args[0])
-            return lambda v, xp: getattr(xp, name)(u(v, xp))
+            return f"{S.xp_names[e.func]}({pr(e.args[0])[0]})", _ATOM
         raise FormulaError(text, f"cannot evaluate the SymPy function '{e.func.__name__}'")
 
-    return comp(expr)
+    return pr(expr)[0]
+
+
+# --- step 4: compile a checked text into closures over an array namespace xp --------------
+
+_Fn = Callable[[Sequence[Any], Any], Any]   # fn(values of the variables, xp) -> value
+
+
+def _xp_softplus(u: Any, xp: Any) -> Any:
+    """log(1 + exp(u)) = max(u, 0) + log1p(exp(-|u|)), which cannot overflow."""
+    return (u + xp.abs(u)) / 2 + xp.log1p(xp.exp(-xp.abs(u)))
+
+
+def _program(text: str, names: tuple[str, ...]) -> _Fn:
+    """A derived text read and checked as in step 1 (without the limits that bound
+    SymPy's work, as SymPy never sees it), then compiled."""
+    body, source, offset = _read(text, max_length=None)
+    _Checker(text, source, offset, names, _DERIVED_FUNCTIONS, math.inf, math.inf).visit(body)
+    return _evaluator(body, {name: i for i, name in enumerate(names)})
+
+
+def _evaluator(node: ast.expr, index: Mapping[str, int]) -> _Fn:
+    """``fn(values, xp)`` for a checked tree, walking it once; each operation as written."""
+    if isinstance(node, ast.Constant):
+        c = node.value
+        return lambda v, xp: c
+    if isinstance(node, ast.Name):
+        if node.id in index:
+            i = index[node.id]
+            return lambda v, xp: v[i]
+        c = CONSTANTS[node.id]
+        return lambda v, xp: c
+    if isinstance(node, ast.UnaryOp):
+        negate = isinstance(node.op, ast.USub)
+        if isinstance(node.operand, ast.Constant):   # a negative number, e.g. (-2.0)
+            c = -node.operand.value if negate else node.operand.value
+            return lambda v, xp: c
+        u = _evaluator(node.operand, index)
+        return (lambda v, xp: -u(v, xp)) if negate else u
+    if isinstance(node, ast.Call):
+        name, u = node.func.id, _evaluator(node.args[0], index)
+        if name == "softplus":
+            return lambda v, xp: _xp_softplus(u(v, xp), xp)
+        if name == "sigmoid":   # sigmoid(u) = exp(-softplus(-u)), accurate for any u
+            return lambda v, xp: xp.exp(-_xp_softplus(-u(v, xp), xp))
+        attribute = _XP_FUNCTIONS[name]
+        return lambda v, xp: getattr(xp, attribute)(u(v, xp))
+    if isinstance(node.op, ast.Pow):
+        base, exponent = _evaluator(node.left, index), _evaluator(node.right, index)
+        return lambda v, xp: base(v, xp) ** exponent(v, xp)
+    family, chain = _FAMILY[type(node.op)], []   # a + b - c, a * b / c: one flat chain, left to right
+    while isinstance(node, ast.BinOp) and _FAMILY.get(type(node.op)) == family:
+        chain.append((_BINOPS[type(node.op)], _evaluator(node.right, index)))
+        node = node.left
+    first, rest = _evaluator(node, index), chain[::-1]
+
+    def fold(v: Sequence[Any], xp: Any) -> Any:
+        value = first(v, xp)
+        for op, operand in rest:
+            value = op(value, operand(v, xp))
+        return value
+
+    return fold
 
 
 # --- the result ---------------------------------------------------------------------------
@@ -507,10 +683,15 @@ class Formula:
         The formula as typed.
     variables : tuple of str
         The order of the coordinates of a point ``x``.
+    derived : tuple of str
+        ``(f, ∂f/∂v_1, ..., ∂f/∂v_n)`` as SymPy derived them, printed in the
+        grammar of formulas (plus ``sign``) in the order they are evaluated:
+        what the on-disk cache stores.
     expr : sympy.Expr
-        ``f`` as a SymPy expression (the symbols are real).
+        ``f`` as a SymPy expression (the symbols are real); imports SymPy
+        (and derives again) on first use if the formula came from the cache.
     gradient : tuple of sympy.Expr
-        ``(∂f/∂v_1, ..., ∂f/∂v_n)`` from ``sympy.diff``.
+        ``(∂f/∂v_1, ..., ∂f/∂v_n)`` from ``sympy.diff``; like ``expr``.
 
     Examples
     --------
@@ -519,17 +700,33 @@ class Formula:
     (0.0, [-2.0, 0.0])
     >>> f.evaluate(np.array([0.0, 1.0]), np.array([0.0])).tolist()
     [1.0, 100.0]
+    >>> f.derived[1]
+    '(-2.0) + 2.0*x + (-400.0)*x*(y + (-1.0)*x**2)'
     """
 
     text: str
     variables: tuple[str, ...]
-    expr: sympy.Expr
-    gradient: tuple[sympy.Expr, ...]
+    derived: tuple[str, ...]
+
+    @functools.cached_property
+    def _symbolic(self) -> tuple[sympy.Expr, tuple[sympy.Expr, ...]]:
+        body, source, offset = _read(self.text)
+        checker = _Checker(self.text, source, offset, self.variables)
+        checker.visit(body)
+        return _derive(self.text, body, self.variables, checker.fail)
+
+    @property
+    def expr(self) -> sympy.Expr:
+        return self._symbolic[0]
+
+    @property
+    def gradient(self) -> tuple[sympy.Expr, ...]:
+        return self._symbolic[1]
 
     @functools.cached_property
     def _compiled(self) -> tuple[_Fn, tuple[_Fn, ...]]:
-        index = {_sympy().sp.Symbol(name, real=True): i for i, name in enumerate(self.variables)}
-        return _compile(self.expr, index, self.text), tuple(_compile(g, index, self.text) for g in self.gradient)
+        value, *gradient = (_program(text, self.variables) for text in self.derived)
+        return value, tuple(gradient)
 
     def __repr__(self) -> str:
         return f"Formula({self.text!r}, variables={self.variables!r})"

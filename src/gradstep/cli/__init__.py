@@ -2,6 +2,11 @@
 
 Exit codes: 0 success, 1 the run diverged, 2 bad input (file, column, formula, option).
 Every command's maths is the library's: these modules only parse options and print.
+
+Start-up is kept short: a command imports what it uses when it runs (matplotlib
+only for figures, scikit-learn only for models), and the exact gradients of typed-in
+formulas come from the on-disk cache of :mod:`gradstep.cache` after the first run,
+without importing SymPy (``GRADSTEP_CACHE_DIR``, ``GRADSTEP_NO_CACHE=1``).
 """
 
 from __future__ import annotations

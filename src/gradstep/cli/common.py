@@ -6,7 +6,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import Any, NoReturn, Self
 
 import numpy as np
 import typer
@@ -138,7 +138,8 @@ class Progress:
         if self._bar is None:
             if time.perf_counter() - self.start < self.delay:
                 return
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TimeRemainingColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
 
             self._bar = RichProgress("{task.description}", BarColumn(), MofNCompleteColumn(),
                                      "loss {task.fields[loss]:.4g}", TimeRemainingColumn(),
@@ -152,15 +153,15 @@ class Progress:
             self._bar.stop()
             self._bar = None
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def load_data(file: Optional[Path], dataset: Optional[str], target: Optional[str], features: Optional[str],
-              delimiter: Optional[str], dropna: bool, fill: Optional[str], task: str = "regression"):
+def load_data(file: Path | None, dataset: str | None, target: str | None, features: str | None,
+              delimiter: str | None, dropna: bool, fill: str | None, task: str = "regression"):
     """The data of a command: a file, a bundled dataset by name, or the tutorial line."""
     from ..data.datasets import load_dataset
     from ..data.readers import DataError, read_table

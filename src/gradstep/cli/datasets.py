@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from rich.table import Table
 
 from .common import emit_json, out
 
 
-def datasets(as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
+def datasets(as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False) -> None:
     """List the bundled datasets."""
     from ..data.datasets import describe_datasets
 

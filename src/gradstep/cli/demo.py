@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -183,8 +183,8 @@ pre{white-space:pre-wrap;background:#f6f6f6;padding:.8em}"""
 
 
 def demo(
-    out_dir: Path = typer.Option(Path("gradstep-demo"), "--out", help="Folder for the report, figures and histories."),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the report, figures and histories.")] = Path("gradstep-demo"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Run the tutorials' lessons and write every figure, the histories and report.html.
 

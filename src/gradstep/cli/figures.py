@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -111,7 +112,7 @@ def classifier_figures(model: Any, X: np.ndarray, y: np.ndarray, outdir: Path,
             D = obj.predict(theta, scaling.transform(points))
             return (D[:, 0] > 0).astype(int) if D.shape[1] == 1 else np.argmax(D, axis=1)
 
-        kwargs = dict(feature_names=feature_names, class_names=names)
+        kwargs = {"feature_names": feature_names, "class_names": names}
         paths.append(outdir / "boundary.png")
         plots.plot_decision_boundary(X, index, lambda P: decide_at(model._theta, P), path=paths[-1], **kwargs)
         if gif and h.path is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -62,38 +62,38 @@ def lr_check(X: np.ndarray, lr: float, loss: str, fit_intercept: bool, scale: st
 
 
 def fit(
-    file: Optional[Path] = typer.Argument(None, help="Data file: CSV, Parquet, .npy or .npz (default: the tutorial line)."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="A bundled dataset (see `gradstep datasets`)."),
-    target: Optional[str] = typer.Option(None, "--target", "-t", help="Column to predict (required with a file)."),
-    features: Optional[str] = typer.Option(None, help="Comma-separated feature columns (default: all other numeric)."),
-    delimiter: Optional[str] = typer.Option(None, help="CSV delimiter (default: detected)."),
-    dropna: bool = typer.Option(False, "--dropna", help="Drop rows with missing values."),
-    fill: Optional[str] = typer.Option(None, "--fill", help="Fill missing feature values: 'mean'."),
-    model: str = typer.Option("linear", help="Model: linear, logistic (binary) or softmax (multi-class)."),
-    optimizer: str = typer.Option("sgd", help="gd/sgd, momentum, nesterov, adagrad, rmsprop, adam."),
-    lr_text: Optional[str] = typer.Option(None, "--lr", help="Learning rate (the start of the schedule) or 'auto' "
-                                          "(1/L); default 0.01 for linear, auto for the classifiers."),
-    schedule_spec: Optional[str] = typer.Option(None, "--schedule", help=SCHEDULE_HELP),
-    opt: Optional[List[str]] = typer.Option(None, "--opt", help="Optimizer setting NAME=VALUE (torch names), repeatable."),
-    epochs: int = typer.Option(5000, help="Maximum passes over the data."),
-    batch_size: Optional[int] = typer.Option(None, help="Rows per step (default: all = batch GD; 1 = per-sample SGD)."),
-    shuffle: bool = typer.Option(True, "--shuffle/--no-shuffle", help="Shuffle rows each epoch (mini-batch/SGD)."),
-    loss: str = typer.Option("mse", help="Linear model's loss: mse (mean of squares), half_mse (1/2m), sum."),
-    class_weight: Optional[str] = typer.Option(None, help="Classifiers: 'balanced' weighs classes by n / (k count)."),
-    early_stopping: bool = typer.Option(False, "--early-stopping", help="Hold out rows; stop on their loss."),
-    validation_fraction: float = typer.Option(0.1, help="Share of rows held out with --early-stopping."),
-    penalty: Optional[str] = typer.Option(None, help="l2, l1 or elasticnet."),
-    alpha: float = typer.Option(1e-4, help="Penalty strength."),
-    clip_value: Optional[float] = typer.Option(None, help="Clip each gradient component to [-c, c]."),
-    clip_norm: Optional[float] = typer.Option(None, help="Rescale the gradient to L2 norm at most c."),
-    scale: str = typer.Option("none", help="Feature scaling inside the model: standard, minmax, none."),
-    no_intercept: bool = typer.Option(False, "--no-intercept", help="Fit y = w.x without b."),
-    tol: str = typer.Option("none", help="Stop when the epoch loss improves by less than this (or 'none')."),
-    seed: int = typer.Option(0, help="Seed of the shuffling."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the figures to this folder."),
-    history: Optional[Path] = typer.Option(None, help="Write the run's history to this JSON file."),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the fitted coefficients."),
+    file: Annotated[Path | None, typer.Argument(help="Data file: CSV, Parquet, .npy or .npz (default: the tutorial line).")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="A bundled dataset (see `gradstep datasets`).")] = None,
+    target: Annotated[str | None, typer.Option("--target", "-t", help="Column to predict (required with a file).")] = None,
+    features: Annotated[str | None, typer.Option(help="Comma-separated feature columns (default: all other numeric).")] = None,
+    delimiter: Annotated[str | None, typer.Option(help="CSV delimiter (default: detected).")] = None,
+    dropna: Annotated[bool, typer.Option("--dropna", help="Drop rows with missing values.")] = False,
+    fill: Annotated[str | None, typer.Option("--fill", help="Fill missing feature values: 'mean'.")] = None,
+    model: Annotated[str, typer.Option(help="Model: linear, logistic (binary) or softmax (multi-class).")] = "linear",
+    optimizer: Annotated[str, typer.Option(help="gd/sgd, momentum, nesterov, adagrad, rmsprop, adam.")] = "sgd",
+    lr_text: Annotated[str | None, typer.Option("--lr", help="Learning rate (the start of the schedule) or 'auto' "
+                                                "(1/L); default 0.01 for linear, auto for the classifiers.")] = None,
+    schedule_spec: Annotated[str | None, typer.Option("--schedule", help=SCHEDULE_HELP)] = None,
+    opt: Annotated[list[str] | None, typer.Option("--opt", help="Optimizer setting NAME=VALUE (torch names), repeatable.")] = None,
+    epochs: Annotated[int, typer.Option(help="Maximum passes over the data.")] = 5000,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per step (default: all = batch GD; 1 = per-sample SGD).")] = None,
+    shuffle: Annotated[bool, typer.Option("--shuffle/--no-shuffle", help="Shuffle rows each epoch (mini-batch/SGD).")] = True,
+    loss: Annotated[str, typer.Option(help="Linear model's loss: mse (mean of squares), half_mse (1/2m), sum.")] = "mse",
+    class_weight: Annotated[str | None, typer.Option(help="Classifiers: 'balanced' weighs classes by n / (k count).")] = None,
+    early_stopping: Annotated[bool, typer.Option("--early-stopping", help="Hold out rows; stop on their loss.")] = False,
+    validation_fraction: Annotated[float, typer.Option(help="Share of rows held out with --early-stopping.")] = 0.1,
+    penalty: Annotated[str | None, typer.Option(help="l2, l1 or elasticnet.")] = None,
+    alpha: Annotated[float, typer.Option(help="Penalty strength.")] = 1e-4,
+    clip_value: Annotated[float | None, typer.Option(help="Clip each gradient component to [-c, c].")] = None,
+    clip_norm: Annotated[float | None, typer.Option(help="Rescale the gradient to L2 norm at most c.")] = None,
+    scale: Annotated[str, typer.Option(help="Feature scaling inside the model: standard, minmax, none.")] = "none",
+    no_intercept: Annotated[bool, typer.Option("--no-intercept", help="Fit y = w.x without b.")] = False,
+    tol: Annotated[str, typer.Option(help="Stop when the epoch loss improves by less than this (or 'none').")] = "none",
+    seed: Annotated[int, typer.Option(help="Seed of the shuffling.")] = 0,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write the figures to this folder.")] = None,
+    history: Annotated[Path | None, typer.Option(help="Write the run's history to this JSON file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the fitted coefficients.")] = False,
 ) -> None:
     """Fit a model by gradient descent; compare it with the closed form (linear) or scikit-learn (classifiers)."""
     from .. import models
@@ -112,13 +112,14 @@ def fit(
     y = np.asarray(ds.y, dtype=float) if task == "regression" else np.asarray(ds.y)
     lr = _lr(lr_text, model)
     opt_params = optimizer_params(opt)
-    params: dict[str, Any] = dict(
-        fit_intercept=not no_intercept, optimizer=optimizer, lr=lr if lr == "auto" else schedule(schedule_spec, lr),
-        optimizer_params=opt_params or None, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
-        random_state=seed, penalty=penalty, alpha=alpha, clip_value=clip_value, clip_norm=clip_norm,
-        scale=scale_kind, tol=optional_float(tol, "--tol"), early_stopping=early_stopping,
-        validation_fraction=validation_fraction,
-    )
+    params: dict[str, Any] = {
+        "fit_intercept": not no_intercept, "optimizer": optimizer,
+        "lr": lr if lr == "auto" else schedule(schedule_spec, lr), "optimizer_params": opt_params or None,
+        "epochs": epochs, "batch_size": batch_size, "shuffle": shuffle, "random_state": seed,
+        "penalty": penalty, "alpha": alpha, "clip_value": clip_value, "clip_norm": clip_norm,
+        "scale": scale_kind, "tol": optional_float(tol, "--tol"), "early_stopping": early_stopping,
+        "validation_fraction": validation_fraction,
+    }
     if task == "regression":
         params["loss"] = loss
     elif class_weight not in (None, "none"):
@@ -172,7 +173,7 @@ def _footer(summary: dict[str, Any]) -> str:
 
 
 def _regression(est: Any, ds: Any, X: np.ndarray, y: np.ndarray, summary: dict[str, Any], files: list[Path],
-                plot: Optional[Path], as_json: bool, quiet: bool) -> None:
+                plot: Path | None, as_json: bool, quiet: bool) -> None:
     """Coefficients next to the closed form, the gap to the optimum."""
     from ..diagnostics import closed_form
 
@@ -207,7 +208,7 @@ def _regression(est: Any, ds: Any, X: np.ndarray, y: np.ndarray, summary: dict[s
 
 
 def _classification(est: Any, ds: Any, X: np.ndarray, y: np.ndarray, summary: dict[str, Any], files: list[Path],
-                    plot: Optional[Path], as_json: bool, quiet: bool) -> None:
+                    plot: Path | None, as_json: bool, quiet: bool) -> None:
     """Accuracy and loss next to scikit-learn's LogisticRegression (lbfgs) with the same penalty."""
     import warnings
 

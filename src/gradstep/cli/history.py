@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -24,8 +25,8 @@ def _load(file: Path):
 
 @app.command()
 def show(
-    file: Path = typer.Argument(..., help="A history JSON file written by --history."),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    file: Annotated[Path, typer.Argument(help="A history JSON file written by --history.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Summarise a saved run: steps, epochs, losses, final parameters, settings."""
     h = _load(file)
@@ -57,8 +58,8 @@ def show(
 
 @app.command()
 def plot(
-    file: Path = typer.Argument(..., help="A history JSON file written by --history."),
-    out_dir: Path = typer.Option(Path("gradstep-plots"), "--out", help="Folder for the figures."),
+    file: Annotated[Path, typer.Argument(help="A history JSON file written by --history.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the figures.")] = Path("gradstep-plots"),
 ) -> None:
     """Plot a saved run: loss, gradient norm and learning rate per step; the path on the contours of
     its formula when the run was a two-variable `minimize`."""
@@ -72,7 +73,7 @@ def plot(
         from ..expression import FormulaError, parse
 
         try:
-            parsed = parse(formula, h.param_names)
+            parsed = parse(formula, h.param_names, cache=True)
         except FormulaError:
             parsed = None
         if parsed is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -24,11 +24,12 @@ from .common import (
 )
 
 
-def parse_formula(text: str, variables: Optional[str]):
+def parse_formula(text: str, variables: str | None):
+    """The parsed formula, its derivatives from the on-disk cache when there (no SymPy import)."""
     from ..expression import FormulaError, parse
 
     try:
-        return parse(text, names(variables))
+        return parse(text, names(variables), cache=True)
     except FormulaError as e:
         fail(f"formula refused: {e}")
     except (TypeError, ValueError) as e:
@@ -36,22 +37,22 @@ def parse_formula(text: str, variables: Optional[str]):
 
 
 def minimize(
-    formula: str = typer.Argument(..., help='A formula such as "x**2 + y**2".'),
-    x0: str = typer.Option(..., "--x0", help="Start, one value per variable: 3,2"),
-    lr: float = typer.Option(0.01, help="Learning rate (the start of the schedule)."),
-    steps: int = typer.Option(100, help="Number of steps."),
-    optimizer: str = typer.Option("gd", help="gd, momentum, nesterov, adagrad, rmsprop, adam."),
-    schedule_spec: Optional[str] = typer.Option(None, "--schedule", help=SCHEDULE_HELP),
-    opt: Optional[List[str]] = typer.Option(None, "--opt", help="Optimizer setting NAME=VALUE (torch names), repeatable."),
-    clip_value: Optional[float] = typer.Option(None, help="Clip each gradient component to [-c, c]."),
-    clip_norm: Optional[float] = typer.Option(None, help="Rescale the gradient to L2 norm at most c."),
-    variables: Optional[str] = typer.Option(None, help="Variable order, e.g. w,b (default: alphabetical)."),
-    tol: str = typer.Option("none", help="Stop when f improves by less than this (or 'none')."),
-    gtol: str = typer.Option("none", help="Stop when the gradient norm is at most this (or 'none')."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the curve/contour with the path to this folder."),
-    history: Optional[Path] = typer.Option(None, help="Write the run's history to this JSON file."),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON (with the path)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final point."),
+    formula: Annotated[str, typer.Argument(help='A formula such as "x**2 + y**2".')],
+    x0: Annotated[str, typer.Option("--x0", help="Start, one value per variable: 3,2")],
+    lr: Annotated[float, typer.Option(help="Learning rate (the start of the schedule).")] = 0.01,
+    steps: Annotated[int, typer.Option(help="Number of steps.")] = 100,
+    optimizer: Annotated[str, typer.Option(help="gd, momentum, nesterov, adagrad, rmsprop, adam.")] = "gd",
+    schedule_spec: Annotated[str | None, typer.Option("--schedule", help=SCHEDULE_HELP)] = None,
+    opt: Annotated[list[str] | None, typer.Option("--opt", help="Optimizer setting NAME=VALUE (torch names), repeatable.")] = None,
+    clip_value: Annotated[float | None, typer.Option(help="Clip each gradient component to [-c, c].")] = None,
+    clip_norm: Annotated[float | None, typer.Option(help="Rescale the gradient to L2 norm at most c.")] = None,
+    variables: Annotated[str | None, typer.Option(help="Variable order, e.g. w,b (default: alphabetical).")] = None,
+    tol: Annotated[str, typer.Option(help="Stop when f improves by less than this (or 'none').")] = "none",
+    gtol: Annotated[str, typer.Option(help="Stop when the gradient norm is at most this (or 'none').")] = "none",
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write the curve/contour with the path to this folder.")] = None,
+    history: Annotated[Path | None, typer.Option(help="Write the run's history to this JSON file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (with the path).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final point.")] = False,
 ) -> None:
     """Minimise a typed-in formula by gradient descent with its exact gradient."""
     from ..minimize import minimize as run_minimize
@@ -101,11 +102,11 @@ def minimize(
 
 
 def check_grad(
-    formula: str = typer.Argument(..., help='A formula such as "x**2 * y".'),
-    at: str = typer.Option(..., "--at", help="The point, one value per variable: 1,2"),
-    variables: Optional[str] = typer.Option(None, help="Variable order (default: alphabetical)."),
-    h: float = typer.Option(1e-6, help="Step of the central differences."),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    formula: Annotated[str, typer.Argument(help='A formula such as "x**2 * y".')],
+    at: Annotated[str, typer.Option("--at", help="The point, one value per variable: 1,2")],
+    variables: Annotated[str | None, typer.Option(help="Variable order (default: alphabetical).")] = None,
+    h: Annotated[float, typer.Option(help="Step of the central differences.")] = 1e-6,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Compare the exact (symbolic) gradient with central differences, coordinate by coordinate."""
     from ..diagnostics import check_grad as relative_errors

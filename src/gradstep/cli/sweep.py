@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -32,22 +32,22 @@ def _first(mask: np.ndarray) -> int | None:
 
 
 def sweep(
-    file: Optional[Path] = typer.Argument(None, help="Data file (default: the tutorial line unless --formula)."),
-    formula: Optional[str] = typer.Option(None, "--formula", "-f", help='Sweep on a formula instead, e.g. "x**2 + y**2".'),
-    x0: Optional[str] = typer.Option(None, "--x0", help="Start for --formula: 3,2"),
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="A bundled dataset."),
-    target: Optional[str] = typer.Option(None, "--target", "-t", help="Column to predict (with a file)."),
-    lr: str = typer.Option("0.4,0.1,0.01", help="Learning rates, comma-separated."),
-    optimizer: str = typer.Option("gd", help="Optimisers, comma-separated."),
-    batch_size: str = typer.Option("all", help="Batch sizes for data, comma-separated ('all' = batch GD)."),
-    steps: int = typer.Option(50, help="Steps per run (formula)."),
-    epochs: int = typer.Option(200, help="Epochs per run (data)."),
-    loss: str = typer.Option("mse", help="Squared-error convention (data)."),
-    scale: str = typer.Option("none", help="Feature scaling (data): standard, minmax, none."),
-    tol: float = typer.Option(1e-6, help="Tolerance for 'steps to tol': gradient norm (formula), relative gap to the closed-form loss (data)."),
-    seed: int = typer.Option(0, help="Seed of the shuffling."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the overlaid figures to this folder."),
-    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    file: Annotated[Path | None, typer.Argument(help="Data file (default: the tutorial line unless --formula).")] = None,
+    formula: Annotated[str | None, typer.Option("--formula", "-f", help='Sweep on a formula instead, e.g. "x**2 + y**2".')] = None,
+    x0: Annotated[str | None, typer.Option("--x0", help="Start for --formula: 3,2")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="A bundled dataset.")] = None,
+    target: Annotated[str | None, typer.Option("--target", "-t", help="Column to predict (with a file).")] = None,
+    lr: Annotated[str, typer.Option(help="Learning rates, comma-separated.")] = "0.4,0.1,0.01",
+    optimizer: Annotated[str, typer.Option(help="Optimisers, comma-separated.")] = "gd",
+    batch_size: Annotated[str, typer.Option(help="Batch sizes for data, comma-separated ('all' = batch GD).")] = "all",
+    steps: Annotated[int, typer.Option(help="Steps per run (formula).")] = 50,
+    epochs: Annotated[int, typer.Option(help="Epochs per run (data).")] = 200,
+    loss: Annotated[str, typer.Option(help="Squared-error convention (data).")] = "mse",
+    scale: Annotated[str, typer.Option(help="Feature scaling (data): standard, minmax, none.")] = "none",
+    tol: Annotated[float, typer.Option(help="Tolerance for 'steps to tol': gradient norm (formula), relative gap to the closed-form loss (data).")] = 1e-6,
+    seed: Annotated[int, typer.Option(help="Seed of the shuffling.")] = 0,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write the overlaid figures to this folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Run a grid of settings on one problem: final loss, steps to tolerance, divergence, overlaid paths."""
     lrs = floats(lr, "--lr")

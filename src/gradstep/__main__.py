@@ -1,0 +1,5 @@
+"""``python -m gradstep``: the ``gradstep`` command."""
+
+from .cli import app
+
+app(prog_name="gradstep")
