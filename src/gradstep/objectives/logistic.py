@@ -56,7 +56,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ..backend import Array, as_float, log_sigmoid, logsumexp, namespace, sigmoid, softmax
+from ..backend import (
+    Array,
+    as_float,
+    log_sigmoid,
+    logsumexp,
+    namespace,
+    sigmoid,
+    softmax,
+)
+from ..kernels import fused
 from .linear import LinearObjective
 from .penalties import Penalty
 
@@ -125,6 +134,10 @@ class LogisticLoss(LinearObjective):
 
     def value(self, params: Array, batch) -> float:
         X, Y, w = self._batch(batch)
+        if fused.applies(params, X, Y, w, labels=True):  # large NumPy batch: one compiled pass
+            W, b = self.unpack(params)
+            total, _, _ = fused.linear_parts("logistic", X, Y, w, W, b, 1.0, grad=False)
+            return self._penalised(total / X.shape[0], W)
         xp = namespace(params, X)
         z = self.decision(params, X)
         Y = xp.astype(Y, z.dtype, copy=False)  # 0/1 labels are exact in any float type
@@ -135,9 +148,13 @@ class LogisticLoss(LinearObjective):
 
     def value_and_grad(self, params: Array, batch) -> tuple[float, Array]:
         X, Y, w = self._batch(batch)
+        m = X.shape[0]
+        if fused.applies(params, X, Y, w, labels=True):  # large NumPy batch: one compiled pass
+            W, b = self.unpack(params)
+            total, gW, gb = fused.linear_parts("logistic", X, Y, w, W, b, 1.0 / m)
+            return self._penalised(total / m, W), self._gradient(gW, gb, W)
         xp = namespace(params, X)
         W, _ = self.unpack(params)
-        m = X.shape[0]
         z = self.decision(params, X)
         Y = xp.astype(Y, z.dtype, copy=False)  # 0/1 labels are exact in any float type
         loss = _binary_log_loss(z, Y)
@@ -228,6 +245,10 @@ class SoftmaxCrossEntropy(LinearObjective):
 
     def value(self, params: Array, batch) -> float:
         X, Y, w = self._batch(batch)
+        if fused.applies(params, X, Y, w, labels=True):  # large NumPy batch: one compiled pass
+            W, b = self.unpack(params)
+            total, _, _ = fused.linear_parts("softmax", X, Y, w, W, b, 1.0, grad=False)
+            return self._penalised(total / X.shape[0], W)
         xp = namespace(params, X)
         Z = self.decision(params, X)
         Y = xp.astype(Y, Z.dtype, copy=False)  # one-hot labels are exact in any float type
@@ -238,9 +259,13 @@ class SoftmaxCrossEntropy(LinearObjective):
 
     def value_and_grad(self, params: Array, batch) -> tuple[float, Array]:
         X, Y, w = self._batch(batch)
+        m = X.shape[0]
+        if fused.applies(params, X, Y, w, labels=True):  # large NumPy batch: one compiled pass
+            W, b = self.unpack(params)
+            total, gW, gb = fused.linear_parts("softmax", X, Y, w, W, b, 1.0 / m)
+            return self._penalised(total / m, W), self._gradient(gW, gb, W)
         xp = namespace(params, X)
         W, _ = self.unpack(params)
-        m = X.shape[0]
         Z = self.decision(params, X)
         Y = xp.astype(Y, Z.dtype, copy=False)
         lse = logsumexp(Z, axis=1, keepdims=True)

@@ -40,6 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..backend import Array, as_float, namespace
+from ..kernels import fused
 from .linear import LinearObjective
 from .penalties import Penalty
 from .stats import SquaredStats
@@ -103,6 +104,10 @@ class SquaredError(LinearObjective):
         if isinstance(batch, SquaredStats):
             return stats_value_and_grad(self, params, batch, _scales(self.loss, batch.n_rows, self.n_outputs))[0]
         X, Y, w = self._batch(batch)
+        if fused.applies(params, X, Y, w):  # large NumPy batch: one compiled pass (gradstep.kernels.fused)
+            W, b = self.unpack(params)
+            total, _, _ = fused.linear_parts("squared", X, Y, w, W, b, 1.0, grad=False)
+            return self._penalised(_scales(self.loss, Y.shape[0], self.n_outputs)[0] * total, W)
         xp = namespace(params, X)
         R = self.predict(params, X) - Y
         vs, _ = _scales(self.loss, Y.shape[0], self.n_outputs)
@@ -113,6 +118,11 @@ class SquaredError(LinearObjective):
         if isinstance(batch, SquaredStats):  # sufficient statistics: O(p^2 k) whatever the rows
             return stats_value_and_grad(self, params, batch, _scales(self.loss, batch.n_rows, self.n_outputs))
         X, Y, w = self._batch(batch)
+        if fused.applies(params, X, Y, w):  # large NumPy batch: one compiled pass (gradstep.kernels.fused)
+            W, b = self.unpack(params)
+            vs, gs = _scales(self.loss, Y.shape[0], self.n_outputs)
+            total, gW, gb = fused.linear_parts("squared", X, Y, w, W, b, gs)
+            return self._penalised(vs * total, W), self._gradient(gW, gb, W)
         xp = namespace(params, X)
         W, _ = self.unpack(params)
         R = self.predict(params, X) - Y
