@@ -28,8 +28,9 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +47,56 @@ def _encode(x: float) -> float | str:
 
 def _decode(x: Any) -> float:
     return float(x) if x is not None else math.nan
+
+
+class _Column:
+    """A growing column: single values go to a list, whole runs of steps as NumPy blocks.
+
+    A step at a time (:meth:`History.record_step`) costs a list append; an epoch
+    of steps from a compiled loop (:meth:`History.record_steps`) is one array,
+    kept as given, with no Python object per value.
+    """
+
+    def __init__(self, dtype: Any, values: Sequence | None = None) -> None:
+        self.dtype = np.dtype(dtype)
+        self._blocks: list[np.ndarray] = []
+        self._tail: list = list(values) if values is not None else []
+        self._n = len(self._tail)
+
+    def append(self, value: Any) -> None:
+        self._tail.append(value)
+        self._n += 1
+
+    def extend(self, values: np.ndarray) -> None:
+        """Append an array of values; it is kept, not copied (do not modify it afterwards)."""
+        self._flush()
+        self._blocks.append(np.asarray(values, dtype=self.dtype).reshape(-1))
+        self._n += self._blocks[-1].shape[0]
+
+    def _flush(self) -> None:
+        if self._tail:
+            self._blocks.append(np.asarray(self._tail, dtype=self.dtype))
+            self._tail = []
+
+    def array(self) -> np.ndarray:
+        """All values as a new array."""
+        self._flush()
+        if len(self._blocks) > 1:
+            self._blocks = [np.concatenate(self._blocks)]
+        return self._blocks[0].copy() if self._blocks else np.empty(0, dtype=self.dtype)
+
+    def tolist(self) -> list:
+        return self.array().tolist()
+
+    def last(self) -> Any:
+        return self._tail[-1] if self._tail else self._blocks[-1][-1].item()
+
+    def __len__(self) -> int:
+        return self._n
+
+
+def _new_steps() -> dict[str, _Column]:
+    return {c: _Column(int if c in ("step", "epoch") else float) for c in STEP_COLUMNS}
 
 
 def atomic_write(path: str | os.PathLike, text: str) -> None:
@@ -89,8 +140,8 @@ class History:
         self.record_params = record_params
         self.param_names = tuple(param_names) if param_names is not None else None
         self.meta: dict[str, Any] = dict(meta or {})
-        self._steps: dict[str, list] = {c: [] for c in STEP_COLUMNS}
-        self._params: list[np.ndarray] = []
+        self._steps = _new_steps()
+        self._params: list[np.ndarray] = []  # blocks of rows, each (steps, n_params)
         self._epochs: dict[str, list] = {"epoch": [], "step": [], "loss": []}
         self.final_params: np.ndarray | None = None
 
@@ -104,7 +155,29 @@ class History:
         s["grad_norm"].append(float(grad_norm))
         s["lr"].append(float(lr))
         if self.record_params and params is not None:  # a NumPy copy, whatever library or device params live on
-            self._params.append(np.array(to_numpy(params), copy=True).reshape(-1))
+            self._params.append(np.array(to_numpy(params), copy=True).reshape(1, -1))
+
+    def record_steps(self, epoch: int, loss: np.ndarray, grad_norm: np.ndarray, lr: np.ndarray,
+                     params: np.ndarray | None) -> None:
+        """Append ``len(loss)`` steps of one epoch at once, as :meth:`record_step` would one by one.
+
+        ``params`` is ``(len(loss), n_params)``, row ``j`` the parameters step ``j`` started
+        from (kept only if ``record_params``); the other arguments are 1-D NumPy arrays, one value
+        per step. The arrays are kept as they are, not copied (an epoch of per-sample steps is
+        megabytes): hand over arrays nothing else will modify.
+        """
+        n = int(np.shape(loss)[0])
+        if not n:
+            return
+        s = self._steps
+        first = len(s["step"])
+        s["step"].extend(np.arange(first, first + n))
+        s["epoch"].extend(np.full(n, int(epoch)))
+        s["loss"].extend(loss)
+        s["grad_norm"].extend(grad_norm)
+        s["lr"].extend(lr)
+        if self.record_params and params is not None:
+            self._params.append(np.asarray(params).reshape(n, -1))
 
     def record_epoch(self, epoch: int, loss: float, **extra: float) -> None:
         """Append the end-of-epoch row: the loss on all the data (and e.g. ``val_loss``)."""
@@ -138,7 +211,7 @@ class History:
 
     def column(self, name: str) -> np.ndarray:
         """A step column (``loss``, ``grad_norm``, ``lr``, ``epoch``, ``step``) as an array."""
-        return np.asarray(self._steps[name], dtype=float if name in ("loss", "grad_norm", "lr") else int)
+        return self._steps[name].array()
 
     @property
     def loss(self) -> np.ndarray:
@@ -163,7 +236,11 @@ class History:
         """:math:`\\theta_k` for every step, shape ``(n_steps, n_params)``; None if not recorded."""
         if not self.record_params or (self.n_steps and not self._params):
             return None
-        return np.stack(self._params) if self._params else np.empty((0, 0))
+        if not self._params:
+            return np.empty((0, 0))
+        if len(self._params) > 1:
+            self._params = [np.concatenate(self._params)]
+        return self._params[0].copy()
 
     @property
     def path(self) -> np.ndarray | None:
@@ -186,7 +263,7 @@ class History:
             return pd.DataFrame({k: list(v) for k, v in self._epochs.items()})
         if kind != "steps":
             raise ValueError(f"kind must be 'steps' or 'epochs', got {kind!r}")
-        df = pd.DataFrame({k: list(v) for k, v in self._steps.items()})
+        df = pd.DataFrame({k: v.array() for k, v in self._steps.items()})
         p = self.params
         if p is not None and p.size:
             df = pd.concat([df, pd.DataFrame(p, columns=self._param_labels(p.shape[1]))], axis=1)
@@ -194,9 +271,9 @@ class History:
 
     # ------------------------------------------------------------------ saving and loading
     def to_dict(self) -> dict[str, Any]:
-        steps = {k: [_encode(x) if isinstance(x, float) else x for x in v] for k, v in self._steps.items()}
+        steps = {k: [_encode(x) if isinstance(x, float) else x for x in v.tolist()] for k, v in self._steps.items()}
         if self.record_params:
-            steps["params"] = [[_encode(float(x)) for x in p] for p in self._params]
+            steps["params"] = [[_encode(float(x)) for x in p] for block in self._params for p in block]
         return {
             "format": FORMAT,
             "version": VERSION,
@@ -222,7 +299,7 @@ class History:
         atomic_write(path, self.to_pandas(kind).to_csv(index=False, float_format="%.17g"))
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "History":
+    def from_dict(cls, d: dict[str, Any]) -> History:
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ValueError(f"not a gradstep history (expected format {FORMAT!r})")
         if d.get("version", 0) > VERSION:
@@ -230,15 +307,17 @@ class History:
         h = cls(record_params=d.get("record_params", True), param_names=d.get("param_names"), meta=d.get("meta"))
         steps = d["steps"]
         for k in STEP_COLUMNS:
-            h._steps[k] = [(_decode(x) if k in ("loss", "grad_norm", "lr") else int(x)) for x in steps[k]]
-        h._params = [np.array([_decode(x) for x in p], dtype=float) for p in steps.get("params", [])]
+            h._steps[k] = _Column(h._steps[k].dtype,
+                                  [(_decode(x) if k in ("loss", "grad_norm", "lr") else int(x)) for x in steps[k]])
+        rows = steps.get("params", [])
+        h._params = [np.array([[_decode(x) for x in p] for p in rows], dtype=float)] if rows else []
         h._epochs = {k: [(int(x) if k in ("epoch", "step") else _decode(x)) for x in v] for k, v in d["epochs"].items()}
         fp = d.get("final_params")
         h.final_params = None if fp is None else np.array([_decode(x) for x in fp], dtype=float)
         return h
 
     @classmethod
-    def from_json(cls, source: str | os.PathLike) -> "History":
+    def from_json(cls, source: str | os.PathLike) -> History:
         """Load a history from a JSON file path or a JSON string written by :meth:`to_json`."""
         text = str(source)
         if not text.lstrip().startswith("{"):
@@ -254,7 +333,7 @@ class History:
         return cls.from_dict(d)
 
     @classmethod
-    def from_csv(cls, path: str | os.PathLike) -> "History":
+    def from_csv(cls, path: str | os.PathLike) -> History:
         """Load the step table written by :meth:`to_csv` (epochs and final parameters are JSON-only)."""
         import pandas as pd
 
@@ -266,12 +345,12 @@ class History:
         names = [c[len("param:"):] for c in pcols]
         h = cls(record_params=bool(pcols), param_names=names if pcols and not all(n.isdigit() for n in names) else None)
         for k in STEP_COLUMNS:
-            h._steps[k] = df[k].astype(float if k in ("loss", "grad_norm", "lr") else int).tolist()
-        h._params = [row for row in df[pcols].to_numpy(dtype=float)] if pcols else []
+            h._steps[k] = _Column(h._steps[k].dtype, df[k].astype(float if k in ("loss", "grad_norm", "lr") else int).tolist())
+        h._params = [df[pcols].to_numpy(dtype=float)] if pcols and len(df) else []
         return h
 
     def __repr__(self) -> str:
-        last = f", last loss {self._steps['loss'][-1]:.6g}" if self.n_steps else ""
+        last = f", last loss {self._steps['loss'].last():.6g}" if self.n_steps else ""
         return f"History({self.n_steps} steps, {self.n_epochs} epochs{last})"
 
 

@@ -18,6 +18,12 @@ The parameters, gradients and optimiser states stay in the array library of
 only the record leaves it: losses and norms as Python floats, and the
 :class:`~gradstep.history.History` holding NumPy copies of the iterates.
 
+A fast path may take over the inner loop of an epoch (``epoch_runner``, e.g.
+:mod:`gradstep.kernels.loops`, compiled per-sample and mini-batch steps): it
+makes the same steps and hands back their rows and the step-level checks that
+would have fired; everything else (stopping rules, divergence messages,
+validation loss, epoch metrics, the history) stays here.
+
 Stopping (first that holds):
 
 * ``max_steps`` updates or ``max_epochs`` epochs done (``status`` 1);
@@ -34,10 +40,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
-from scipy.optimize import OptimizeResult
 
 from .backend import isfinite_all, to_numpy
 from .data.batching import Batches
@@ -60,7 +65,7 @@ class DivergenceError(FloatingPointError):
         self.step, self.lr, self.loss, self.stable_lr, self.history = step, lr, loss, stable_lr, history
 
 
-class Result(OptimizeResult):
+class Result(dict):
     """The outcome of a run, following :class:`scipy.optimize.OptimizeResult`.
 
     Attributes
@@ -86,7 +91,30 @@ class Result(OptimizeResult):
         The record of the run.
     state : NamedTuple
         The optimiser state after the last update (to continue the run).
+
+    Notes
+    -----
+    A ``dict`` with attribute access, as SciPy's ``OptimizeResult`` is; it is
+    not that class so that ``import gradstep`` and ``minimize`` do not import
+    SciPy (about 0.4 s).
     """
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError as e:
+            raise AttributeError(name) from e
+
+    __setattr__ = dict.__setitem__  # type: ignore[assignment]
+    __delattr__ = dict.__delitem__  # type: ignore[assignment]
+
+    def __dir__(self) -> list[str]:
+        return list(self.keys())
+
+    def __repr__(self) -> str:
+        width = max(map(len, self.keys()), default=0) + 1
+        return "\n".join(f"{k.rjust(width)}: {v!r}" if k != "history" else f"{k.rjust(width)}: {v}"
+                         for k, v in self.items())
 
 
 @dataclass(frozen=True)
@@ -125,6 +153,48 @@ class StepInfo(NamedTuple):
     grad_norm: float
     lr: float
     rows: int
+
+
+class EpochSteps(NamedTuple):
+    """What an epoch runner did: the steps of one epoch, or fewer when it halted.
+
+    Attributes
+    ----------
+    params, state : array, NamedTuple
+        Parameters and optimiser state after the last update made.
+    loss, grad_norm, lr : ndarray
+        One value per update made, as :meth:`History.record_step` records them.
+    path : ndarray or None
+        :math:`\\theta_k` of each update made, shape ``(len(loss), n_params)``; None when not recorded.
+        These four arrays go to the history as they are (:meth:`History.record_steps`, no copy).
+    halt : str or None
+        Why it stopped before the end of the epoch: ``None`` (it did not), ``"max_steps"``,
+        ``"gradient"`` (the next step's gradient norm is not finite, or, with ``gtol``, at most
+        ``gtol``: no update made), ``"parameters"`` (the last update gave non-finite parameters).
+    halt_loss, halt_grad_norm : float
+        The batch loss and gradient norm of the step that halted it (nan when none did).
+    """
+
+    params: Any
+    state: Any
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    lr: np.ndarray
+    path: np.ndarray | None
+    halt: str | None = None
+    halt_loss: float = math.nan
+    halt_grad_norm: float = math.nan
+
+
+class EpochRunner(Protocol):
+    """Runs the updates of one epoch of mini-batches in one call, exactly as the loop's inner body would.
+
+    ``max_steps`` is the number of updates still allowed (None: no limit); ``gtol`` and
+    ``record_params`` are the stop rule's and the history's.
+    """
+
+    def __call__(self, params: Any, state: Any, epoch: int, *, max_steps: int | None, gtol: float | None,
+                 record_params: bool) -> EpochSteps: ...
 
 
 def current_lr(state: Any) -> float:
@@ -198,6 +268,7 @@ def run(
     validation: tuple | None = None,
     start_epoch: int = 0,
     epoch_metrics: Callable[[Any], dict[str, float]] | None = None,
+    epoch_runner: EpochRunner | None = None,
 ) -> Result:
     """Run gradient descent and return its :class:`Result` (with the full :class:`History`).
 
@@ -235,6 +306,10 @@ def run(
     epoch_metrics : callable, optional
         ``epoch_metrics(params) -> {name: value}`` after every epoch, recorded
         in the epoch table (e.g. training and validation accuracy).
+    epoch_runner : EpochRunner, optional
+        Makes all the updates of a mini-batch epoch in one call (a compiled loop), with the
+        same iterates, rows and step checks as the per-batch body; used only for mini-batches
+        and without ``callback``. The rules of this function apply to what it returns.
 
     Returns
     -------
@@ -262,6 +337,7 @@ def run(
     epoch = start_epoch
     status, message = MAX_ITER, ""
     pending: dict[str, float] = {}  # a full-batch epoch's extras, recorded with its loss at the next step
+    compiled = epoch_runner is not None and not full_batch and callback is None
 
     def explain(what: str, where: str) -> tuple[str, float | None]:
         lr = current_lr(state)
@@ -285,6 +361,35 @@ def run(
             history.meta["stable_lr"] = stable
         return Result(x=params, fun=fun, jac=jac, nit=step, nepoch=epoch - start_epoch, success=success,
                       status=status, message=message, history=history, state=state)
+
+    def check_gradient(value: float, gnorm: float) -> None:
+        """The checks before an update: a non-finite gradient diverges, ``gtol`` converges."""
+        if not math.isfinite(gnorm):
+            raise _Divergence(f"the gradient became {gnorm}", value, f"at step {history.n_steps}")
+        if stop.gtol is not None and gnorm <= stop.gtol:
+            raise _Stop(CONVERGED, f"converged: the gradient norm {gnorm:.3g} is at most gtol={stop.gtol:g}")
+
+    def parameters_diverged(value: float) -> None:
+        raise _Divergence("the parameters became non-finite", value, f"at step {history.n_steps - 1}")
+
+    def run_epoch(epoch: int) -> None:
+        """The updates of one epoch by ``epoch_runner``, recorded and checked as the per-batch body does."""
+        nonlocal params, state, step
+        if stop.max_steps is not None and step >= stop.max_steps:
+            raise _Stop(MAX_ITER, "")
+        done = epoch_runner(params, state, epoch, gtol=stop.gtol, record_params=history.record_params,
+                            max_steps=None if stop.max_steps is None else stop.max_steps - step)
+        history.record_steps(epoch, done.loss, done.grad_norm, done.lr, done.path)
+        params, state = done.params, done.state
+        step += len(done.loss)
+        if done.halt == "max_steps":
+            raise _Stop(MAX_ITER, "")
+        if done.halt == "gradient":
+            check_gradient(done.halt_loss, done.halt_grad_norm)
+            raise RuntimeError(f"the epoch runner halted on a gradient norm of {done.halt_grad_norm}, which "
+                               f"passes the checks")
+        if done.halt == "parameters":
+            parameters_diverged(done.halt_loss)
 
     def end_of_epoch() -> None:
         """Validation loss and, for mini-batches, the loss on all the data; then the rules."""
@@ -313,6 +418,10 @@ def run(
             if not full_batch:
                 diverges.check(objective.value(params, data), "before the first step")
             while stop.max_epochs is None or epoch - start_epoch < stop.max_epochs:
+                if compiled:
+                    run_epoch(epoch)
+                    end_of_epoch()
+                    continue
                 for batch in (batches.epoch(epoch) if batches is not None else (None,)):
                     if stop.max_steps is not None and step >= stop.max_steps:
                         raise _Stop(MAX_ITER, "")
@@ -327,17 +436,14 @@ def run(
                         diverges.check(value, f"at step {history.n_steps}")
                         if validation is None:
                             patience.check(value)
-                    if not math.isfinite(gnorm):
-                        raise _Divergence(f"the gradient became {gnorm}", value, f"at step {history.n_steps}")
-                    if stop.gtol is not None and gnorm <= stop.gtol:
-                        raise _Stop(CONVERGED, f"converged: the gradient norm {gnorm:.3g} is at most gtol={stop.gtol:g}")
+                    check_gradient(value, gnorm)
                     updates, state = transform.update(grad, state, params)
                     lr = current_lr(state)
                     history.record_step(epoch, value, gnorm, lr, params)  # copied only if params are recorded
                     params = params + updates
                     step += 1
                     if not isfinite_all(params):
-                        raise _Divergence("the parameters became non-finite", value, f"at step {history.n_steps - 1}")
+                        parameters_diverged(value)
                     if callback is not None:
                         try:
                             callback(StepInfo(history.n_steps, epoch, params, value, gnorm, lr, _rows(batch)))

@@ -28,7 +28,15 @@ from sklearn.utils.validation import (
 from .. import backend, diagnostics
 from ..data.batching import Batches, resolve_seed
 from ..history import History
-from ..loop import DIVERGED, DivergenceError, Result, StepInfo, StopRule, run
+from ..loop import (
+    DIVERGED,
+    DivergenceError,
+    EpochRunner,
+    Result,
+    StepInfo,
+    StopRule,
+    run,
+)
 from ..objectives import PENALTIES, Penalty
 from ..optim import OPTIMIZERS, GradientTransformation, make_optimizer
 from ..scaling import FeatureScaling
@@ -233,7 +241,10 @@ class GradientDescentModel(BaseEstimator):
         Z = self.scaling_.transform(X)
         batches = self._batches(Z, Y, w)
         stop = StopRule(max_epochs=epochs, tol=tol, n_iter_no_change=self.n_iter_no_change)
-        callbacks = [c for c in (self._averager, callback) if c is not None]
+        transform = self._make_transform()  # built (and its settings checked) before any fast path looks at them
+        compiled = self._compiled_epochs(batches, callback)
+        self.history_.meta["compiled"] = compiled is not None
+        callbacks = [c for c in (self._averager, callback) if c is not None and compiled is None]
 
         def both(info: StepInfo) -> None:
             for c in callbacks:
@@ -243,10 +254,10 @@ class GradientDescentModel(BaseEstimator):
             return diagnostics.stable_lr(Z, self._loss_name, bool(self.fit_intercept), self._objective_.penalty.l2,
                                          Y.shape[1], per_sample=batches.size == 1, sample_weight=w)
 
-        result = run(self._objective_, self._theta, self._make_transform(), batches, stop, history=self.history_,
+        result = run(self._objective_, self._theta, transform, batches, stop, history=self.history_,
                      state=self._state, callback=both if callbacks else None, stable_lr=explain,
                      validation=validation, start_epoch=self._epochs_done,
-                     epoch_metrics=self._epoch_metrics(batches.data, validation))
+                     epoch_metrics=self._epoch_metrics(batches.data, validation), epoch_runner=compiled)
         if result.status == DIVERGED:
             raise DivergenceError(result.message, self.history_.n_steps, self.history_.lr[-1] if self.history_.n_steps
                                   else np.nan, result.fun, self.history_.meta.get("stable_lr"), self.history_)
@@ -259,6 +270,18 @@ class GradientDescentModel(BaseEstimator):
         self.t_ = self.history_.n_steps
         self.result_ = result
         return result
+
+    def _compiled_epochs(self, batches: Any, callback: Callable | None) -> EpochRunner | None:
+        """The compiled epochs of :mod:`gradstep.kernels.loops` when they can run this fit (mini-batches
+        of NumPy rows, a named optimiser, no callback; averaging included), else None: the plain loop."""
+        if callback is not None or not isinstance(batches, Batches) or batches.full_batch:
+            return None
+        if not isinstance(self.optimizer, str) or not isinstance(batches.X, np.ndarray):
+            return None
+        from ..kernels import loops
+
+        return loops.epoch_runner(self._objective_, batches, self.optimizer, self.lr_, self.optimizer_params,
+                                  self.clip_value, self.clip_norm, self._state, averager=self._averager)
 
     def _batches(self, Z: Any, Y: Any, w: Any) -> Any:
         """How the loop sees the (scaled) training rows: :class:`Batches` by default."""
