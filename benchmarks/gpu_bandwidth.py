@@ -173,7 +173,7 @@ def table(rows: Sequence[Row], n: int) -> str:
         mb = n * r.d * (4 if r.dtype == "float32" else 8) / 1e6
         err = "" if math.isnan(r.rel_err) else f"{r.rel_err:.2e}"
         lines.append(f"{r.kernel:<20} {r.dtype:<8} {r.d:>5} {mb:>9.1f} {r.seconds * 1e3:>10.3f} "
-                     f"{r.gbps:>9.1f} {r.of_copy:>8.2f} {err:>13}")
+                     f"{r.gbps:>9.3g} {r.of_copy:>8.3g} {err:>13}")
     return "\n".join(lines)
 
 
