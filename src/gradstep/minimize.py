@@ -28,7 +28,7 @@ import array_api_compat
 import numpy as np
 
 from . import diagnostics
-from .backend import Array, device, namespace, to_numpy
+from .backend import Array, device, isfinite_all, namespace, to_numpy
 from .history import History
 from .loop import Result, StepInfo, StopRule, run
 from .objectives import FormulaObjective, FunctionObjective
@@ -52,11 +52,7 @@ def _start(x0: Any, n_vars: int | None) -> Array:
     x = np.atleast_1d(x)
     if x.ndim != 1:
         raise ValueError(f"x0 must be a flat list of numbers, got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"x0 must be finite, got {x.tolist()}")
-    if n_vars is not None and x.size != n_vars:
-        raise ValueError(f"x0 has {x.size} values but the formula has {n_vars} variables; give one value per variable")
-    return x
+    return _finite_one_per_variable(x, n_vars)
 
 
 def _start_tensor(x0: Any, n_vars: int | None) -> Any:
@@ -74,7 +70,12 @@ def _start_tensor(x0: Any, n_vars: int | None) -> Any:
     if x.ndim != 1:
         raise ValueError(f"x0 must be a 1-D tensor, one value per variable, got shape {tuple(x.shape)}; "
                          "flatten it, e.g. x0.reshape(-1)")
-    if not bool(torch.isfinite(x).all()):
+    return _finite_one_per_variable(x, n_vars)
+
+
+def _finite_one_per_variable(x: Array, n_vars: int | None) -> Array:
+    """The checks every 1-D starting point gets, in its own array library: finite, one value per variable."""
+    if not isfinite_all(x):
         raise ValueError(f"x0 must be finite, got {x.tolist()}")
     if n_vars is not None and x.shape[0] != n_vars:
         raise ValueError(f"x0 has {x.shape[0]} values but the formula has {n_vars} variables; "
@@ -100,13 +101,6 @@ def _autograd_objective(fun: Callable[[Any], Any]) -> Any:
     except ImportError as e:
         raise ImportError("grad='autograd' needs PyTorch: pip install torch") from e
     return AutogradObjective(fun)
-
-
-def _evaluate_with_torch(formula: Any, x: Any) -> Any:
-    """A formula at the 1-D tensor ``x``, with torch operations (so autograd can differentiate it)."""
-    import torch
-
-    return formula.evaluate(*torch.unbind(x), xp=torch)
 
 
 def minimize(
@@ -248,7 +242,7 @@ def _objective(fun: Any, grad: Any, x: Array) -> Any:
         if grad == "numeric":
             return FunctionObjective(formula.value, "numeric")
         if grad == "autograd":
-            return _autograd_objective(functools.partial(_evaluate_with_torch, fun))
+            return _autograd_objective(formula.evaluate)  # torch operations, so autograd sees them
         if callable(grad):
             return FunctionObjective(formula.value, grad)
         raise ValueError(f"grad must be a function, 'symbolic', 'numeric' or 'autograd', got {grad!r}")

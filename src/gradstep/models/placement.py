@@ -25,7 +25,6 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,15 +99,6 @@ class Placement:
         return to_tensor(a, dtype=tdtype, device=self.device)
 
 
-def output_like(X: Any) -> Callable[[Any], Any]:
-    """A function that gives a computed array in the type of ``X`` (a tensor on its device, or NumPy)."""
-    if is_tensor(X):
-        from ..objectives.autograd import to_tensor
-
-        return lambda a: to_tensor(a, device=X.device)
-    return backend.to_numpy
-
-
 def check_tensor(X: Any, name: str = "X") -> Any:
     """A 2-D torch tensor checked where it lives: at least one row and column, real, finite.
 
@@ -135,4 +125,4 @@ def check_tensor(X: Any, name: str = "X") -> Any:
     return X.detach()
 
 
-__all__ = ["BACKENDS", "Placement", "check_tensor", "is_tensor", "output_like"]
+__all__ = ["BACKENDS", "Placement", "check_tensor", "is_tensor"]

@@ -134,10 +134,15 @@ class FormulaObjective:
 
     formula: Any  # gradstep.expression.Formula
 
+    def evaluate(self, params: Any) -> Any:
+        """:math:`f` at ``params`` as a 0-d array of their library (for a tensor, built from torch
+        operations, so autograd can differentiate it)."""
+        return self.formula.evaluate(*_coordinates(params), xp=namespace(params))
+
     def value(self, params: Any, batch: Any = None) -> float:
         if isinstance(params, np.ndarray):
             return _scalar(self.formula(params))
-        return _scalar(self.formula.evaluate(*_coordinates(params), xp=namespace(params)))
+        return _scalar(self.evaluate(params))
 
     def value_and_grad(self, params: Any, batch: Any = None) -> tuple[float, Any]:
         if isinstance(params, np.ndarray):
