@@ -189,12 +189,47 @@ class EpochSteps(NamedTuple):
 class EpochRunner(Protocol):
     """Runs the updates of one epoch of mini-batches in one call, exactly as the loop's inner body would.
 
-    ``max_steps`` is the number of updates still allowed (None: no limit); ``gtol`` and
-    ``record_params`` are the stop rule's and the history's.
+    ``start`` is the first batch of the epoch to run (not 0 when a checkpoint or a resumed run
+    falls inside an epoch); ``max_steps`` is the number of updates allowed in this call (None: to
+    the end of the epoch); ``gtol`` and ``record_params`` are the stop rule's and the history's.
     """
 
-    def __call__(self, params: Any, state: Any, epoch: int, *, max_steps: int | None, gtol: float | None,
-                 record_params: bool) -> EpochSteps: ...
+    def __call__(self, params: Any, state: Any, epoch: int, *, start: int, max_steps: int | None,
+                 gtol: float | None, record_params: bool) -> EpochSteps: ...
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Where a run stands between two updates: all :func:`run` needs to go on exactly as it would have.
+
+    Taken every ``checkpoint_every`` updates and handed to ``checkpoint``; give it back as
+    ``resume`` (with the same objective, transform, batches, stop rule, history and
+    ``start_epoch``) to continue. The history is not in it: the caller keeps (and saves) that.
+
+    Attributes
+    ----------
+    params, state : array, NamedTuple
+        The parameters and optimiser state after ``step`` updates.
+    step : int
+        Updates made by this run so far.
+    epoch, batch : int
+        The epoch under way and the batches of it done (``batch`` may equal the epoch's
+        batch count: the epoch's end-of-epoch checks are still to come).
+    reference, best, no_improvement : float or None, float, int
+        The divergence rule's starting loss and the ``tol`` rule's best loss and count.
+    pending : dict
+        A full-batch epoch's extra values, recorded with its loss at the next step.
+    """
+
+    params: Any
+    state: Any
+    step: int
+    epoch: int
+    batch: int
+    reference: float | None
+    best: float
+    no_improvement: int
+    pending: dict
 
 
 def current_lr(state: Any) -> float:
@@ -269,6 +304,9 @@ def run(
     start_epoch: int = 0,
     epoch_metrics: Callable[[Any], dict[str, float]] | None = None,
     epoch_runner: EpochRunner | None = None,
+    checkpoint: Callable[[Snapshot], Any] | None = None,
+    checkpoint_every: int | None = None,
+    resume: Snapshot | None = None,
 ) -> Result:
     """Run gradient descent and return its :class:`Result` (with the full :class:`History`).
 
@@ -310,6 +348,14 @@ def run(
         Makes all the updates of a mini-batch epoch in one call (a compiled loop), with the
         same iterates, rows and step checks as the per-batch body; used only for mini-batches
         and without ``callback``. The rules of this function apply to what it returns.
+    checkpoint : callable, optional
+        ``checkpoint(Snapshot)`` after every ``checkpoint_every``-th update of this run (e.g. to
+        save it to disk: :mod:`gradstep.checkpoint`).
+    checkpoint_every : int, optional
+        How many updates between two snapshots.
+    resume : Snapshot, optional
+        Go on from this snapshot (taken by an earlier, interrupted call with the same
+        arguments) instead of from ``params0``: the result is that of the uninterrupted run.
 
     Returns
     -------
@@ -326,6 +372,9 @@ def run(
     >>> res.x
     array([1.92, 1.28])
     """
+    if checkpoint is not None and (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int)
+                                   or checkpoint_every < 1):
+        raise ValueError(f"checkpoint_every must be an int >= 1 with a checkpoint, got {checkpoint_every!r}")
     params = params0
     history = history if history is not None else History()
     state = transform.init(params) if state is None else state
@@ -335,9 +384,21 @@ def run(
     patience = _Patience(stop.tol, stop.n_iter_no_change, "validation loss" if validation else "loss")
     step = 0
     epoch = start_epoch
+    batch = 0  # batches of the current epoch done
     status, message = MAX_ITER, ""
     pending: dict[str, float] = {}  # a full-batch epoch's extras, recorded with its loss at the next step
     compiled = epoch_runner is not None and not full_batch and callback is None
+    if resume is not None:
+        params, state, step, epoch, batch = resume.params, resume.state, resume.step, resume.epoch, resume.batch
+        diverges.reference, patience.best, patience.no_improvement = (resume.reference, resume.best,
+                                                                      resume.no_improvement)
+        pending.update(resume.pending)
+
+    def save_checkpoint() -> None:
+        """A :class:`Snapshot` for ``checkpoint`` after every ``checkpoint_every``-th update."""
+        if checkpoint is not None and step % checkpoint_every == 0:
+            checkpoint(Snapshot(params, state, step, epoch, batch, diverges.reference, patience.best,
+                                patience.no_improvement, dict(pending)))
 
     def explain(what: str, where: str) -> tuple[str, float | None]:
         lr = current_lr(state)
@@ -373,27 +434,32 @@ def run(
         raise _Divergence("the parameters became non-finite", value, f"at step {history.n_steps - 1}")
 
     def run_epoch(epoch: int) -> None:
-        """The updates of one epoch by ``epoch_runner``, recorded and checked as the per-batch body does."""
-        nonlocal params, state, step
-        if stop.max_steps is not None and step >= stop.max_steps:
-            raise _Stop(MAX_ITER, "")
-        done = epoch_runner(params, state, epoch, gtol=stop.gtol, record_params=history.record_params,
-                            max_steps=None if stop.max_steps is None else stop.max_steps - step)
-        history.record_steps(epoch, done.loss, done.grad_norm, done.lr, done.path)
-        params, state = done.params, done.state
-        step += len(done.loss)
-        if done.halt == "max_steps":
-            raise _Stop(MAX_ITER, "")
-        if done.halt == "gradient":
-            check_gradient(done.halt_loss, done.halt_grad_norm)
-            raise RuntimeError(f"the epoch runner halted on a gradient norm of {done.halt_grad_norm}, which "
-                               f"passes the checks")
-        if done.halt == "parameters":
-            parameters_diverged(done.halt_loss)
+        """The updates of one epoch by ``epoch_runner`` (in pieces that end at the checkpoints),
+        recorded and checked as the per-batch body does."""
+        nonlocal params, state, step, batch
+        while batch < batches.steps_per_epoch:
+            if stop.max_steps is not None and step >= stop.max_steps:
+                raise _Stop(MAX_ITER, "")
+            allowed = [stop.max_steps - step] if stop.max_steps is not None else []
+            if checkpoint is not None:
+                allowed.append(checkpoint_every - step % checkpoint_every)
+            done = epoch_runner(params, state, epoch, start=batch, gtol=stop.gtol,
+                                record_params=history.record_params, max_steps=min(allowed) if allowed else None)
+            history.record_steps(epoch, done.loss, done.grad_norm, done.lr, done.path)
+            params, state = done.params, done.state
+            step += len(done.loss)
+            batch += len(done.loss)
+            if done.halt == "gradient":
+                check_gradient(done.halt_loss, done.halt_grad_norm)
+                raise RuntimeError(f"the epoch runner halted on a gradient norm of {done.halt_grad_norm}, "
+                                   f"which passes the checks")
+            if done.halt == "parameters":
+                parameters_diverged(done.halt_loss)
+            save_checkpoint()
 
     def end_of_epoch() -> None:
         """Validation loss and, for mini-batches, the loss on all the data; then the rules."""
-        nonlocal epoch
+        nonlocal epoch, batch
         extra = {}
         if validation is not None:
             extra["val_loss"] = objective.value(params, validation)
@@ -409,23 +475,24 @@ def run(
             if validation is None:
                 patience.check(loss)
         epoch += 1
+        batch = 0
         if validation is not None:
             patience.check(extra["val_loss"])
 
     # NumPy's floating-point warnings are off: overflow is detected (and explained) by the checks below
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         try:
-            if not full_batch:
+            if not full_batch and resume is None:
                 diverges.check(objective.value(params, data), "before the first step")
             while stop.max_epochs is None or epoch - start_epoch < stop.max_epochs:
                 if compiled:
                     run_epoch(epoch)
                     end_of_epoch()
                     continue
-                for batch in (batches.epoch(epoch) if batches is not None else (None,)):
+                for rows in (batches.epoch(epoch, batch) if batches is not None else (None,) if batch == 0 else ()):
                     if stop.max_steps is not None and step >= stop.max_steps:
                         raise _Stop(MAX_ITER, "")
-                    value, grad = objective.value_and_grad(params, batch)
+                    value, grad = objective.value_and_grad(params, rows)
                     if tuple(grad.shape) != tuple(params.shape):
                         raise ValueError(f"the gradient has shape {tuple(grad.shape)} but the parameters "
                                          f"{tuple(params.shape)}")
@@ -442,13 +509,15 @@ def run(
                     history.record_step(epoch, value, gnorm, lr, params)  # copied only if params are recorded
                     params = params + updates
                     step += 1
+                    batch += 1
                     if not isfinite_all(params):
                         parameters_diverged(value)
                     if callback is not None:
                         try:
-                            callback(StepInfo(history.n_steps, epoch, params, value, gnorm, lr, _rows(batch)))
+                            callback(StepInfo(history.n_steps, epoch, params, value, gnorm, lr, _rows(rows)))
                         except StopIteration:
                             raise _Stop(STOPPED, "stopped by the callback") from None
+                    save_checkpoint()
                 end_of_epoch()
         except _Stop as s:
             status, message = s.status, s.message

@@ -114,21 +114,23 @@ class Batches:
         """All rows, ``(X, Y)`` or ``(X, Y, w)``."""
         return (self.X, self.Y) if self.w is None else (self.X, self.Y, self.w)
 
-    def epoch(self, epoch: int) -> Iterator[tuple[Any, ...]]:
-        """Yield the batches of ``epoch`` (0-based). Data order gives views, shuffled order copies."""
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple[Any, ...]]:
+        """Yield the batches of ``epoch`` (0-based) from its batch ``start`` on (a resumed run starts
+        inside an epoch). Data order gives views, shuffled order copies."""
         arrays = self.data
         if self.full_batch:
-            yield arrays
+            if start == 0:
+                yield arrays
             return
         bs, n = self.size, self.n_samples
         if self.shuffle:
             order = epoch_order(n, epoch, self.seed)
-            for start in range(0, n, bs):
-                idx = order[start : start + bs]
+            for lo in range(start * bs, n, bs):
+                idx = order[lo : lo + bs]
                 yield tuple(index(a, idx) for a in arrays)
         else:
-            for start in range(0, n, bs):
-                yield tuple(a[start : start + bs] for a in arrays)
+            for lo in range(start * bs, n, bs):
+                yield tuple(a[lo : lo + bs] for a in arrays)
 
 
 @dataclass(frozen=True)
@@ -154,5 +156,6 @@ class FixedBatch:
     def data(self) -> Any:
         return self.batch
 
-    def epoch(self, epoch: int) -> Iterator[Any]:
-        yield self.batch
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[Any]:
+        if start == 0:
+            yield self.batch

@@ -141,7 +141,7 @@ def _borrowed(typingctx, arrays):
 @_inline
 def _fetch_rows(X, Y, w, order, start, stop):
     """Prefetch the cache lines of the rows ``order[start:stop]`` of ``X``, ``Y`` and ``w``."""
-    n, d = X.shape
+    n, d = order.shape[0], X.shape[1]
     per_line = max(1, 64 // X.itemsize)
     weighted = w.shape[0] > 0
     for i in range(start, min(stop, n)):
@@ -522,7 +522,7 @@ def _epoch(data, n_steps, bs, params, config, state, out, scratch):
     trace, s1, s2, s3, counts, avg, mean = _borrowed(state)
     out_loss, out_gnorm, out_path = _borrowed(out)
     g, Xb, Zb, WR, tmp, cast = _borrowed(scratch)
-    n, d = X.shape
+    n, d = order.shape[0], X.shape[1]  # the rows of this call: order may start inside the epoch
     k = Y.shape[1]
     dk = d * k
     logistic, zero, one = icfg[I_LOSS] == LOGISTIC, tcfg[T_ZERO], tcfg[T_ONE]

@@ -281,13 +281,16 @@ class CompiledEpochs:
         self._scratch = (np.zeros(p, X.dtype), np.zeros((bs, X.shape[1]), X.dtype), np.zeros(bs * k, X.dtype),
                          np.zeros(bs * k, X.dtype), np.zeros(max(p, bs * k), X.dtype), np.zeros(1, X.dtype))
 
-    def __call__(self, params: Any, state: Any, epoch: int, *, max_steps: int | None = None,
+    def __call__(self, params: Any, state: Any, epoch: int, *, start: int = 0, max_steps: int | None = None,
                  gtol: float | None = None, record_params: bool = True) -> EpochSteps:
-        """Make the updates of ``epoch`` from ``params`` and ``state`` (neither is modified)."""
+        """Make the updates of ``epoch`` from its batch ``start`` on, from ``params`` and ``state``
+        (neither is modified)."""
         b, spec, dt = self.batches, self.spec, self.dtype
         p = self.n_params
-        n_steps = b.steps_per_epoch if max_steps is None else min(b.steps_per_epoch, max_steps)
+        left = b.steps_per_epoch - start
+        n_steps = left if max_steps is None else min(left, max_steps)
         order = epoch_order(b.n_samples, epoch, b.seed) if b.shuffle else self._rows
+        order = order[start * b.size:] if start else order
         lr_state = find_states(state, ScaleByLrState)[-1]
         lrs = learning_rates(spec.schedule, lr_state.count, n_steps)
         theta = np.array(params, dtype=dt, copy=True)
@@ -344,17 +347,19 @@ class CompiledEpochs:
 
 def epoch_runner(objective: Any, batches: Any, optimizer: Any, lr: Any, optimizer_params: Mapping[str, Any] | None,
                  clip_value: float | None, clip_norm: float | None, state: Any,
-                 averager: Any = None) -> CompiledEpochs | None:
+                 averager: Any = None, block: bool = False) -> CompiledEpochs | None:
     """A :class:`CompiledEpochs` for this run, or ``None`` when the plain loop must run it.
 
     Compiled: mini-batches (any size below the number of rows) of NumPy float32 / float64
     rows, a :class:`~gradstep.objectives.SquaredError` or
     :class:`~gradstep.objectives.LogisticLoss` objective, a named optimiser (``lr`` a
-    number or a schedule) whose ``state`` has the structure its chain gives.
+    number or a schedule) whose ``state`` has the structure its chain gives. ``block=True``: the
+    rows are one block of a longer epoch (:class:`gradstep.models.streaming.StreamEpochs`), so a
+    block of a single batch is compiled too.
     """
     if not epoch_runner_available() or type(objective) not in (SquaredError, LogisticLoss):
         return None
-    if not isinstance(batches, Batches) or batches.full_batch:
+    if not isinstance(batches, Batches) or (batches.full_batch and not block):
         return None
     arrays = [a for a in (batches.X, batches.Y, batches.w) if a is not None]
     if not all(isinstance(a, np.ndarray) for a in arrays):

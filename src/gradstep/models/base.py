@@ -12,6 +12,7 @@ and the history exactly where the previous call left them.
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -33,6 +34,7 @@ from ..loop import (
     DivergenceError,
     EpochRunner,
     Result,
+    Snapshot,
     StepInfo,
     StopRule,
     run,
@@ -227,7 +229,7 @@ class GradientDescentModel(BaseEstimator):
 
     def _descend(self, X: Any, Y: Any, w: Any, y_raw: np.ndarray, *, epochs: int,
                  tol: float | None, early_stopping: bool, callback: Callable | None) -> Result:
-        """One call of the loop from the current state (``self._theta``, ``self._state``, ``self.history_``)."""
+        """One call of the loop on rows in memory, from the current state (``self._theta``, ...)."""
         validation = None
         if early_stopping:
             from sklearn.model_selection import train_test_split
@@ -240,9 +242,25 @@ class GradientDescentModel(BaseEstimator):
             validation = tuple(a for a in (self.scaling_.transform(Xv), Yv, wv) if a is not None)
         Z = self.scaling_.transform(X)
         batches = self._batches(Z, Y, w)
+
+        def explain() -> float | None:
+            return diagnostics.stable_lr(Z, self._loss_name, bool(self.fit_intercept), self._objective_.penalty.l2,
+                                         Y.shape[1], per_sample=batches.size == 1, sample_weight=w)
+
+        return self._run(self._objective_, batches, epochs=epochs, tol=tol, callback=callback,
+                         validation=validation, explain=explain,
+                         compile=lambda: self._compiled_epochs(batches, callback),
+                         epoch_metrics=self._epoch_metrics(batches.data, validation))
+
+    def _run(self, objective: Any, batches: Any, *, epochs: int, tol: float | None, callback: Callable | None,
+             validation: tuple | None, explain: Callable[[], float | None],
+             compile: Callable[[], EpochRunner | None], epoch_metrics: Callable | None = None,
+             checkpoint: Any = None, checkpoint_every: int | None = None, resume: Any = None,
+             data_description: str | None = None) -> Result:
+        """The loop on ``batches`` from the current state; the fitted attributes from its result."""
         stop = StopRule(max_epochs=epochs, tol=tol, n_iter_no_change=self.n_iter_no_change)
         transform = self._make_transform()  # built (and its settings checked) before any fast path looks at them
-        compiled = self._compiled_epochs(batches, callback)
+        compiled = compile()
         self.history_.meta["compiled"] = compiled is not None
         callbacks = [c for c in (self._averager, callback) if c is not None and compiled is None]
 
@@ -250,14 +268,18 @@ class GradientDescentModel(BaseEstimator):
             for c in callbacks:
                 c(info)
 
-        def explain() -> float | None:
-            return diagnostics.stable_lr(Z, self._loss_name, bool(self.fit_intercept), self._objective_.penalty.l2,
-                                         Y.shape[1], per_sample=batches.size == 1, sample_weight=w)
+        save = None
+        if checkpoint is not None:
+            from .. import checkpoint as checkpoints
 
-        result = run(self._objective_, self._theta, transform, batches, stop, history=self.history_,
+            def save(snapshot: Snapshot) -> None:
+                checkpoints.save(checkpoint, {"model": self, "snapshot": snapshot, "data": data_description})
+
+        result = run(objective, self._theta, transform, batches, stop, history=self.history_,
                      state=self._state, callback=both if callbacks else None, stable_lr=explain,
                      validation=validation, start_epoch=self._epochs_done,
-                     epoch_metrics=self._epoch_metrics(batches.data, validation), epoch_runner=compiled)
+                     epoch_metrics=epoch_metrics, epoch_runner=compiled,
+                     checkpoint=save, checkpoint_every=checkpoint_every, resume=resume)
         if result.status == DIVERGED:
             raise DivergenceError(result.message, self.history_.n_steps, self.history_.lr[-1] if self.history_.n_steps
                                   else np.nan, result.fun, self.history_.meta.get("stable_lr"), self.history_)
@@ -271,17 +293,18 @@ class GradientDescentModel(BaseEstimator):
         self.result_ = result
         return result
 
-    def _compiled_epochs(self, batches: Any, callback: Callable | None) -> EpochRunner | None:
+    def _compiled_epochs(self, batches: Any, callback: Callable | None, block: bool = False) -> EpochRunner | None:
         """The compiled epochs of :mod:`gradstep.kernels.loops` when they can run this fit (mini-batches
         of NumPy rows, a named optimiser, no callback; averaging included), else None: the plain loop."""
-        if callback is not None or not isinstance(batches, Batches) or batches.full_batch:
+        if callback is not None or not isinstance(batches, Batches) or (batches.full_batch and not block):
             return None
         if not isinstance(self.optimizer, str) or not isinstance(batches.X, np.ndarray):
             return None
         from ..kernels import loops
 
         return loops.epoch_runner(self._objective_, batches, self.optimizer, self.lr_, self.optimizer_params,
-                                  self.clip_value, self.clip_norm, self._state, averager=self._averager)
+                                  self.clip_value, self.clip_norm, self._state, averager=self._averager,
+                                  block=block)
 
     def _batches(self, Z: Any, Y: Any, w: Any) -> Any:
         """How the loop sees the (scaled) training rows: :class:`Batches` by default."""
@@ -296,35 +319,48 @@ class GradientDescentModel(BaseEstimator):
         fitted estimator pickles; its state is)."""
         return make_optimizer(self.optimizer, self.lr_, self.optimizer_params, self.clip_value, self.clip_norm)
 
-    def _auto_lr(self, Z: Any, k: int, w: Any) -> float | None:
-        """``lr="auto"``: half the largest stable learning rate, :math:`1/L`, for the plain and momentum
-        steps (the per-row bound for per-sample SGD; row weights included); ``None`` (the
-        optimiser's torch default) for the adaptive ones, whose steps are not in units of the gradient."""
-        if isinstance(self.optimizer, str) and self.optimizer.lower() in ("adagrad", "rmsprop", "adam"):
-            return None
-        return 0.5 * diagnostics.stable_lr(Z, self._loss_name, bool(self.fit_intercept), self._objective_.penalty.l2,
-                                           k, per_sample=self.batch_size == 1, sample_weight=w)
+    def _adaptive(self) -> bool:
+        """AdaGrad, RMSProp and Adam: their steps are not in units of the gradient (no ``lr="auto"`` bound)."""
+        return isinstance(self.optimizer, str) and self.optimizer.lower() in ("adagrad", "rmsprop", "adam")
 
     def _start(self, X: Any, Y: Any, w: Any, penalty: Penalty, coef_init: Any,
                intercept_init: Any) -> None:
-        """A fresh run: objective, scaling, learning rate, optimiser state, history."""
+        """A fresh run on rows in memory: the scaling is learnt from ``X``, ``lr="auto"`` from the
+        scaled rows (:func:`gradstep.diagnostics.stable_lr`; the per-row bound for per-sample SGD)."""
+        scaling = FeatureScaling.fit(self.scale, X, center=bool(self.fit_intercept))
+
+        def stable() -> float:
+            return diagnostics.stable_lr(scaling.transform(X), self._loss_name, bool(self.fit_intercept),
+                                         self._objective_.penalty.l2, Y.shape[1], per_sample=self.batch_size == 1,
+                                         sample_weight=w)
+
+        self._begin(penalty, X.shape[1], Y.shape[1], X.shape[0], _float_dtype(X), scaling, stable, coef_init,
+                    intercept_init)
+
+    def _begin(self, penalty: Penalty, d: int, k: int, n: int, dtype: np.dtype, scaling: FeatureScaling,
+               stable: Callable[[], float], coef_init: Any, intercept_init: Any) -> None:
+        """A fresh run: objective, scaling, learning rate, optimiser state, history.
+
+        ``lr="auto"`` is half the largest stable learning rate ``stable()``, :math:`1/L`, for the
+        plain and momentum steps; ``None`` (the optimiser's torch default) for the adaptive ones.
+        """
         self._seed = resolve_seed(self.random_state)
-        self._objective_ = self._objective(X.shape[1], Y.shape[1], penalty)
-        self.scaling_ = FeatureScaling.fit(self.scale, X, center=bool(self.fit_intercept))
+        self._objective_ = self._objective(d, k, penalty)
+        self.scaling_ = scaling
         auto = isinstance(self.lr, str) and self.lr == "auto"
         if isinstance(self.lr, str) and not auto:
             raise ValueError(f"lr must be a number, a schedule or 'auto', got {self.lr!r}")
-        self.lr_ = self._auto_lr(self.scaling_.transform(X), Y.shape[1], w) if auto else self.lr
-        self._theta = self._initial_params(self._objective_, _float_dtype(X), coef_init, intercept_init)
+        self.lr_ = (None if self._adaptive() else 0.5 * stable()) if auto else self.lr
+        self._theta = self._initial_params(self._objective_, dtype, coef_init, intercept_init)
         self._state = self._make_transform().init(self._theta)
         self._epochs_done = 0
         start = int(self.average) if not isinstance(self.average, bool) else (1 if self.average else 0)
         self._averager = Averager(start) if start else None
         self.history_ = History(
-            record_params=self.record_params, param_names=self._param_names(X.shape[1], Y.shape[1]),
+            record_params=self.record_params, param_names=self._param_names(d, k),
             meta={"model": type(self).__name__, "params": _plain(self.get_params()), "seed": self._seed,
                   "backend": self._placement.describe(),
-                  "n_samples": X.shape[0], "scale": self.scaling_.kind,
+                  "n_samples": n, "scale": self.scaling_.kind,
                   "lr": self.lr_ if isinstance(self.lr_, (int, float)) or self.lr_ is None else repr(self.lr_)},
         )
 
@@ -355,6 +391,12 @@ class GradientDescentModel(BaseEstimator):
             When the loss explodes; the message names the step, the learning rate and the
             largest stable one. The estimator is then left unfitted.
         """
+        if _is_dask(X):  # blockwise, through the same loop (gradstep.distributed)
+            if any(a is not None for a in (coef_init, intercept_init, sample_weight)):
+                raise ValueError("coef_init, intercept_init and sample_weight are not available for Dask arrays")
+            from ..distributed import DaskRows
+
+            return self.fit_stream(DaskRows(X, y), callback=callback)
         penalty = self._check_hyper()
         warm = self.warm_start and hasattr(self, "_theta") and coef_init is None and intercept_init is None
         X, y_raw, Y, w = self._prepare(X, y, reset=not warm, sample_weight=sample_weight)
@@ -375,6 +417,179 @@ class GradientDescentModel(BaseEstimator):
             self._start(X, Y, w, penalty, None, None)
         self._descend(X, Y, w, y_raw, epochs=1, tol=None, early_stopping=False, callback=None)
         return self
+
+    # ------------------------------------------------------------------ rows that do not fit in memory
+    def fit_stream(self, source: Any, target: str | None = None, features: Any = None, *,
+                   chunk_rows: int | None = None, buffer_rows: int | None = None,
+                   callback: Callable[[StepInfo], Any] | None = None, checkpoint: str | os.PathLike | None = None,
+                   checkpoint_every: int = 1000, resume: bool = False) -> GradientDescentModel:
+        r"""Fit on rows read piece by piece: Parquet files, a CSV file or Dask arrays (see :mod:`gradstep.data.stream`).
+
+        The same descent as :meth:`fit` (the same iterates, in data order), with memory bounded by
+        the chunks and the shuffle buffer rather than the data. The rows are read once to gather
+        their summary (:func:`gradstep.models.streaming.summarise`: the number of rows, the labels,
+        :math:`\tilde X^\top \tilde X` and, for squared error, :math:`\tilde X^\top y`), then once
+        per epoch. For squared error the loss on all the rows, and full-batch descent, then come
+        from the summary at :math:`O(d^2)` a step; a classifier reads the rows again for its
+        loss after every epoch and, in full-batch descent, for every step.
+
+        Parameters
+        ----------
+        source : str, os.PathLike or RowSource
+            A Parquet file, folder or glob, a CSV file, or a row source
+            (:func:`gradstep.data.stream.open_rows`, :class:`gradstep.distributed.DaskRows`).
+        target, features : str, sequence of str, optional
+            The columns, when ``source`` is a path.
+        chunk_rows, buffer_rows : int, optional
+            Rows read at a time and rows shuffled together (defaults
+            :data:`~gradstep.data.stream.CHUNK_ROWS`, :data:`~gradstep.data.stream.BUFFER_ROWS`).
+        callback : callable, optional
+            ``callback(StepInfo)`` after every update (it turns the compiled epochs off).
+        checkpoint : path, optional
+            Save the run there every ``checkpoint_every`` updates (atomically, :mod:`gradstep.checkpoint`).
+        resume : bool
+            If ``checkpoint`` exists, go on from it (the same settings and data are required) to the
+            result the uninterrupted run would have given.
+
+        Returns
+        -------
+        self
+
+        Notes
+        -----
+        Not available for streamed rows: ``scale``, ``early_stopping``, ``class_weight`` and
+        sample weights, and ``backend="torch"`` (the rows are NumPy chunks).
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np, pandas as pd
+        >>> from gradstep import LinearRegression
+        >>> path = os.path.join(tempfile.mkdtemp(), "line.parquet")
+        >>> x = np.linspace(0, 1, 1000)
+        >>> pd.DataFrame({"x": x, "y": 2 * x + 1}).to_parquet(path, row_group_size=100)
+        >>> model = LinearRegression(batch_size=50, lr=0.5, epochs=200, tol=None, random_state=0)
+        >>> np.round(model.fit_stream(path, target="y").coef_, 3), round(model.intercept_, 3)
+        (array([2.]), 1.0)
+        """
+        from ..data.stream import BUFFER_ROWS, CHUNK_ROWS, open_rows
+
+        if isinstance(source, (str, os.PathLike)):
+            source = open_rows(source, target, features, chunk_rows=chunk_rows or CHUNK_ROWS)
+        penalty = self._check_hyper()
+        self._check_streamable()
+        snapshot = None
+        description = getattr(source, "description", type(source).__name__)
+        if resume and checkpoint is not None and os.path.exists(checkpoint):
+            snapshot = self._restore(checkpoint, description)
+        else:
+            from . import streaming
+
+            summary = streaming.summarise(source, bool(self.fit_intercept), labels=self._stratify)
+            self._start_stream(source, summary, penalty)
+        batches = self._stream_batches(source, buffer_rows or BUFFER_ROWS)
+        per_sample = batches.size == 1
+
+        def explain() -> float | None:
+            from . import streaming
+
+            return streaming.stable_lr(self._summary, self._loss_name, bool(self.fit_intercept),
+                                       self._objective_.penalty.l2, self._objective_.n_outputs, per_sample)
+
+        from ..objectives import ChunkedObjective
+
+        result = self._run(ChunkedObjective(self._objective_), batches, epochs=int(self.epochs), tol=self.tol,
+                           callback=callback, validation=None, explain=explain,
+                           compile=lambda: self._compiled_stream(batches, callback),
+                           checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=snapshot,
+                           data_description=description)
+        if not result.success:
+            warnings.warn(f"{result.message} (epochs={self.epochs}, tol={self.tol}); raise epochs or lr",
+                          ConvergenceWarning, stacklevel=2)
+        return self
+
+    def _check_streamable(self) -> None:
+        for name, off in (("scale", (None, "none")), ("early_stopping", (False,)), ("class_weight", (None,)),
+                          ("backend", (None, "numpy"))):
+            if getattr(self, name, None) not in off:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not available for streamed rows; set it to "
+                                 f"{off[0]!r}, or read the data into memory and use fit")
+
+    def _start_stream(self, source: Any, summary: Any, penalty: Penalty) -> None:
+        """A fresh streamed run: features and labels from the source and its summary."""
+        self._placement = self._output = Placement.resolve(np.zeros((1, 1)), None, None)
+        d = int(source.n_features)
+        self.n_features_in_ = d
+        self.feature_names_in_ = np.asarray(source.feature_names, dtype=object)
+        k = self._encode(summary.labels if self._stratify else np.zeros(1), first=True).shape[1]
+        self._summary = summary
+        identity = FeatureScaling.fit(None, np.zeros((1, d)))
+
+        def stable() -> float:
+            from . import streaming
+
+            return streaming.stable_lr(summary, self._loss_name, bool(self.fit_intercept),
+                                       self._objective_.penalty.l2, k, per_sample=self.batch_size == 1)
+
+        self._begin(penalty, d, k, summary.n_rows, np.dtype(np.float64), identity, stable, None, None)
+        self.history_.meta["data"] = getattr(source, "description", None)
+
+    def _restore(self, path: str | os.PathLike, description: str) -> Snapshot:
+        """The fitted state saved in the checkpoint ``path`` (after checking it is this run's), and its snapshot."""
+        from .. import checkpoint as checkpoints
+
+        saved = checkpoints.load(path)
+        model = saved["model"]
+        if type(model) is not type(self):
+            raise ValueError(f"{path}: the checkpoint is of a {type(model).__name__}, not a {type(self).__name__}")
+        mine, theirs = _plain(self.get_params()), _plain(model.get_params())
+        differ = [f"{k}={theirs.get(k)!r} there, {mine[k]!r} here" for k in mine if mine[k] != theirs.get(k)]
+        if differ:
+            raise ValueError(f"{path}: the checkpoint was made with other settings ({'; '.join(differ)}); "
+                             f"use the same settings to resume, or delete the checkpoint to start afresh")
+        if saved["data"] != description:
+            raise ValueError(f"{path}: the checkpoint was made on {saved['data']}, not {description}; resume on "
+                             f"the same data, or delete the checkpoint to start afresh")
+        self.__dict__.update(model.__dict__)
+        return saved["snapshot"]
+
+    def _summary_data(self) -> Any:
+        """What stands for all the streamed rows in the loss after each epoch, without reading them
+        (LinearRegression: their :class:`~gradstep.objectives.SquaredStats`); None: read them."""
+        return None
+
+    def _chunk_encoder(self) -> Callable | None:
+        """``(X, y) -> (X, Y)`` for each streamed chunk; None: ``Y = y[:, None]``."""
+        return None
+
+    def _stream_batches(self, source: Any, buffer_rows: int) -> Any:
+        from ..data.batching import FixedBatch
+        from ..data.stream import StreamBatches
+
+        data = self._summary_data()
+        batches = StreamBatches(source, self.batch_size, bool(self.shuffle), self._seed, buffer_rows,
+                                self._chunk_encoder(), None)
+        self.history_.meta["sufficient_stats"] = data is not None and batches.full_batch
+        if data is not None and batches.full_batch:
+            return FixedBatch(data, batches.n_samples)
+        if data is not None:
+            batches.data = data
+        return batches
+
+    def _compiled_stream(self, batches: Any, callback: Callable | None) -> EpochRunner | None:
+        """Compiled epochs over the blocks of a stream (:class:`~gradstep.models.streaming.StreamEpochs`)
+        when the in-memory rule (:meth:`_compiled_epochs`) would compile such rows; else None."""
+        from ..data.stream import StreamBatches
+
+        if not isinstance(batches, StreamBatches) or batches.full_batch:
+            return None
+        from .streaming import StreamEpochs
+
+        k, bs = self._objective_.n_outputs, batches.size
+        probe = Batches(np.zeros((bs + 1, self.n_features_in_)), np.zeros((bs + 1, k)), bs, False, 0)
+        if self._compiled_epochs(probe, callback) is None:
+            return None
+        return StreamEpochs(batches, lambda rows: self._compiled_epochs(rows, callback, block=True))
 
     # ------------------------------------------------------------------ diagnostics
     def _fit_space(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -398,6 +613,11 @@ class GradientDescentModel(BaseEstimator):
         coef = xp.reshape(self._placement.put(self.coef_, dtype), (-1, Xc.shape[1]))
         b = self._placement.put(np.atleast_1d(_host(self.intercept_)), dtype)
         return Placement.resolve(X, None, None).put(Xc @ coef.T + b)
+
+
+def _is_dask(X: Any) -> bool:
+    """A Dask array or DataFrame (checked without importing Dask)."""
+    return type(X).__module__.split(".")[0] == "dask"
 
 
 def _host(a: Any) -> Any:

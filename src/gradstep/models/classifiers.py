@@ -13,6 +13,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -137,6 +138,11 @@ class _Classifier(ClassifierMixin, GradientDescentModel):
             return out
 
         return metrics
+
+    def _chunk_encoder(self) -> Callable:
+        from .streaming import EncodeLabels
+
+        return EncodeLabels(self.classes_, one_hot=self._multi_class)
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> _Classifier:
         """One more epoch over ``(X, y)``, continuing the optimiser state, schedule and history.

@@ -7,6 +7,7 @@ from .logistic import LogisticLoss, SoftmaxCrossEntropy
 from .penalties import PENALTIES, Penalty
 from .squared import LOSSES, SquaredError
 from .stats import SquaredStats
+from .chunked import ChunkedObjective, ChunkSums, chunk_sums
 
 __all__ = [
     "LOSSES",
@@ -20,5 +21,8 @@ __all__ = [
     "SoftmaxCrossEntropy",
     "SquaredError",
     "SquaredStats",
+    "ChunkSums",
+    "ChunkedObjective",
+    "chunk_sums",
     "numeric_grad",
 ]

@@ -87,6 +87,13 @@ class SquaredStats:
             C = xp.concat([C, sy[None, :]], axis=0)
         return cls(G, C, s, int(X.shape[0]), bool(fit_intercept))
 
+    def __add__(self, other: SquaredStats) -> SquaredStats:
+        """The statistics of both sets of rows (every one of them is a sum over rows)."""
+        if self.fit_intercept != other.fit_intercept or self.C.shape != other.C.shape:
+            raise ValueError("cannot add statistics gathered for different models")
+        return SquaredStats(self.G + other.G, self.C + other.C, self.s + other.s, self.n_rows + other.n_rows,
+                            self.fit_intercept)
+
     def __len__(self) -> int:  # a batch of ``n_rows`` rows for whoever counts them
         return self.n_rows
 
