@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from .common import (
@@ -17,6 +18,7 @@ from .common import (
     emit_json,
     fail,
     load_data,
+    names,
     optimizer_params,
     optional_float,
     out,
@@ -62,7 +64,9 @@ def lr_check(X: np.ndarray, lr: float, loss: str, fit_intercept: bool, scale: st
 
 
 def fit(
-    file: Annotated[Path | None, typer.Argument(help="Data file: CSV, Parquet, .npy or .npz (default: the tutorial line).")] = None,
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="Data file: CSV, Parquet, .npy or .npz (default: the tutorial line); several Parquet files or a "
+             "folder are streamed.", show_default=False)] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="A bundled dataset (see `gradstep datasets`).")] = None,
     target: Annotated[str | None, typer.Option("--target", "-t", help="Column to predict (required with a file).")] = None,
     features: Annotated[str | None, typer.Option(help="Comma-separated feature columns (default: all other numeric).")] = None,
@@ -94,6 +98,15 @@ def fit(
     history: Annotated[Path | None, typer.Option(help="Write the run's history to this JSON file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the fitted coefficients.")] = False,
+    stream: Annotated[bool, typer.Option("--stream", help="Read the data in chunks (files larger than memory).")] = False,
+    chunk_rows: Annotated[int | None, typer.Option(help="Rows read at a time when streaming (implies --stream).")] = None,
+    buffer_rows: Annotated[int | None, typer.Option(help="Rows shuffled together when streaming.")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="Save the run to this file every --checkpoint-every steps "
+                                                    "(implies --stream).")] = None,
+    checkpoint_every: Annotated[int, typer.Option(help="Steps between two checkpoints.")] = 1000,
+    resume: Annotated[bool, typer.Option("--resume", help="Go on from --checkpoint if it exists.")] = False,
+    scheduler: Annotated[str | None, typer.Option(help="Run on this Dask scheduler, e.g. tcp://HOST:8786.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Start a local Dask cluster with this many workers.")] = None,
 ) -> None:
     """Fit a model by gradient descent; compare it with the closed form (linear) or scikit-learn (classifiers)."""
     from .. import models
@@ -104,7 +117,33 @@ def fit(
         fail(f"--model must be one of {list(MODELS)}, got {model!r}")
     cls_name, task = MODELS[model]
     scale_kind = None if scale == "none" else scale
-    ds = load_data(file, dataset, target, features, delimiter, dropna, fill, task=task)
+    files = files or []
+    streamed = (stream or chunk_rows is not None or checkpoint is not None or resume or scheduler is not None
+                or workers is not None or len(files) > 1 or any(f.is_dir() for f in files))
+    if streamed:
+        if not files:
+            fail("streaming (--stream, --checkpoint, --scheduler, --workers) needs a FILE, folder or files")
+        if dropna or fill is not None:
+            fail("--dropna and --fill are not available when streaming: clean the files first")
+    file = files[0] if files else None
+    ds = None if streamed else load_data(file, dataset, target, features, delimiter, dropna, fill, task=task)
+    if streamed:
+        lr = _lr(lr_text, model)
+        params = _params(model, optimizer, lr, schedule_spec, opt, epochs, batch_size, shuffle, seed, penalty, alpha,
+                         clip_value, clip_norm, scale_kind, tol, early_stopping, validation_fraction, loss,
+                         class_weight, task)
+        params["fit_intercept"] = not no_intercept
+        try:
+            est = getattr(models, cls_name)(**params)
+        except ValueError as e:
+            fail(str(e))
+        from .stream import fit_streamed
+
+        fit_streamed(est, files, target=target, features=names(features), delimiter=delimiter, chunk_rows=chunk_rows,
+                     buffer_rows=buffer_rows, scheduler=scheduler, workers=workers, checkpoint=checkpoint,
+                     checkpoint_every=checkpoint_every, resume=resume, history=history, as_json=as_json,
+                     quiet=quiet, summary={"model": model, "optimizer": optimizer, "batch_size": batch_size})
+        return
     if getattr(ds, "task", task) != task:
         fail(f"dataset {ds.name!r} is a {ds.task} task; --model {model} needs a "
              + ("numeric target to regress" if task == "regression" else "class label target"))
@@ -112,18 +151,10 @@ def fit(
     y = np.asarray(ds.y, dtype=float) if task == "regression" else np.asarray(ds.y)
     lr = _lr(lr_text, model)
     opt_params = optimizer_params(opt)
-    params: dict[str, Any] = {
-        "fit_intercept": not no_intercept, "optimizer": optimizer,
-        "lr": lr if lr == "auto" else schedule(schedule_spec, lr), "optimizer_params": opt_params or None,
-        "epochs": epochs, "batch_size": batch_size, "shuffle": shuffle, "random_state": seed,
-        "penalty": penalty, "alpha": alpha, "clip_value": clip_value, "clip_norm": clip_norm,
-        "scale": scale_kind, "tol": optional_float(tol, "--tol"), "early_stopping": early_stopping,
-        "validation_fraction": validation_fraction,
-    }
-    if task == "regression":
-        params["loss"] = loss
-    elif class_weight not in (None, "none"):
-        params["class_weight"] = class_weight
+    params = _params(model, optimizer, lr, schedule_spec, opt, epochs, batch_size, shuffle, seed, penalty, alpha,
+                     clip_value, clip_norm, scale_kind, tol, early_stopping, validation_fraction, loss, class_weight,
+                     task)
+    params["fit_intercept"] = not no_intercept
     try:
         est = getattr(models, cls_name)(**params)
         plain = optimizer in ("gd", "sgd") and not opt_params.get("momentum")
@@ -161,6 +192,27 @@ def fit(
     report(est, ds, X, y, common, files, plot, as_json, quiet)
 
 
+def _params(model: str, optimizer: str, lr: Any, schedule_spec: str | None, opt: list[str] | None, epochs: int,
+            batch_size: int | None, shuffle: bool, seed: int, penalty: str | None, alpha: float,
+            clip_value: float | None, clip_norm: float | None, scale_kind: str | None, tol: str,
+            early_stopping: bool, validation_fraction: float, loss: str, class_weight: str | None,
+            task: str) -> dict[str, Any]:
+    """The estimator's hyper-parameters from the options."""
+    params: dict[str, Any] = {
+        "optimizer": optimizer, "lr": lr if lr == "auto" else schedule(schedule_spec, lr),
+        "optimizer_params": optimizer_params(opt) or None,
+        "epochs": epochs, "batch_size": batch_size, "shuffle": shuffle, "random_state": seed,
+        "penalty": penalty, "alpha": alpha, "clip_value": clip_value, "clip_norm": clip_norm,
+        "scale": scale_kind, "tol": optional_float(tol, "--tol"), "early_stopping": early_stopping,
+        "validation_fraction": validation_fraction,
+    }
+    if task == "regression":
+        params["loss"] = loss
+    elif class_weight not in (None, "none"):
+        params["class_weight"] = class_weight
+    return params
+
+
 def _settings(summary: dict[str, Any]) -> str:
     lr = summary["lr"]
     return (f"{summary['optimizer']}, lr {lr:.4g}" if isinstance(lr, (int, float)) else f"{summary['optimizer']}, lr {lr}")
@@ -196,7 +248,7 @@ def _regression(est: Any, ds: Any, X: np.ndarray, y: np.ndarray, summary: dict[s
     out.print(f"[bold]gradstep fit[/] — {ds.description}")
     table = Table("parameter", "gradient descent", "closed form", show_edge=False)
     for name, a, b in zip([*ds.feature_names, "intercept"], gd, cf):
-        table.add_row(name if name == "intercept" else f"w[{name}]", f"{a:.10g}", f"{b:.10g}")
+        table.add_row(escape(name if name == "intercept" else f"w[{name}]"), f"{a:.10g}", f"{b:.10g}")
     out.print(table)
     out.print(
         f"{_settings(summary)}, loss {est.loss}, batch {summary['batch_size'] or 'all'}: {est.n_iter_} epochs, "

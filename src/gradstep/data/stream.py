@@ -122,7 +122,11 @@ def _check_finite(X: np.ndarray, y: np.ndarray, names: Sequence[str], target: st
 
 
 # --------------------------------------------------------------------------------------------- Parquet
-def _parquet_files(path: str | os.PathLike) -> list[Path]:
+def _parquet_files(path: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    if isinstance(path, (list, tuple)):  # several files, folders or globs (e.g. a shell-expanded data/*.parquet)
+        if not path:
+            raise DataError("no Parquet file given", path=None)
+        return [f for p in path for f in _parquet_files(p)]
     text = os.fspath(path)
     if any(ch in text for ch in "*?["):
         files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
@@ -146,8 +150,9 @@ class ParquetRows:
 
     Parameters
     ----------
-    path : str or os.PathLike
-        A file, a folder (every ``.parquet`` / ``.pq`` file in it, sorted by name) or a glob.
+    path : str, os.PathLike or a list of them
+        A file, a folder (every ``.parquet`` / ``.pq`` file in it, sorted by name), a glob, or a
+        list of these (read in the order given).
     target : str
         The column to predict.
     features : sequence of str, optional
@@ -163,7 +168,8 @@ class ParquetRows:
         from .readers.parquet import _ParquetSource
 
         self.files = _parquet_files(path)
-        self.description = os.fspath(path)
+        self.description = (", ".join(map(os.fspath, path)) if isinstance(path, (list, tuple))
+                            else os.fspath(path))
         self.chunk_rows = _positive("chunk_rows", chunk_rows)
         first = _ParquetSource(self.files[0])  # the schema, with the in-memory reader's checks
         if target is None:
@@ -372,16 +378,50 @@ class CsvRows:
 
 def open_rows(path: str | os.PathLike, target: str | None = None, features: Sequence[str] | str | None = None,
               *, chunk_rows: int = CHUNK_ROWS, delimiter: str | None = None) -> RowSource:
-    """A row source for ``path``: Parquet (a ``.parquet``/``.pq`` file, a folder or a glob) or CSV (anything else).
+    """A row source for ``path``: Parquet (a ``.parquet``/``.pq`` file, a folder, a glob, or several of
+    these in a list) or CSV (anything else).
 
     ``features`` may be a list or a comma-separated string.
     """
     if isinstance(features, str):
         features = [f.strip() for f in features.split(",") if f.strip()]
+    if isinstance(path, (list, tuple)):
+        if len(path) != 1:
+            return ParquetRows(list(path), target, features, chunk_rows)
+        path = path[0]
     text = os.fspath(path)
     if Path(text).is_dir() or any(ch in text for ch in "*?[") or Path(text).suffix.lower() in PARQUET_SUFFIXES:
         return ParquetRows(path, target, features, chunk_rows)
     return CsvRows(path, target, features, delimiter)
+
+
+class ObservedRows:
+    """A row source that reports the rows it reads: ``on_rows(m)`` after every chunk (a progress bar).
+
+    Everything else reads through to ``source``. Rows summed on a cluster (``map_reduce`` of a
+    Dask source) are reported when the reduction returns.
+    """
+
+    def __init__(self, source: Any, on_rows: Callable[[int], Any]) -> None:
+        self.source, self.on_rows = source, on_rows
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "source":
+            raise AttributeError(name)
+        return getattr(self.source, name)
+
+    def read(self, pieces: Sequence[int] | None = None, skip: int = 0) -> Iterator[Chunk]:
+        for X, y in self.source.read(pieces, skip):
+            self.on_rows(X.shape[0])
+            yield X, y
+
+    def map_reduce(self, fn: Callable, combine: Callable) -> Any:
+        if getattr(self.source, "map_reduce", None) is not None and not isinstance(
+                self.source, (ParquetRows, CsvRows)):
+            total = self.source.map_reduce(fn, combine)
+            self.on_rows(int(self.source.n_rows or 0))
+            return total
+        return sequential_map_reduce(self, fn, combine)
 
 
 def _positive(name: str, value: Any) -> int:
@@ -566,5 +606,5 @@ def _add(a: Any, b: Any) -> Any:
     return a + b
 
 
-__all__ = ["BUFFER_ROWS", "CHUNK_ROWS", "CsvRows", "ParquetRows", "RowSource", "StreamBatches", "StreamData",
+__all__ = ["BUFFER_ROWS", "CHUNK_ROWS", "CsvRows", "ObservedRows", "ParquetRows", "RowSource", "StreamBatches", "StreamData",
            "open_rows", "sequential_map_reduce"]

@@ -1,0 +1,169 @@
+"""``gradstep fit`` on data read piece by piece: big Parquet/CSV files, or Dask on a cluster.
+
+Chosen by ``gradstep fit`` when asked (``--stream``, ``--chunk-rows``, ``--checkpoint``,
+``--scheduler``, ``--workers``) or when given several files or a folder. The fit is
+:meth:`gradstep.models.base.GradientDescentModel.fit_stream`; this module opens the rows,
+shows a progress bar counting rows per second, and prints the result next to the
+closed form computed from the one-pass summary (linear regression).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.markup import escape
+from rich.table import Table
+
+from .common import EXIT_DIVERGED, emit_json, err, fail, out, written
+
+
+class RowsProgress:
+    """A progress bar on stderr counting the rows read and their rate (it appears after ``delay`` s)."""
+
+    def __init__(self, total: int | None, description: str, enabled: bool, delay: float = 0.5) -> None:
+        self.total, self.description, self.enabled, self.delay = total, description, enabled, delay
+        self.rows = 0
+        self.start = time.perf_counter()
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __call__(self, m: int) -> None:
+        self.rows += m
+        if not self.enabled:
+            return
+        if self._bar is None:
+            if time.perf_counter() - self.start < self.delay:
+                return
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress("{task.description}", BarColumn(), TextColumn("{task.completed:,.0f} rows"),
+                                 TextColumn("{task.fields[rate]:,.0f} rows/s"), TimeElapsedColumn(),
+                                 console=err, transient=True)
+            self._task = self._bar.add_task(self.description, total=self.total, rate=0.0)
+            self._bar.start()
+        rate = self.rows / max(time.perf_counter() - self.start, 1e-9)
+        self._bar.update(self._task, completed=self.rows, rate=rate)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def open_source(files: list[Path], target: str | None, features: list[str] | None, delimiter: str | None,
+                chunk_rows: int | None, dask: bool) -> Any:
+    """The row source of the files: pyarrow streaming, or a Dask dataframe on the cluster."""
+    from ..data.readers import DataError
+    from ..data.stream import CHUNK_ROWS, open_rows
+
+    if target is None:
+        fail(f"give the column to predict with --target COLUMN (file {files[0]})")
+    try:
+        if dask:
+            from ..distributed import read_parquet
+
+            return read_parquet([str(f) for f in files] if len(files) > 1 else str(files[0]), target, features)
+        if len(files) > 1:
+            return open_rows([str(f) for f in files], target, features, chunk_rows=chunk_rows or CHUNK_ROWS)
+        return open_rows(files[0], target, features, chunk_rows=chunk_rows or CHUNK_ROWS, delimiter=delimiter)
+    except (DataError, ValueError) as e:
+        fail(str(e))
+
+
+def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: list[str] | None,
+                 delimiter: str | None, chunk_rows: int | None, buffer_rows: int | None, scheduler: str | None,
+                 workers: int | None, checkpoint: Path | None, checkpoint_every: int, resume: bool,
+                 history: Path | None, as_json: bool, quiet: bool, summary: dict[str, Any]) -> None:
+    """Fit ``est`` on the rows of ``files`` and print the result."""
+    from ..data.readers import DataError
+    from ..data.stream import ObservedRows
+    from ..loop import DivergenceError
+
+    if resume and checkpoint is None:
+        fail("--resume needs --checkpoint PATH (the checkpoint to go on from)")
+    dask = scheduler is not None or workers is not None
+    cluster = contextlib.nullcontext()
+    if dask:
+        from ..distributed import client
+
+        try:
+            cluster = client(scheduler=scheduler, workers=workers)
+        except ValueError as e:
+            fail(str(e))
+    with cluster:
+        source = open_source(files, target, features, delimiter, chunk_rows, dask)
+        n = source.n_rows
+        passes = 1 + int(est.epochs) if est.batch_size is not None else 1
+        bar = RowsProgress(None if n is None else n * passes, f"fit {files[0].name}", enabled=not (quiet or as_json))
+        t0 = time.perf_counter()
+        try:
+            est.fit_stream(ObservedRows(source, bar), buffer_rows=buffer_rows,
+                           checkpoint=str(checkpoint) if checkpoint is not None else None,
+                           checkpoint_every=checkpoint_every, resume=resume)
+        except DivergenceError as e:
+            bar.close()
+            if history is not None:
+                e.history.to_json(history)
+            fail(str(e), code=EXIT_DIVERGED)
+        except (DataError, ValueError, TypeError, FileNotFoundError) as e:
+            bar.close()
+            fail(str(e))
+        bar.close()
+        seconds = time.perf_counter() - t0
+    files_written: list[Path] = []
+    if history is not None:
+        est.history_.to_json(history)
+        files_written.append(history)
+    rows = est._summary.n_rows
+    summary.update(
+        data=source.description, features=list(source.feature_names), target=source.target_name,
+        rows=rows, rows_read=bar.rows, rows_per_second=bar.rows / seconds if seconds > 0 else None,
+        lr=est.lr_ if isinstance(est.lr_, (int, float)) or est.lr_ is None else repr(est.lr_),
+        epochs_run=est.n_iter_, steps=est.t_, success=bool(est.result_.success), message=est.result_.message,
+        loss_value=est.result_.fun, coef=est.coef_, intercept=est.intercept_, seconds=seconds,
+        checkpoint=str(checkpoint) if checkpoint else None, files=[str(p) for p in files_written],
+    )
+    names = [*source.feature_names, "intercept"]
+    gd = np.append(np.ravel(est.coef_), np.ravel(est.intercept_))
+    cf = _closed_form(est)
+    if cf is not None:
+        summary.update(closed_form=cf, relative_error_to_closed_form=float(
+            np.linalg.norm(gd - cf) / max(float(np.linalg.norm(cf)), 1e-300)))
+    if as_json:
+        emit_json(summary)
+        return
+    if quiet:
+        print(" ".join(f"{v:.10g}" for v in gd))
+        return
+    out.print(f"[bold]gradstep fit[/] — {escape(source.description)}: {rows:,} rows, {len(source.feature_names)} features, "
+              f"read in chunks", highlight=False)
+    table = Table("parameter", "gradient descent", *(["closed form"] if cf is not None else []), show_edge=False)
+    if gd.size == len(names):
+        for i, name in enumerate(names):
+            table.add_row(escape(name if name == "intercept" else f"w[{name}]"), f"{gd[i]:.10g}",
+                          *([f"{cf[i]:.10g}"] if cf is not None else []))
+        out.print(table)
+    else:
+        out.print(f"coef {np.asarray(est.coef_).tolist()}, intercept {np.asarray(est.intercept_).tolist()}")
+    rate = summary["rows_per_second"]
+    out.print(f"{est.optimizer}, lr {summary['lr']}, batch {est.batch_size or 'all'}: {est.n_iter_} epochs, "
+              f"{est.t_} steps in {seconds:.3g} s; {bar.rows:,} rows read"
+              + (f" at {rate:,.0f} rows/s" if rate else "") + f" — {est.result_.message}\n"
+              f"final loss {est.result_.fun:.10g}"
+              + (f", relative distance to the closed form {summary['relative_error_to_closed_form']:.3g}"
+                 if cf is not None else ""), highlight=False)
+    written(files_written, quiet)
+
+
+def _closed_form(est: Any) -> np.ndarray | None:
+    """Least squares from the summary's statistics, :math:`\\tilde X^\\top \\tilde X \\theta = \\tilde X^\\top y`
+    (linear regression without a penalty; None otherwise)."""
+    if not hasattr(est, "loss") or est._objective_.penalty.active:
+        return None
+    stats = est._summary.stats
+    theta = np.linalg.lstsq(np.asarray(stats.G), np.asarray(stats.C), rcond=None)[0][:, 0]
+    return theta if est.fit_intercept else np.append(theta, 0.0)
