@@ -65,7 +65,7 @@ def load(path: str | os.PathLike) -> Any:
             data = pickle.load(f)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no checkpoint there; run without --resume to start afresh") from None
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - unpickling a foreign file raises anything
         raise ValueError(f"{path}: not a gradstep checkpoint ({type(err).__name__}: {err}); delete it to start "
                          f"afresh") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:

@@ -116,7 +116,7 @@ def _check_finite(X: np.ndarray, y: np.ndarray, names: Sequence[str], target: st
     value = y[i] if bad_y[i] else X[i, names.index(column)]
     what = "missing value" if np.isnan(value) else f"value {value} (infinite, or too large for a 64-bit float)"
     row = first_row + i + 1
-    where = dict(line=row + line_offset) if line_offset is not None else dict(row=row)
+    where = {"line": row + line_offset} if line_offset is not None else {"row": row}
     raise _err(path, what, "drop or fill the rows with missing values before streaming the file, or fix the value",
                column=column, **where)
 
@@ -197,7 +197,7 @@ class ParquetRows:
             try:
                 meta = pq.read_metadata(f)
                 names = set(meta.schema.to_arrow_schema().names)
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001 - pyarrow raises many kinds on a bad file
                 raise _err(f, f"cannot be read as Parquet ({_brief(err)})",
                            "check that the file is complete or export it again") from None
             missing = [c for c in self._columns if c not in names]
@@ -269,7 +269,7 @@ class ParquetRows:
                         yield X, y
             except DataError:
                 raise
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001 - pyarrow raises many kinds on a bad file
                 raise _err(self.files[i], f"cannot be read as Parquet ({_brief(err)})",
                            "check that the file is complete or export it again") from None
 
@@ -348,7 +348,7 @@ class CsvRows:
                 parse_options=pcsv.ParseOptions(delimiter=self.delimiter),
                 convert_options=pcsv.ConvertOptions(include_columns=cols,
                                                     column_types={c: pa.float64() for c in cols}))
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - pyarrow raises many kinds on a bad file
             raise _err(self.path, f"cannot be read as CSV ({_brief(err)})",
                        "check the delimiter (--delimiter) and that every value is a number") from None
         first_row = 0
@@ -357,7 +357,7 @@ class CsvRows:
                 rb = reader.read_next_batch()
             except StopIteration:
                 return
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001 - pyarrow raises many kinds on a bad file
                 raise _err(self.path, f"cannot be read as CSV near data row {first_row + 1} or after "
                            f"({_brief(err)})", "make every value of the used columns a number") from None
             m = rb.num_rows
