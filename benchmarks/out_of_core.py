@@ -14,7 +14,8 @@ For each size it writes a Parquet file of ``d`` float64 features ``x0 .. x{d-1}`
 Then it runs every measurement in a fresh Python process, so that each one's peak RSS is its own:
 
 1. ``read``, **the floor**: every row group read with pyarrow
-   (``ParquetFile.iter_batches``), counting the rows and nothing else;
+   (``ParquetFile.iter_batches(row_groups=[g])`` for each group ``g``, as the stream reads them),
+   counting the rows and nothing else;
 2. ``read+numpy``: the same, each chunk converted to a float64 ``(m, d)`` NumPy array and ``y``;
 3. ``stream``: the rows as a streamed fit reads them, ``gradstep.data.stream.ParquetRows.read()``
    (the conversion plus its check for missing and infinite values);
@@ -164,13 +165,21 @@ def _measure(mode: str, path: str, args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     rows = 0
     t0 = time.perf_counter()
+    def batches() -> Any:
+        # row group by row group, as the stream reads them: one iter_batches over a whole file
+        # holds on to memory in proportion to the file (seen with pyarrow 26 on Linux)
+        pf = pq.ParquetFile(path)
+        for g in range(pf.num_row_groups):
+            yield from pf.iter_batches(batch_size=args.chunk_rows, row_groups=[g], columns=cols,
+                                       use_pandas_metadata=False)
+
     if mode == "read":
-        for rb in pq.ParquetFile(path).iter_batches(batch_size=args.chunk_rows, columns=cols):
+        for rb in batches():
             rows += rb.num_rows
         out["passes"] = 1
     elif mode == "read+numpy":
         checksum = 0.0
-        for rb in pq.ParquetFile(path).iter_batches(batch_size=args.chunk_rows, columns=cols):
+        for rb in batches():
             X = np.empty((rb.num_rows, d))
             for j in range(d):
                 X[:, j] = rb.column(j).to_numpy()
