@@ -343,7 +343,7 @@ def rss_targets(entries: list[dict[str, Any]]) -> tuple[list[str], dict[str, Any
     if len(ok) < 2:
         return lines + ["(one size only: no ratio)"], out, True
     small, large = min(ok, key=lambda e: e["rows"]), max(ok, key=lambda e: e["rows"])
-    for mode in MODES:
+    for mode in [m for m in MODES if m in small["results"]]:
         a, b = small["results"].get(mode, {}), large["results"].get(mode, {})
         if "peak_rss_kib" not in a or "peak_rss_kib" not in b:
             lines.append(f"{mode:<14}  missing")
@@ -374,12 +374,17 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=0.1, help="the SGD learning rate (constant)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--gd-steps", type=int, default=100)
+    p.add_argument("--modes", default=",".join(MODES), help="measurements to run, comma-separated (default all)")
     p.add_argument("--keep", action="store_true", help="keep the files (default: delete each after its runs)")
     p.add_argument("--quick", action="store_true", help="sizes 0.005,0.01,0.02 GB and small row groups")
     p.add_argument("--json", default=None, help="write the results there")
     p.add_argument("--child", choices=MODES, default=None, help=argparse.SUPPRESS)
     p.add_argument("--path", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in args.modes if m not in MODES]
+    if unknown:
+        p.error(f"unknown measurement(s) {unknown}; choose among {', '.join(MODES)}")
     if args.quick:
         args.sizes = "0.005,0.01,0.02"
         args.row_group_rows = min(args.row_group_rows, 1 << 12)
@@ -433,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {size:g} GB: {rows:,} rows, {groups:,} row groups, file {entry['file_bytes'] / GB:.3f} GB "
               f"({how})", flush=True)
         try:
-            for mode in MODES:
+            for mode in [m for m in MODES if m in args.modes]:
                 res = run_child(mode, path, args)
                 entry["results"][mode] = res
                 failed |= "error" in res

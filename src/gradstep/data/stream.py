@@ -532,7 +532,10 @@ class StreamBatches:
                 continue
             perm = np.random.default_rng([self.seed, epoch, w]).permutation(X.shape[0])[left:]
             left = 0
-            yield self._prepared(X[perm], y[perm])
+            X, y = X[perm], y[perm]
+            del chunks, perm  # only the permuted window stays alive while the next one is read
+            yield self._prepared(X, y)
+            del X, y
 
     def blocks(self, epoch: int, start: int = 0) -> Iterator[tuple]:
         """The epoch's rows from batch ``start`` on, in blocks whose rows are a multiple of the batch
@@ -540,9 +543,15 @@ class StreamBatches:
         bs = self.size
         carry: tuple | None = None
         for chunk in self.rows(epoch, skip=start * bs):
-            if carry is not None:
-                chunk = tuple(np.concatenate([a, b]) for a, b in zip(carry, chunk))
+            if carry is not None:  # the rows left over, completed by the head of this chunk: one batch
+                need = bs - carry[0].shape[0]
+                head = tuple(np.concatenate([a, b[:need]]) for a, b in zip(carry, chunk))
+                chunk = tuple(b[need:] for b in chunk)
                 carry = None
+                if head[0].shape[0] < bs:  # this chunk was too short to complete it
+                    carry = head
+                    continue
+                yield head
             m = chunk[0].shape[0]
             cut = m - m % bs
             if cut < m:
