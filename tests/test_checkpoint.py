@@ -68,9 +68,9 @@ def _no_temp_files(folder) -> None:
 
 
 # ------------------------------------------------------------------------------ killed and resumed
-N_KILL, BS_KILL, EVERY_KILL, EPOCHS_KILL = 100, 8, 25, 40   # 13 steps an epoch: 25k is never an epoch's end
-KILL_PARAMS = dict(batch_size=BS_KILL, shuffle=True, random_state=3, epochs=EPOCHS_KILL, tol=None, lr=0.01,
-                   optimizer="momentum")
+N_KILL, BS_KILL, EVERY_KILL, EPOCHS_KILL = 100, 8, 25, 80   # 13 steps an epoch: 25k is never an epoch's end
+KILL_PARAMS = {"batch_size": BS_KILL, "shuffle": True, "random_state": 3, "epochs": EPOCHS_KILL, "tol": None,
+               "lr": 0.01, "optimizer": "momentum"}
 
 CHILD = textwrap.dedent("""
     import sys, time
@@ -139,30 +139,30 @@ def _problem(n: int = 61, seed: int = 1):
 
 
 CASES = {
-    # name: (batch_size, shuffle, compiled, stop rule)
-    "full-batch-tol": (None, False, False, StopRule(max_epochs=200, tol=1e-3, n_iter_no_change=3)),
-    "full-batch-max-steps": (None, False, False, StopRule(max_epochs=200, max_steps=40)),
-    "minibatch-shuffled-tol": (8, True, False, StopRule(max_epochs=60, tol=1e-4, n_iter_no_change=3)),
-    "minibatch-shuffled-max-steps": (8, True, False, StopRule(max_epochs=60, max_steps=50)),
-    "compiled-shuffled-tol": (8, True, True, StopRule(max_epochs=60, tol=1e-4, n_iter_no_change=3)),
-    "compiled-shuffled-max-steps": (8, True, True, StopRule(max_epochs=60, max_steps=50)),
-    "compiled-per-sample-tol": (1, True, True, StopRule(max_epochs=30, tol=1e-3, n_iter_no_change=2)),
+    # name: (batch_size, shuffle, compiled, optimiser, stop rule)
+    "full-batch-tol": (None, False, False, "sgd", StopRule(max_epochs=200, tol=1e-3, n_iter_no_change=8)),
+    "full-batch-max-steps": (None, False, False, "momentum", StopRule(max_epochs=200, max_steps=40)),
+    "minibatch-shuffled-tol": (8, True, False, "momentum", StopRule(max_epochs=60, tol=1e-4, n_iter_no_change=3)),
+    "minibatch-shuffled-max-steps": (8, True, False, "momentum", StopRule(max_epochs=60, max_steps=50)),
+    "compiled-shuffled-tol": (8, True, True, "momentum", StopRule(max_epochs=60, tol=1e-4, n_iter_no_change=3)),
+    "compiled-shuffled-max-steps": (8, True, True, "momentum", StopRule(max_epochs=60, max_steps=50)),
+    "compiled-per-sample-tol": (1, True, True, "momentum", StopRule(max_epochs=30, tol=1e-3, n_iter_no_change=2)),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_resume_from_every_snapshot_equals_uninterrupted(case):
-    batch_size, shuffle, compiled, stop = CASES[case]
+    batch_size, shuffle, compiled, optimizer, stop = CASES[case]
     objective, X, Y = _problem()
     batches = Batches(X, Y, batch_size, shuffle, seed=11)
     lr = 0.05 if batch_size != 1 else 0.01
-    transform = make_optimizer("momentum", lr)
+    transform = make_optimizer(optimizer, lr)
     params0 = np.zeros(objective.n_params)
 
     def runner():
         if not compiled:
             return None
-        r = loops.epoch_runner(objective, batches, "momentum", lr, None, None, None, transform.init(params0))
+        r = loops.epoch_runner(objective, batches, optimizer, lr, None, None, None, transform.init(params0))
         assert r is not None
         return r
 
@@ -216,12 +216,12 @@ def test_checkpoint_every_must_be_positive():
 
 # ------------------------------------------------------------------------------ estimators
 STOPPED_CASES = {
-    "linear-full-batch": (LinearRegression, "regression", dict(batch_size=None, lr=0.1, epochs=60)),
-    "linear-minibatch": (LinearRegression, "regression", dict(batch_size=8, lr=0.02, epochs=12,
-                                                              optimizer="adam")),
-    "logistic-minibatch": (LogisticRegression, "binary", dict(batch_size=8, lr=0.1, epochs=12)),
-    "softmax-per-sample": (SoftmaxRegression, "multiclass", dict(batch_size=1, lr=0.05, epochs=2)),
-    "logistic-full-batch": (LogisticRegression, "binary", dict(batch_size=None, lr=0.5, epochs=60)),
+    "linear-full-batch": (LinearRegression, "regression", {"batch_size": None, "lr": 0.1, "epochs": 60}),
+    "linear-minibatch": (LinearRegression, "regression", {"batch_size": 8, "lr": 0.02, "epochs": 12,
+                                                          "optimizer": "adam"}),
+    "logistic-minibatch": (LogisticRegression, "binary", {"batch_size": 8, "lr": 0.1, "epochs": 12}),
+    "softmax-per-sample": (SoftmaxRegression, "multiclass", {"batch_size": 1, "lr": 0.05, "epochs": 2}),
+    "logistic-full-batch": (LogisticRegression, "binary", {"batch_size": None, "lr": 0.5, "epochs": 60}),
 }
 
 
@@ -259,7 +259,7 @@ def test_fit_stream_checkpoint_refuses_other_settings_data_or_file(tmp_path):
     other = tmp_path / "other.parquet"
     df.to_parquet(other, row_group_size=16, index=False)
     ck = tmp_path / "run.ckpt"
-    params = dict(batch_size=8, shuffle=True, random_state=2, tol=None, epochs=5, lr=0.02)
+    params = {"batch_size": 8, "shuffle": True, "random_state": 2, "tol": None, "epochs": 5, "lr": 0.02}
     plain = LinearRegression(**params).fit_stream(data, target="y")
     with_ck = LinearRegression(**params).fit_stream(data, target="y", checkpoint=ck, checkpoint_every=6)
     _assert_same_model(with_ck, plain)  # saving checkpoints changes nothing
@@ -276,6 +276,8 @@ def test_fit_stream_checkpoint_refuses_other_settings_data_or_file(tmp_path):
     with pytest.raises(ValueError, match="other.parquet") as info:
         LinearRegression(**params).fit_stream(other, target="y", checkpoint=ck, resume=True)
     assert str(ck) in str(info.value) and str(data) in str(info.value)
+    with pytest.raises(ValueError, match="shuffle buffer 24 rows"):  # another buffer: other batches
+        LinearRegression(**params).fit_stream(data, target="y", checkpoint=ck, resume=True, buffer_rows=24)
     assert ck.read_bytes() == before  # a refused resume leaves the checkpoint alone
 
     corrupt = tmp_path / "corrupt.ckpt"
@@ -302,7 +304,7 @@ def test_resume_of_a_finished_run_gives_its_result(tmp_path):
     data = tmp_path / "rows.parquet"
     _frame(64).to_parquet(data, row_group_size=16, index=False)
     ck = tmp_path / "run.ckpt"
-    params = dict(batch_size=8, shuffle=True, random_state=2, tol=None, epochs=3, lr=0.02)  # 24 steps
+    params = {"batch_size": 8, "shuffle": True, "random_state": 2, "tol": None, "epochs": 3, "lr": 0.02}  # 24 steps
     done = LinearRegression(**params).fit_stream(data, target="y", checkpoint=ck, checkpoint_every=8)
     assert checkpoints.load(ck)["snapshot"].step == done.history_.n_steps == 24
     again = LinearRegression(**params).fit_stream(data, target="y", checkpoint=ck, resume=True)

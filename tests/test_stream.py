@@ -84,7 +84,7 @@ MODELS = {
 
 def _pair(name, path, batch_size, chunk_rows=CHUNK, callback=None, df=None, **extra):
     """The streamed fit of ``path`` and the in-memory fit of the same rows read with pandas."""
-    cls, kind, params = MODELS[name]
+    cls, _kind, params = MODELS[name]
     if df is None:
         df = pd.read_parquet(path) if not path.endswith(".csv") else pd.read_csv(path)
     kw = dict(batch_size=batch_size, shuffle=False, tol=None, epochs=3, **params, **extra)
@@ -177,7 +177,7 @@ def test_shuffled_epochs_visit_every_row_once_and_are_seeded(tmp_path, kind):
     src = _sources(tmp_path, df)[kind]
     if kind == "csv":
         assert len(list(src.read())) > 3  # several blocks: the windows gather more than one
-    make = lambda seed: StreamBatches(src, batch_size=16, shuffle=True, seed=seed, buffer_rows=25)  # noqa: E731
+    make = lambda seed: StreamBatches(src, batch_size=16, shuffle=True, seed=seed, buffer_rows=25)
     b = make(5)
     for e in range(3):
         batches = list(b.epoch(e))
@@ -392,7 +392,7 @@ def test_epoch_loss_linear_from_summary(tmp_path, shuffle):
     df = _frame("regression")
     path = _write(df, tmp_path, "file")
     X, y = df[FEATURES].to_numpy(), df["y"].to_numpy()
-    kw = dict(batch_size=16, shuffle=shuffle, random_state=0, tol=None, epochs=4, lr=0.05)
+    kw = {"batch_size": 16, "shuffle": shuffle, "random_state": 0, "tol": None, "epochs": 4, "lr": 0.05}
     streamed = LinearRegression(**kw).fit_stream(path, target="y", chunk_rows=CHUNK, buffer_rows=25)
     assert streamed.history_.n_epochs == 4
     if not shuffle:
@@ -409,7 +409,7 @@ def test_epoch_loss_logistic_by_passes(tmp_path):
     df = _frame("binary")
     path = _write(df, tmp_path, "file")
     X, y = df[FEATURES].to_numpy(), df["y"].to_numpy()
-    kw = dict(batch_size=16, shuffle=False, tol=None, epochs=4, lr=0.2)
+    kw = {"batch_size": 16, "shuffle": False, "tol": None, "epochs": 4, "lr": 0.2}
     streamed = LogisticRegression(**kw).fit_stream(path, target="y", chunk_rows=CHUNK)
     memory = LogisticRegression(**kw).fit(X, y)
     assert streamed.history_.n_epochs == memory.history_.n_epochs == 4

@@ -116,7 +116,7 @@ def _check_finite(X: np.ndarray, y: np.ndarray, names: Sequence[str], target: st
     value = y[i] if bad_y[i] else X[i, names.index(column)]
     what = "missing value" if np.isnan(value) else f"value {value} (infinite, or too large for a 64-bit float)"
     row = first_row + i + 1
-    where = {"line": row + line_offset} if line_offset is not None else {"row": row}
+    where = {"line": row + line_offset} if line_offset is not None else {"i": row - 1}
     raise _err(path, what, "drop or fill the rows with missing values before streaming the file, or fix the value",
                column=column, **where)
 

@@ -479,7 +479,9 @@ class GradientDescentModel(BaseEstimator):
         penalty = self._check_hyper()
         self._check_streamable()
         snapshot = None
-        description = getattr(source, "description", type(source).__name__)
+        buffer_rows = buffer_rows or BUFFER_ROWS
+        # what the batches depend on besides the settings: a checkpoint resumes only on the same
+        description = f"{getattr(source, 'description', type(source).__name__)} (shuffle buffer {buffer_rows} rows)"
         if resume and checkpoint is not None and os.path.exists(checkpoint):
             snapshot = self._restore(checkpoint, description)
         else:
@@ -487,7 +489,7 @@ class GradientDescentModel(BaseEstimator):
 
             summary = streaming.summarise(source, bool(self.fit_intercept), labels=self._stratify)
             self._start_stream(source, summary, penalty)
-        batches = self._stream_batches(source, buffer_rows or BUFFER_ROWS)
+        batches = self._stream_batches(source, buffer_rows)
         per_sample = batches.size == 1
 
         def explain() -> float | None:
