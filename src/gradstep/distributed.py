@@ -15,7 +15,10 @@ of the data (:math:`n = \sum_c m_c` rows in all)
   the synchronous scheduler), adds the results in a tree of ``combine`` tasks and brings back one
   small result with one ``dask.compute``. A full-batch gradient step, and the one-pass summary of
   :func:`gradstep.models.streaming.summarise`, are thus one round trip to the cluster that ships
-  :math:`O(d\,k)` numbers each way, not the rows;
+  :math:`O(d\,k)` numbers each way, not the rows. Every value is checked finite (a
+  :class:`~gradstep.data.readers.DataError` names the block, row and column of the first bad one)
+  on the first full pass, which is the summary's; later passes compute the same blocks from the
+  same graph and skip the check;
 * ``read(pieces, skip)`` brings the blocks to this process one at a time (mini-batch epochs run
   here, through the compiled loops, on one block at a time; a shuffled epoch visits the blocks
   in a seeded order).
@@ -58,6 +61,8 @@ import numpy as np
 from .data.readers.common import DataError, _names, _show
 
 Chunk = tuple[np.ndarray, np.ndarray]
+SPLIT_EVERY = 8
+"""Block results combined by one task of ``map_reduce``'s tree."""
 
 
 class DaskRows:
@@ -114,7 +119,7 @@ class DaskRows:
         if y.ndim != 1:
             raise ValueError(f"y must be 1-D (one target per row), got shape {y.shape}")
         for a in (X, y):
-            if isinstance(a, da.Array) and not a.dtype.kind in "biuf":
+            if isinstance(a, da.Array) and a.dtype.kind not in "biuf":
                 raise TypeError(f"the rows must be numbers; got a dask array of dtype {a.dtype}")
         if any(math.isnan(c) for c in X.chunks[0]):
             X = X.compute_chunk_sizes()
@@ -137,6 +142,8 @@ class DaskRows:
         self.n_rows = n
         self.piece_rows: tuple[int, ...] | None = rows if n else ()
         self._starts = np.concatenate([[0], np.cumsum(self.piece_rows)]).astype(np.int64)
+        self._delayed: list | None = None
+        self._checked = False  # every block checked finite by a full pass (the graph gives the same values again)
         self.description = description or f"{kind} ({n} rows, {d} columns, {len(self.piece_rows)} blocks)"
 
     @property
@@ -148,12 +155,14 @@ class DaskRows:
         return len(self.piece_rows or ())
 
     def _blocks(self) -> list[tuple[Any, Any]]:
-        """The delayed ``(X, y)`` block pairs, in order."""
-        xs, ys = self.X.to_delayed().ravel(), self.y.to_delayed().ravel()
-        return list(zip(xs, ys))[: self.n_blocks]
+        """The delayed ``(X, y)`` block pairs, in order (their graphs optimised once, then kept)."""
+        if self._delayed is None:
+            xs, ys = self.X.to_delayed().ravel(), self.y.to_delayed().ravel()
+            self._delayed = list(zip(xs, ys))[: self.n_blocks]
+        return self._delayed
 
-    def _check(self, p: int) -> _Block:
-        return _Block(p, int(self._starts[p]), self.description, self.feature_names, self.target_name)
+    def _check(self, p: int, check: bool = True) -> _Block:
+        return _Block(p, int(self._starts[p]), self.description, self.feature_names, self.target_name, check)
 
     def read(self, pieces: Sequence[int] | None = None, skip: int = 0) -> Iterator[Chunk]:
         """The blocks ``pieces`` (all, in order, by default), computed one at a time, less the first ``skip`` rows."""
@@ -174,18 +183,20 @@ class DaskRows:
 
     def map_reduce(self, fn: Callable[[np.ndarray, np.ndarray], Any], combine: Callable[[Any, Any], Any]) -> Any:
         """``combine`` of ``fn(X, y)`` over the blocks: ``fn`` runs on the workers, the results are
-        combined in a tree of tasks there, and one result comes back (one ``dask.compute``)."""
+        combined in a tree of tasks there, and one result comes back (one ``dask.compute``).
+        The blocks are checked finite until one call has gone through them all."""
         import dask
 
         if not self.n_blocks:
             raise DataError(f"{self.description}: there are no rows")
         apply = dask.delayed(_apply, pure=False)
-        parts = [apply(fn, self._check(p), xb, yb) for p, (xb, yb) in enumerate(self._blocks())]
-        join = dask.delayed(combine, pure=False)
-        while len(parts) > 1:
-            pairs = [join(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
-            parts = pairs + ([parts[-1]] if len(parts) % 2 else [])
-        (total,) = dask.compute(parts[0])
+        check = not self._checked
+        parts = [apply(fn, self._check(p, check), xb, yb) for p, (xb, yb) in enumerate(self._blocks())]
+        join = dask.delayed(_combine, pure=False)
+        while len(parts) > 1:  # a tree of fan-in SPLIT_EVERY: few tasks, each adding a few small results
+            parts = [join(combine, *parts[i:i + SPLIT_EVERY]) for i in range(0, len(parts), SPLIT_EVERY)]
+        (total,) = dask.compute(parts[0], optimize_graph=False)  # the blocks' graphs are optimised already
+        self._checked = True
         return total
 
     def persist(self) -> DaskRows:
@@ -195,6 +206,7 @@ class DaskRows:
         out = object.__new__(DaskRows)
         out.__dict__.update(self.__dict__)
         out.X, out.y = dask.persist(self.X, self.y)
+        out._delayed = None
         return out
 
     def __repr__(self) -> str:
@@ -204,14 +216,15 @@ class DaskRows:
 class _Block:
     """Where a block is (its index and first row) and how to clean it: float64, C-contiguous, finite."""
 
-    def __init__(self, index: int, first_row: int, description: str, names: Sequence[str], target: str) -> None:
+    def __init__(self, index: int, first_row: int, description: str, names: Sequence[str], target: str,
+                 check: bool = True) -> None:
         self.index, self.first_row, self.description = index, first_row, description
-        self.names, self.target = tuple(names), target
+        self.names, self.target, self.check = tuple(names), target, check
 
     def clean(self, X: Any, y: Any) -> Chunk:
         X = np.ascontiguousarray(X, dtype=np.float64)
         y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
-        if math.isfinite(float(X.sum())) and math.isfinite(float(y.sum())):
+        if not self.check or math.isfinite(float(X.sum())) and math.isfinite(float(y.sum())):
             return X, y
         bad_x, bad_y = ~np.isfinite(X), ~np.isfinite(y)
         rows = np.flatnonzero(bad_x.any(axis=1) | bad_y)
@@ -225,6 +238,14 @@ class _Block:
         raise DataError(f"{self.description}, block {self.index}, row {row} (index {row - 1}), column "
                         f"{_show(column)}: {what}; drop or fill the rows with missing values (e.g. "
                         "dropna() or fillna()) before fitting, or fix the value", row=row, column=column)
+
+
+def _combine(combine: Callable, *parts: Any) -> Any:
+    """``combine`` of ``parts`` from left to right (a task on a worker)."""
+    total = parts[0]
+    for p in parts[1:]:
+        total = combine(total, p)
+    return total
 
 
 def _apply(fn: Callable, block: _Block, X: Any, y: Any) -> Any:
@@ -263,11 +284,13 @@ def _from_frame(df: Any, y: Any, features: Sequence[str] | None) -> tuple[Any, A
         raise ValueError(f"the target column {_show(target)} is not numeric (dtype {df.dtypes[target]})")
     if from_column and target not in features:
         # features and target in one pass over the partitions (their lengths measured once)
-        both = df[[*features, target]].to_dask_array(lengths=True)
+        # (block sizes measured on the array itself: lengths=True can disagree with the optimised
+        # partitions of a projected read_parquet)
+        both = df[[*features, target]].to_dask_array().compute_chunk_sizes()
         return both[:, :-1], both[:, -1], tuple(features), target
-    X = df[features].to_dask_array(lengths=True)
+    X = df[features].to_dask_array()
     if isinstance(y, dd.Series):
-        y = y.to_dask_array(lengths=True)
+        y = y.to_dask_array()
     return X, y, tuple(features), target
 
 
@@ -311,8 +334,10 @@ def client(scheduler: str | None = None, workers: int | None = None) -> Iterator
     if scheduler is not None:
         c = Client(scheduler)
     else:
+        # no dashboard; the scheduler's small HTTP server on a free port (not 8787, maybe taken)
         cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, host="127.0.0.1",
-                               dashboard_address=None, processes=True)
+                               dashboard_address=None, processes=True,
+                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
         try:
             c = Client(cluster)
         except BaseException:
