@@ -120,6 +120,15 @@ def emit_json(payload: dict[str, Any]) -> None:
     print(json.dumps(jsonable(payload), indent=2))
 
 
+def brief(summary: dict[str, Any], numbers: np.ndarray, as_json: bool, quiet: bool) -> bool:
+    """Print the run as JSON (``--json``) or only its numbers (``--quiet``); True when done so."""
+    if as_json:
+        emit_json(summary)
+    elif quiet:
+        print(" ".join(f"{v:.10g}" for v in numbers))
+    return as_json or quiet
+
+
 class Progress:
     """A progress bar on stderr that appears only once a run has taken longer than ``delay`` seconds.
 

@@ -15,6 +15,7 @@ from .common import (
     EXIT_DIVERGED,
     SCHEDULE_HELP,
     Progress,
+    brief,
     emit_json,
     fail,
     load_data,
@@ -239,11 +240,7 @@ def _regression(est: Any, ds: Any, X: np.ndarray, y: np.ndarray, summary: dict[s
     summary.update(loss=est.loss, closed_form_coef=coef_cf, closed_form_intercept=b_cf,
                    relative_error_to_closed_form=rel, optimality_gap=est.optimality_gap(X, y),
                    files=[str(p) for p in files])
-    if as_json:
-        emit_json(summary)
-        return
-    if quiet:
-        print(" ".join(f"{v:.10g}" for v in gd))
+    if brief(summary, gd, as_json, quiet):
         return
     out.print(f"[bold]gradstep fit[/] — {ds.description}")
     table = Table("parameter", "gradient descent", "closed form", show_edge=False)

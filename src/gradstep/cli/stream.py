@@ -18,7 +18,7 @@ import numpy as np
 from rich.markup import escape
 from rich.table import Table
 
-from .common import EXIT_DIVERGED, emit_json, err, fail, out, written
+from .common import EXIT_DIVERGED, brief, err, fail, out, written
 
 
 class RowsProgress:
@@ -70,7 +70,7 @@ def open_source(files: list[Path], target: str | None, features: list[str] | Non
         if len(files) > 1:
             return open_rows([str(f) for f in files], target, features, chunk_rows=chunk_rows or CHUNK_ROWS)
         return open_rows(files[0], target, features, chunk_rows=chunk_rows or CHUNK_ROWS, delimiter=delimiter)
-    except (DataError, ValueError) as e:
+    except (DataError, ValueError, ImportError) as e:
         fail(str(e))
 
 
@@ -109,7 +109,7 @@ def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: l
             if history is not None:
                 e.history.to_json(history)
             fail(str(e), code=EXIT_DIVERGED)
-        except (DataError, ValueError, TypeError, FileNotFoundError) as e:
+        except (DataError, ValueError, TypeError, FileNotFoundError, ImportError) as e:
             bar.close()
             fail(str(e))
         bar.close()
@@ -133,11 +133,7 @@ def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: l
     if cf is not None:
         summary.update(closed_form=cf, relative_error_to_closed_form=float(
             np.linalg.norm(gd - cf) / max(float(np.linalg.norm(cf)), 1e-300)))
-    if as_json:
-        emit_json(summary)
-        return
-    if quiet:
-        print(" ".join(f"{v:.10g}" for v in gd))
+    if brief(summary, gd, as_json, quiet):
         return
     out.print(f"[bold]gradstep fit[/] — {escape(source.description)}: {rows:,} rows, {len(source.feature_names)} features, "
               f"read in chunks", highlight=False)

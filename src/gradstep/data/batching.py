@@ -54,8 +54,36 @@ def epoch_order(n: int, epoch: int, seed: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+def check_batch_size(batch_size: Any) -> None:
+    """``batch_size`` is None (the full batch) or an int >= 1, else a ValueError saying so."""
+    bs = batch_size
+    if bs is not None and (isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 1):
+        raise ValueError(f"batch_size must be None (full batch) or an int >= 1, got {bs!r}")
+
+
+class BatchCount:
+    """The batch arithmetic of ``n_samples`` rows in batches of ``batch_size`` (shared by every kind of batches)."""
+
+    n_samples: int
+    batch_size: int | None
+
+    @property
+    def size(self) -> int:
+        """The effective batch size."""
+        return self.n_samples if self.batch_size is None else min(int(self.batch_size), self.n_samples)
+
+    @property
+    def full_batch(self) -> bool:
+        """True when every step sees all rows (batch gradient descent)."""
+        return self.size >= self.n_samples
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-self.n_samples // self.size)
+
+
 @dataclass(frozen=True)
-class Batches:
+class Batches(BatchCount):
     """The batches of ``(X, Y)`` for each epoch.
 
     Parameters
@@ -91,23 +119,7 @@ class Batches:
             raise ValueError(
                 f"sample weights have shape {tuple(self.w.shape)}; they must have one value per row, ({n},)"
             )
-        bs = self.batch_size
-        if bs is not None and (isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 1):
-            raise ValueError(f"batch_size must be None (full batch) or an int >= 1, got {self.batch_size!r}")
-
-    @property
-    def size(self) -> int:
-        """The effective batch size."""
-        return self.n_samples if self.batch_size is None else min(int(self.batch_size), self.n_samples)
-
-    @property
-    def full_batch(self) -> bool:
-        """True when every step sees all rows (batch gradient descent)."""
-        return self.size >= self.n_samples
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return -(-self.n_samples // self.size)
+        check_batch_size(self.batch_size)
 
     @property
     def data(self) -> tuple[Any, ...]:

@@ -47,6 +47,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .batching import BatchCount, check_batch_size
 from .readers.common import DataError, _brief, _err, _names, _show
 
 CHUNK_ROWS = 1 << 16
@@ -383,6 +384,10 @@ def open_rows(path: str | os.PathLike, target: str | None = None, features: Sequ
 
     ``features`` may be a list or a comma-separated string.
     """
+    try:
+        import pyarrow  # noqa: F401 - both readers are pyarrow's
+    except ImportError:
+        raise ImportError("reading files in chunks needs pyarrow: pip install 'gradstep[parquet]'") from None
     if isinstance(features, str):
         features = [f.strip() for f in features.split(",") if f.strip()]
     if isinstance(path, (list, tuple)):
@@ -445,7 +450,7 @@ def _windows(piece_rows: Sequence[int], order: np.ndarray, buffer_rows: int) -> 
 
 
 @dataclass
-class StreamBatches:
+class StreamBatches(BatchCount):
     """The batches of a :class:`RowSource` for each epoch, with the interface of
     :class:`~gradstep.data.batching.Batches` (``epoch``, ``size``, ``full_batch``, ``data`` ...).
 
@@ -484,24 +489,10 @@ class StreamBatches:
         if n == 0:
             raise DataError(f"{self.source.description}: there are no rows", path=None)
         self.n_samples = int(n)
-        bs = self.batch_size
-        if bs is not None and (isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 1):
-            raise ValueError(f"batch_size must be None (full batch) or an int >= 1, got {bs!r}")
+        check_batch_size(self.batch_size)
         self.buffer_rows = _positive("buffer_rows", self.buffer_rows)
         if self.data is None:
             self.data = StreamData(self.source, self.prepare)
-
-    @property
-    def size(self) -> int:
-        return self.n_samples if self.batch_size is None else min(int(self.batch_size), self.n_samples)
-
-    @property
-    def full_batch(self) -> bool:
-        return self.size >= self.n_samples
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return -(-self.n_samples // self.size)
 
     def _prepared(self, X: np.ndarray, y: np.ndarray) -> tuple:
         return (X, y[:, None]) if self.prepare is None else tuple(self.prepare(X, y))
