@@ -449,6 +449,9 @@ def run(
             params, state = done.params, done.state
             step += len(done.loss)
             batch += len(done.loss)
+            if len(done.loss) == 0 and done.halt is None:  # e.g. a file that lost rows since it was counted
+                raise RuntimeError(f"the epoch runner made no update at batch {batch} of epoch {epoch}, which has "
+                                   f"{batches.steps_per_epoch}; did the data change during the run?")
             if done.halt == "gradient":
                 check_gradient(done.halt_loss, done.halt_grad_norm)
                 raise RuntimeError(f"the epoch runner halted on a gradient norm of {done.halt_grad_norm}, "

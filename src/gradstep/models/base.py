@@ -478,6 +478,8 @@ class GradientDescentModel(BaseEstimator):
             source = open_rows(source, target, features, chunk_rows=chunk_rows or CHUNK_ROWS)
         penalty = self._check_hyper()
         self._check_streamable()
+        if resume and checkpoint is None:
+            raise ValueError("resume=True needs checkpoint= (the file to go on from)")
         snapshot = None
         buffer_rows = buffer_rows or BUFFER_ROWS
         # what the batches depend on besides the settings: a checkpoint resumes only on the same
