@@ -18,6 +18,7 @@ from .datasets import datasets
 from .demo import demo
 from .fit import fit
 from .minimize import check_grad, minimize
+from .serve import serve
 from .sweep import sweep
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.command()(demo)
 app.command()(fit)
 app.command()(minimize)
 app.command()(sweep)
+app.command()(serve)
 app.command("check-grad")(check_grad)
 app.command()(datasets)
 app.add_typer(history.app, name="history")

@@ -1,0 +1,1 @@
+"""The browser playground: ``gradstep serve`` (see :mod:`gradstep.web.app`)."""

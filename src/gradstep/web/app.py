@@ -1,0 +1,377 @@
+r"""The playground's server: a FastAPI app whose JSON API runs gradstep, and the static page that draws it.
+
+Every computation is gradstep's own: ``/api/run`` is :func:`gradstep.minimize` once per optimiser,
+``/api/fit`` is :class:`gradstep.LinearRegression` on the points, ``/api/surface`` evaluates the
+parsed formula on a grid (:func:`gradstep.expression.parse`: the safe parser, never ``eval``).
+The page (``static/``) only draws what the API returns, with the copy of Plotly.js that the
+``plotly`` Python package ships (served from ``/static/plotly.min.js``: nothing from outside).
+
+Limits (:data:`LIMITS`) bound every request: formula length, steps, grid, optimisers, points,
+upload size and time. Breaking one is a 4xx answer whose ``detail`` is one sentence saying
+what to change; the OpenAPI schema (``/openapi.json``) documents the API.
+
+Examples
+--------
+>>> from fastapi.testclient import TestClient
+>>> client = TestClient(create_app())
+>>> r = client.post("/api/run", json={"formula": "x**2 + y**2", "x0": [3, 2],
+...                                   "optimizers": [{"name": "gd", "lr": 0.1}], "steps": 2})
+>>> r.status_code, r.json()["runs"][0]["path"]
+(200, [[3.0, 2.0], [2.4, 1.6], [1.92, 1.28]])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field, model_validator
+
+LIMITS = {
+    "formula_chars": 200,
+    "steps": 10_000,
+    "grid": 200,
+    "optimizers": 4,
+    "points": 5_000,
+    "upload_bytes": 1_000_000,
+    "seconds": 10.0,
+}
+"""The bounds of a request (``/api/limits`` tells the page)."""
+
+STATIC = Path(__file__).parent / "static"
+
+PRESETS = [
+    {"name": "bowl", "formula": "x**2 + y**2", "x0": [3.0, 2.0], "xrange": [-4.0, 4.0], "yrange": [-4.0, 4.0]},
+    {"name": "elongated bowl", "formula": "x**2 + 10*y**2", "x0": [3.0, 1.5], "xrange": [-4.0, 4.0],
+     "yrange": [-2.5, 2.5]},
+    {"name": "Rosenbrock", "formula": "(1 - x)**2 + 100*(y - x**2)**2", "x0": [-1.2, 1.0], "xrange": [-2.0, 2.0],
+     "yrange": [-1.0, 3.0]},
+    {"name": "saddle", "formula": "x**2 - y**2", "x0": [2.0, 0.01], "xrange": [-3.0, 3.0], "yrange": [-3.0, 3.0]},
+    {"name": "Himmelblau", "formula": "(x**2 + y - 11)**2 + (x + y**2 - 7)**2", "x0": [0.0, 0.0],
+     "xrange": [-5.0, 5.0], "yrange": [-5.0, 5.0]},
+    {"name": "Beale", "formula": "(1.5 - x + x*y)**2 + (2.25 - x + x*y**2)**2 + (2.625 - x + x*y**3)**2",
+     "x0": [1.0, 1.0], "xrange": [-4.5, 4.5], "yrange": [-4.5, 4.5]},
+    {"name": "one-variable curve", "formula": "(2 - x**2 * sin(x))**2", "x0": [0.5], "xrange": [-3.0, 3.0],
+     "yrange": None},
+]
+
+Number = Annotated[float, Field(allow_inf_nan=False)]
+Range = Annotated[list[Number], Field(min_length=2, max_length=2)]
+Formula = Annotated[str, Field(min_length=1, max_length=LIMITS["formula_chars"])]
+
+
+class Schedule(BaseModel):
+    """A learning-rate schedule applied to ``lr`` (see :mod:`gradstep.optim.schedules`)."""
+
+    kind: Literal["constant", "step", "exponential", "inverse_time", "cosine"] = "constant"
+    step_size: Annotated[int, Field(ge=1, le=100_000)] = 100
+    gamma: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.5
+    power: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = 1.0
+    t_max: Annotated[int, Field(ge=1, le=100_000)] = 1000
+
+
+class OptimizerSpec(BaseModel):
+    """One optimiser of a race: its name and settings (torch's names)."""
+
+    name: Literal["gd", "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"] = "gd"
+    lr: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)] = 0.1
+    momentum: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.9
+    betas: Annotated[list[Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]],
+                     Field(min_length=2, max_length=2)] = [0.9, 0.999]
+    schedule: Schedule = Schedule()
+    clip_value: Annotated[float | None, Field(gt=0, le=1e12, allow_inf_nan=False)] = None
+    clip_norm: Annotated[float | None, Field(gt=0, le=1e12, allow_inf_nan=False)] = None
+    label: Annotated[str | None, Field(max_length=60)] = None
+
+
+class SurfaceRequest(BaseModel):
+    formula: Formula
+    xrange: Range = [-4.0, 4.0]
+    yrange: Range | None = [-4.0, 4.0]
+    grid: Annotated[int, Field(ge=2, le=LIMITS["grid"])] = 80
+
+
+class RunRequest(BaseModel):
+    formula: Formula
+    x0: Annotated[list[Number], Field(min_length=1, max_length=2)]
+    optimizers: Annotated[list[OptimizerSpec], Field(min_length=1, max_length=LIMITS["optimizers"])]
+    steps: Annotated[int, Field(ge=1, le=LIMITS["steps"])] = 50
+
+
+class FitRequest(BaseModel):
+    x: Annotated[list[Number], Field(min_length=2, max_length=LIMITS["points"])]
+    y: Annotated[list[Number], Field(min_length=2, max_length=LIMITS["points"])]
+    method: Literal["full", "minibatch", "sgd"] = "full"
+    batch_size: Annotated[int, Field(ge=1, le=LIMITS["points"])] = 10
+    epochs: Annotated[int, Field(ge=1, le=LIMITS["steps"])] = 100
+    optimizer: OptimizerSpec = OptimizerSpec(lr=0.01)
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
+    grid: Annotated[int, Field(ge=2, le=LIMITS["grid"])] = 60
+
+    @model_validator(mode="after")
+    def _same_length(self) -> FitRequest:
+        if len(self.x) != len(self.y):
+            raise ValueError(f"x has {len(self.x)} values and y has {len(self.y)}: give one y per x")
+        return self
+
+
+def _schedule(lr: float, s: Schedule) -> Any:
+    from ..optim import schedules
+
+    return {"constant": lambda: lr, "step": lambda: schedules.step(lr, s.step_size, s.gamma),
+            "exponential": lambda: schedules.exponential(lr, s.gamma),
+            "inverse_time": lambda: schedules.inverse_time(lr, s.power),
+            "cosine": lambda: schedules.cosine(lr, s.t_max)}[s.kind]()
+
+
+def _optimizer_params(o: OptimizerSpec) -> dict[str, Any] | None:
+    if o.name == "momentum":
+        return {"momentum": o.momentum}
+    if o.name == "nesterov":
+        return {"momentum": o.momentum}
+    if o.name == "adam":
+        return {"betas": tuple(o.betas)}
+    return None
+
+
+def _label(o: OptimizerSpec) -> str:
+    if o.label:
+        return o.label
+    extra = {"momentum": f", momentum {o.momentum:g}", "nesterov": f", momentum {o.momentum:g}",
+             "adam": f", betas {o.betas[0]:g}/{o.betas[1]:g}"}.get(o.name, "")
+    return f"{o.name}, lr {o.lr:g}{extra}" + (f", {o.schedule.kind}" if o.schedule.kind != "constant" else "")
+
+
+def _finite(values: Any) -> list:
+    """Numbers for JSON, any shape: non-finite ones become None (the page shows where a path left the plot)."""
+    arr = np.asarray(values, dtype=float)
+    out = arr.astype(object)
+    out[~np.isfinite(arr)] = None
+    return out.tolist()
+
+
+def _history(h: Any) -> dict:
+    return h.to_dict()
+
+
+def _parse(formula: str, n: int | None = None) -> Any:
+    from ..expression import FormulaError, parse
+
+    try:
+        f = parse(formula, cache=True)
+    except FormulaError as e:
+        raise HTTPException(422, f"formula: {e}") from None
+    if not 1 <= len(f.variables) <= 2:
+        raise HTTPException(422, f"formula: the playground draws functions of one or two variables; "
+                                 f"{formula!r} has {len(f.variables)} ({', '.join(f.variables) or 'none'})")
+    if n is not None and len(f.variables) != n:
+        raise HTTPException(422, f"x0 has {n} values but the formula has {len(f.variables)} variables "
+                                 f"({', '.join(f.variables)}): give one starting value per variable")
+    return f
+
+
+def surface(req: SurfaceRequest) -> dict:
+    f = _parse(req.formula)
+    x = np.linspace(*req.xrange, req.grid)
+    with np.errstate(all="ignore"):
+        if len(f.variables) == 1:
+            z = np.broadcast_to(f.evaluate(x), x.shape)
+            return {"variables": list(f.variables), "dims": 1, "x": x.tolist(), "z": _finite(z)}
+        if req.yrange is None:
+            raise HTTPException(422, "yrange: a function of two variables needs a yrange")
+        y = np.linspace(*req.yrange, req.grid)
+        X, Y = np.meshgrid(x, y)
+        Z = np.broadcast_to(f.evaluate(X, Y), X.shape)
+    return {"variables": list(f.variables), "dims": 2, "x": x.tolist(), "y": y.tolist(), "z": _finite(Z)}
+
+
+def run(req: RunRequest) -> dict:
+    from ..minimize import minimize
+
+    f = _parse(req.formula, len(req.x0))
+    runs = []
+    for o in req.optimizers:
+        try:
+            res = minimize(f.text, req.x0, optimizer=o.name, lr=_schedule(o.lr, o.schedule), steps=req.steps,
+                           optimizer_params=_optimizer_params(o), clip_value=o.clip_value, clip_norm=o.clip_norm,
+                           variables=f.variables)
+        except ValueError as e:
+            raise HTTPException(422, str(e)) from None
+        h = res.history
+        path = np.vstack([h.params, np.asarray(h.final_params, dtype=float)[None, :]]) if h.n_steps else \
+            np.asarray([req.x0], dtype=float)
+        stable = h.meta.get("stable_lr")
+        runs.append({"label": _label(o), "path": _finite(path), "loss": _finite(h.loss), "status": int(res.status),
+                     "diverged": int(res.status) == 2, "message": res.message,
+                     "stable_lr": stable if isinstance(stable, float) and math.isfinite(stable) else None,
+                     "history": _history(h)})
+    return {"variables": list(f.variables), "runs": runs}
+
+
+def fit(req: FitRequest) -> dict:
+    from ..loop import DivergenceError
+    from ..models import LinearRegression
+
+    x, y = np.asarray(req.x, dtype=float), np.asarray(req.y, dtype=float)
+    n = len(x)
+    bs = {"full": None, "minibatch": min(req.batch_size, n), "sgd": 1}[req.method]
+    steps = req.epochs * (1 if bs is None else -(-n // bs))
+    if steps > LIMITS["steps"]:
+        raise HTTPException(422, f"epochs: {req.epochs} epochs of {n} points in batches of {bs or n} make {steps} "
+                                 f"steps, more than {LIMITS['steps']}; ask for fewer epochs or a larger batch")
+    o = req.optimizer
+    model = LinearRegression(optimizer=o.name, lr=_schedule(o.lr, o.schedule), optimizer_params=_optimizer_params(o),
+                             clip_value=o.clip_value, clip_norm=o.clip_norm, batch_size=bs, epochs=req.epochs,
+                             tol=None, random_state=req.seed, shuffle=True, sufficient_stats=False)
+    message, diverged = "", False
+    try:
+        model.fit(x[:, None], y)
+        h, message = model.history_, model.result_.message
+    except DivergenceError as e:
+        h, message, diverged = e.history, str(e), True
+    path = np.vstack([h.params, np.asarray(h.final_params, dtype=float)[None, :]]) if h.n_steps else np.zeros((1, 2))
+    A = np.c_[x, np.ones(n)]
+    best = np.linalg.lstsq(A, y, rcond=None)[0]
+    finite = path[np.all(np.isfinite(path), axis=1)]
+    lo = np.minimum(finite.min(axis=0), best) if finite.size else best - 1
+    hi = np.maximum(finite.max(axis=0), best) if finite.size else best + 1
+    pad = 0.15 * np.maximum(hi - lo, 1e-3)
+    w = np.linspace(lo[0] - pad[0], hi[0] + pad[0], req.grid)
+    b = np.linspace(lo[1] - pad[1], hi[1] + pad[1], req.grid)
+    W, B = np.meshgrid(w, b)
+    sxx, sx, sxy, sy, syy = x @ x, x.sum(), x @ y, y.sum(), y @ y
+    L = (W * W * sxx + 2 * W * B * sx + B * B * n - 2 * W * sxy - 2 * B * sy + syy) / n   # mse at (w, b)
+    return {"path": _finite(path), "loss": _finite(h.loss), "closed_form": best.tolist(), "diverged": diverged,
+            "message": message, "batch_size": bs or n, "history": _history(h),
+            "contour": {"w": w.tolist(), "b": b.tolist(), "loss": _finite(L)}}
+
+
+def points_from_csv(data: bytes) -> dict:
+    """Two numeric columns of a CSV upload, read by gradstep's CSV reader (first column x, second y)."""
+    import tempfile
+
+    from ..data.readers import DataError, read_csv
+
+    if len(data) > LIMITS["upload_bytes"]:
+        raise HTTPException(413, f"the file has {len(data):,} bytes, more than {LIMITS['upload_bytes']:,}; "
+                                 f"upload a smaller CSV")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise HTTPException(422, "the file is not UTF-8 text; upload a CSV file") from None
+    header = text.splitlines()[0] if text.strip() else ""
+    with tempfile.TemporaryDirectory() as folder:   # the reader reads files; the name is ours, not the client's
+        path = Path(folder) / "upload.csv"
+        path.write_text(text, encoding="utf-8")
+        try:
+            import csv
+
+            names = next(csv.reader(io.StringIO(header))) if header else []
+            if len(names) != 2:
+                raise HTTPException(422, f"the CSV must have two columns (x, y); its header has {len(names)}")
+            ds = read_csv(path, target=names[1].strip(), features=[names[0].strip()])
+        except DataError as e:
+            raise HTTPException(422, str(e).replace(str(path), "the uploaded CSV")) from None
+    if len(ds.y) > LIMITS["points"]:
+        raise HTTPException(413, f"the CSV has {len(ds.y):,} rows, more than {LIMITS['points']:,}")
+    return {"x": ds.X[:, 0].tolist(), "y": np.asarray(ds.y, dtype=float).tolist(),
+            "names": [ds.feature_names[0], ds.target_name]}
+
+
+async def _bounded(fn: Any, *args: Any) -> Any:
+    try:
+        return await asyncio.wait_for(run_in_threadpool(fn, *args), LIMITS["seconds"])
+    except TimeoutError:
+        raise HTTPException(408, f"the request took longer than {LIMITS['seconds']:g} s; ask for fewer steps "
+                                 f"or a smaller grid") from None
+
+
+def create_app() -> FastAPI:
+    """The playground app: the page at ``/``, its files under ``/static``, the API under ``/api``."""
+    import plotly
+
+    app = FastAPI(title="gradstep playground", version="1",
+                  description="Gradient descent you can watch: every number comes from gradstep.")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for e in exc.errors():
+            where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "request"
+            parts.append(f"{where}: {e.get('msg', 'invalid')}")
+        return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    async def plotly_js() -> FileResponse:
+        return FileResponse(Path(plotly.__file__).parent / "package_data" / "plotly.min.js",
+                            media_type="application/javascript")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/api/limits")
+    async def limits() -> dict[str, float]:
+        """The bounds of every request."""
+        return LIMITS
+
+    @app.get("/api/presets")
+    async def presets() -> list[dict[str, Any]]:
+        """The preset surfaces: formula, a starting point and the plotted ranges."""
+        return PRESETS
+
+    @app.get("/api/datasets")
+    async def datasets() -> dict[str, Any]:
+        """The bundled points for data mode (the tutorials' noisy line)."""
+        from ..data.datasets import load_dataset
+
+        ds = load_dataset("tutorial-line")
+        return {"name": "tutorial-line", "description": ds.description, "x": ds.X[:, 0].tolist(),
+                "y": np.asarray(ds.y, dtype=float).tolist()}
+
+    @app.post("/api/surface")
+    async def api_surface(req: SurfaceRequest) -> dict[str, Any]:
+        """The formula on a grid over ``xrange`` (× ``yrange``): contours or a curve."""
+        return await _bounded(surface, req)
+
+    @app.post("/api/run")
+    async def api_run(req: RunRequest) -> dict[str, Any]:
+        """Race up to four optimisers on the formula from ``x0``: each one's path, loss per step,
+        outcome and full history."""
+        return await _bounded(run, req)
+
+    @app.post("/api/fit")
+    async def api_fit(req: FitRequest) -> dict[str, Any]:
+        """Fit y = w x + b by full-batch, mini-batch or per-sample gradient descent: the (w, b) path,
+        the loss, the closed form and the loss contours."""
+        return await _bounded(fit, req)
+
+    @app.post("/api/upload")
+    async def api_upload(file: Annotated[UploadFile, File(description="A CSV with two columns: x, y")]) -> dict[str, Any]:
+        """Points from an uploaded CSV of two columns (at most 1 MB and 5000 rows)."""
+        data = await file.read(LIMITS["upload_bytes"] + 1)
+        return await _bounded(points_from_csv, data)
+
+    return app
+
+
+def warn_if_exposed(host: str) -> str | None:
+    """A warning when ``host`` is not a loopback address (the playground runs typed-in formulas)."""
+    if host in ("127.0.0.1", "localhost", "::1") or host.startswith("127."):
+        return None
+    return (f"serving on {host}: anyone who can reach this address can run gradient descent here; "
+            f"bind to 127.0.0.1 unless you mean it")
+
+
+__all__ = ["LIMITS", "PRESETS", "create_app", "warn_if_exposed"]
