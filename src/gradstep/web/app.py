@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import io
 import math
+import threading
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -64,8 +65,14 @@ PRESETS = [
      "yrange": None},
 ]
 
-Number = Annotated[float, Field(allow_inf_nan=False)]
-Range = Annotated[list[Number], Field(min_length=2, max_length=2)]
+BIG = 1e100
+"""The largest magnitude a number in a request may have (squares and sums of them stay finite)."""
+
+Number = Annotated[float, Field(ge=-BIG, le=BIG, allow_inf_nan=False)]
+POINT = 1e9
+"""The largest magnitude of a data-mode coordinate (sums of squares of 5000 points stay exact enough)."""
+Point = Annotated[float, Field(ge=-POINT, le=POINT, allow_inf_nan=False)]
+Range = Annotated[list[Number], Field(min_length=2, max_length=2, description="[low, high], low < high")]
 Formula = Annotated[str, Field(min_length=1, max_length=LIMITS["formula_chars"])]
 
 
@@ -108,8 +115,8 @@ class RunRequest(BaseModel):
 
 
 class FitRequest(BaseModel):
-    x: Annotated[list[Number], Field(min_length=2, max_length=LIMITS["points"])]
-    y: Annotated[list[Number], Field(min_length=2, max_length=LIMITS["points"])]
+    x: Annotated[list[Point], Field(min_length=2, max_length=LIMITS["points"])]
+    y: Annotated[list[Point], Field(min_length=2, max_length=LIMITS["points"])]
     method: Literal["full", "minibatch", "sgd"] = "full"
     batch_size: Annotated[int, Field(ge=1, le=LIMITS["points"])] = 10
     epochs: Annotated[int, Field(ge=1, le=LIMITS["steps"])] = 100
@@ -163,6 +170,20 @@ def _history(h: Any) -> dict:
     return h.to_dict()
 
 
+def _until(cancel: threading.Event | None) -> Any:
+    """A step callback that stops the run (``StopIteration``) once ``cancel`` is set: a request that ran
+    out of time stops computing at its next step instead of running on in the background."""
+    def check(_info: Any) -> None:
+        if cancel is not None and cancel.is_set():
+            raise StopIteration
+    return check
+
+
+def _check_range(name: str, r: list[float]) -> None:
+    if not r[0] < r[1]:
+        raise HTTPException(422, f"{name}: [{r[0]:g}, {r[1]:g}] is empty; give [low, high] with low < high")
+
+
 def _parse(formula: str, n: int | None = None) -> Any:
     from ..expression import FormulaError, parse
 
@@ -179,8 +200,9 @@ def _parse(formula: str, n: int | None = None) -> Any:
     return f
 
 
-def surface(req: SurfaceRequest) -> dict:
+def surface(req: SurfaceRequest, cancel: threading.Event | None = None) -> dict:
     f = _parse(req.formula)
+    _check_range("xrange", req.xrange)
     x = np.linspace(*req.xrange, req.grid)
     with np.errstate(all="ignore"):
         if len(f.variables) == 1:
@@ -188,13 +210,14 @@ def surface(req: SurfaceRequest) -> dict:
             return {"variables": list(f.variables), "dims": 1, "x": x.tolist(), "z": _finite(z)}
         if req.yrange is None:
             raise HTTPException(422, "yrange: a function of two variables needs a yrange")
+        _check_range("yrange", req.yrange)
         y = np.linspace(*req.yrange, req.grid)
         X, Y = np.meshgrid(x, y)
         Z = np.broadcast_to(f.evaluate(X, Y), X.shape)
     return {"variables": list(f.variables), "dims": 2, "x": x.tolist(), "y": y.tolist(), "z": _finite(Z)}
 
 
-def run(req: RunRequest) -> dict:
+def run(req: RunRequest, cancel: threading.Event | None = None) -> dict:
     from ..minimize import minimize
 
     f = _parse(req.formula, len(req.x0))
@@ -203,7 +226,7 @@ def run(req: RunRequest) -> dict:
         try:
             res = minimize(f.text, req.x0, optimizer=o.name, lr=_schedule(o.lr, o.schedule), steps=req.steps,
                            optimizer_params=_optimizer_params(o), clip_value=o.clip_value, clip_norm=o.clip_norm,
-                           variables=f.variables)
+                           variables=f.variables, callback=_until(cancel))
         except ValueError as e:
             raise HTTPException(422, str(e)) from None
         h = res.history
@@ -217,7 +240,7 @@ def run(req: RunRequest) -> dict:
     return {"variables": list(f.variables), "runs": runs}
 
 
-def fit(req: FitRequest) -> dict:
+def fit(req: FitRequest, cancel: threading.Event | None = None) -> dict:
     from ..loop import DivergenceError
     from ..models import LinearRegression
 
@@ -234,7 +257,7 @@ def fit(req: FitRequest) -> dict:
                              tol=None, random_state=req.seed, shuffle=True, sufficient_stats=False)
     message, diverged = "", False
     try:
-        model.fit(x[:, None], y)
+        model.fit(x[:, None], y, callback=_until(cancel))   # the step loop (no compiled epochs): cancellable
         h, message = model.history_, model.result_.message
     except DivergenceError as e:
         h, message, diverged = e.history, str(e), True
@@ -249,13 +272,14 @@ def fit(req: FitRequest) -> dict:
     b = np.linspace(lo[1] - pad[1], hi[1] + pad[1], req.grid)
     W, B = np.meshgrid(w, b)
     sxx, sx, sxy, sy, syy = x @ x, x.sum(), x @ y, y.sum(), y @ y
-    L = (W * W * sxx + 2 * W * B * sx + B * B * n - 2 * W * sxy - 2 * B * sy + syy) / n   # mse at (w, b)
+    with np.errstate(all="ignore"):   # far from the data (a diverged path) the loss overflows: drawn as a gap
+        L = (W * W * sxx + 2 * W * B * sx + B * B * n - 2 * W * sxy - 2 * B * sy + syy) / n   # mse at (w, b)
     return {"path": _finite(path), "loss": _finite(h.loss), "closed_form": best.tolist(), "diverged": diverged,
             "message": message, "batch_size": bs or n, "history": _history(h),
             "contour": {"w": w.tolist(), "b": b.tolist(), "loss": _finite(L)}}
 
 
-def points_from_csv(data: bytes) -> dict:
+def points_from_csv(data: bytes, cancel: threading.Event | None = None) -> dict:
     """Two numeric columns of a CSV upload, read by gradstep's CSV reader (first column x, second y)."""
     import tempfile
 
@@ -280,34 +304,62 @@ def points_from_csv(data: bytes) -> dict:
                 raise HTTPException(422, f"the CSV must have two columns (x, y); its header has {len(names)}")
             ds = read_csv(path, target=names[1].strip(), features=[names[0].strip()])
         except DataError as e:
-            raise HTTPException(422, str(e).replace(str(path), "the uploaded CSV")) from None
+            problem, _, hint = str(e).replace(str(path), "the uploaded CSV").rpartition("; ")
+            if "--" in hint or "task=" in hint:   # the reader's hint names a command-line option the page does not have
+                hint = "fix or remove that row and upload again"
+            raise HTTPException(422, f"{problem}; {hint}" if problem else hint) from None
     if len(ds.y) > LIMITS["points"]:
         raise HTTPException(413, f"the CSV has {len(ds.y):,} rows, more than {LIMITS['points']:,}")
+    lines = [k + 1 for k, line in enumerate(text.splitlines()) if line.strip()][1:]   # data rows' line numbers
+    for j, col in enumerate((ds.X[:, 0], np.asarray(ds.y, dtype=float))):
+        big = np.flatnonzero(np.abs(col) > POINT)
+        if big.size:
+            where = f"line {lines[big[0]]}" if len(lines) == len(col) else f"data row {big[0] + 1}"
+            raise HTTPException(422, f"the uploaded CSV, {where}, column {names[j].strip()!r}: {col[big[0]]:g} "
+                                     f"is larger than {POINT:g} in size; rescale the data")
     return {"x": ds.X[:, 0].tolist(), "y": np.asarray(ds.y, dtype=float).tolist(),
             "names": [ds.feature_names[0], ds.target_name]}
 
 
-async def _bounded(fn: Any, *args: Any) -> Any:
+async def _bounded(fn: Any, arg: Any) -> Any:
+    """``fn(arg, cancel)`` in a worker thread, answered with 408 after ``LIMITS["seconds"]``; ``cancel`` is
+    then set, and the run stops at its next step."""
+    cancel = threading.Event()
     try:
-        return await asyncio.wait_for(run_in_threadpool(fn, *args), LIMITS["seconds"])
+        return await asyncio.wait_for(run_in_threadpool(fn, arg, cancel), LIMITS["seconds"])
     except TimeoutError:
+        cancel.set()
         raise HTTPException(408, f"the request took longer than {LIMITS['seconds']:g} s; ask for fewer steps "
                                  f"or a smaller grid") from None
+
+
+_BOUNDS = {"less_than_equal": ("le", "less than or equal to"), "less_than": ("lt", "less than"),
+           "greater_than_equal": ("ge", "greater than or equal to"), "greater_than": ("gt", "greater than")}
+
+
+def _message(e: dict) -> str:
+    """Pydantic's message, with numeric bounds written as numbers (1e+100, not a hundred digits) and the
+    value that broke them."""
+    kind, ctx, given = e.get("type"), e.get("ctx") or {}, e.get("input")
+    if kind in _BOUNDS and isinstance(ctx.get(_BOUNDS[kind][0]), (int, float)):
+        shown = f"{given:g}" if isinstance(given, (int, float)) and not isinstance(given, bool) else repr(given)
+        return f"Input should be {_BOUNDS[kind][1]} {ctx[_BOUNDS[kind][0]]:g}, not {shown}"
+    return str(e.get("msg", "invalid")).removeprefix("Value error, ")
 
 
 def create_app() -> FastAPI:
     """The playground app: the page at ``/``, its files under ``/static``, the API under ``/api``."""
     import plotly
 
-    app = FastAPI(title="gradstep playground", version="1",
-                  description="Gradient descent you can watch: every number comes from gradstep.")
+    app = FastAPI(title="gradstep playground", version="1", docs_url=None, redoc_url=None,   # their pages load
+                  description="Gradient descent you can watch: every number comes from gradstep.")  # from a CDN
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         parts = []
         for e in exc.errors():
-            where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "request"
-            parts.append(f"{where}: {e.get('msg', 'invalid')}")
+            where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "the request body"
+            parts.append(f"{where}: {_message(e)}")
         return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
 
     @app.get("/", include_in_schema=False)
@@ -322,7 +374,7 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/api/limits")
-    async def limits() -> dict[str, float]:
+    async def limits() -> dict[str, int | float]:
         """The bounds of every request."""
         return LIMITS
 
