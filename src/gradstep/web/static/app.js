@@ -1,0 +1,974 @@
+/* gradstep playground: draws what the JSON API returns (every number comes from gradstep).
+ *
+ * Test hooks: plots #surface-plot, #loss-plot, #data-plot, #contour-plot, #fit-loss-plot;
+ * document.body.dataset.state is "loading" | "ready" | "running" | "done" | "error";
+ * window.gradstepLast is the last /api/run or /api/fit response.
+ * Every Plotly trace carries `meta` naming its role: "surface", "path" (the whole path, named with
+ * the run's label), "trail" (the path up to the current step), "now" (the current iterate),
+ * "start", "loss", "points", "line" (customdata holds [w, b] of the drawn step), "closed", "closed-line".
+ */
+"use strict";
+(() => {
+  const COLORS = ["#e6194b", "#ff8c00", "#2ca02c", "#9b30d9"];
+  const OPT_NAMES = ["gd", "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"];
+  const SCHEDULES = ["constant", "step", "exponential", "inverse_time", "cosine"];
+  const DEFAULT_OPT = {
+    name: "gd", lr: 0.1, momentum: 0.9, betas: [0.9, 0.999],
+    schedule: { kind: "constant", step_size: 100, gamma: 0.5, power: 1, t_max: 1000 },
+    clip_value: null, clip_norm: null,
+  };
+  const MAX_OPTS = 4;
+  const URL_POINTS = 200;          // uploaded points carried in the link at most
+  const CONTOUR_SCALE = [[0, "#0b2545"], [0.2, "#1d4e89"], [0.45, "#5d8cc7"], [0.7, "#b9d0ea"], [1, "#f7f9fc"]];
+  const PLOT_CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+
+  const $ = (id) => document.getElementById(id);
+  const state = {
+    mode: "surface", presets: [], surface: null, surfaceKey: null, run: null, fit: null,
+    bundled: null, uploaded: null, uploadMissing: 0, ran: { surface: false, data: false }, fvals: null,
+  };
+  const setState = (s) => { document.body.dataset.state = s; };
+  const clone = (o) => JSON.parse(JSON.stringify(o));
+  const fmt = (v) => (v === null || v === undefined || !Number.isFinite(v) ? "—" : String(Number(v.toPrecision(4))));
+  const num = (el, fallback) => { const v = parseFloat(el.value); return Number.isFinite(v) ? v : fallback; };
+  const isNum = (v) => typeof v === "number" && Number.isFinite(v);
+  const sentence = (t) => (t && !/[.!?]$/.test(t.trim()) ? `${t.trim()}.` : t || "");
+  const decades = (vals) => Math.log10(Math.max(...vals) / Math.min(...vals));
+  // log axes: a label every n decades (at most ~6 labels), Plotly's own ticks under two decades
+  const logTick = (vals) => { const d = decades(vals); return d >= 2 ? Math.max(1, Math.ceil(d / 6)) : undefined; };
+
+  // ---------------------------------------------------------------- errors and the API
+  function showError(msg) {
+    const box = $("error");
+    box.textContent = msg || "";
+    box.hidden = !msg;
+    if (msg) setState("error");
+  }
+
+  async function api(path, body, form) {
+    let resp;
+    const init = body === undefined ? {} : form ? { method: "POST", body }
+      : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
+    try {
+      resp = await fetch(path, init);
+    } catch (e) {
+      throw new Error(`could not reach the server (${e.message})`);
+    }
+    let data = null;
+    try { data = await resp.json(); } catch (e) { data = null; }
+    if (!resp.ok) {
+      const d = data && data.detail;
+      throw new Error(typeof d === "string" ? d : d ? JSON.stringify(d) : `the server answered ${resp.status}`);
+    }
+    return data;
+  }
+
+  // ---------------------------------------------------------------- optimiser cards
+  const FIELDS = [
+    // key, label, shown when(opt)
+    ["lr", "learning rate", () => true],
+    ["momentum", "momentum", (o) => o.name === "momentum" || o.name === "nesterov"],
+    ["beta1", "β₁", (o) => o.name === "adam"],
+    ["beta2", "β₂", (o) => o.name === "adam"],
+    ["kind", "schedule", () => true],
+    ["step_size", "step size", (o) => o.schedule.kind === "step"],
+    ["gamma", "γ (decay)", (o) => o.schedule.kind === "step" || o.schedule.kind === "exponential"],
+    ["power", "power", (o) => o.schedule.kind === "inverse_time"],
+    ["t_max", "T max", (o) => o.schedule.kind === "cosine"],
+    ["clip_value", "clip value", () => true],
+    ["clip_norm", "clip norm", () => true],
+  ];
+
+  function makeOptCard(opt, color, { removable, onChange, onRemove }) {
+    const card = document.createElement("div");
+    card.className = "opt";
+    card.style.setProperty("--c", color);
+    const head = document.createElement("div");
+    head.className = "opt-head";
+    const sw = document.createElement("span");
+    sw.className = "swatch";
+    const sel = document.createElement("select");
+    sel.dataset.k = "name";
+    sel.title = "optimiser";
+    for (const n of OPT_NAMES) sel.add(new Option(n, n));
+    sel.value = opt.name;
+    head.append(sw, sel);
+    if (removable) {
+      const rm = document.createElement("button");
+      rm.type = "button";
+      rm.className = "remove";
+      rm.title = "remove this optimiser";
+      rm.textContent = "✕";
+      rm.addEventListener("click", () => onRemove(card));
+      head.append(rm);
+    }
+    const grid = document.createElement("div");
+    grid.className = "opt-grid";
+    const values = {
+      lr: opt.lr, momentum: opt.momentum, beta1: opt.betas[0], beta2: opt.betas[1], kind: opt.schedule.kind,
+      step_size: opt.schedule.step_size, gamma: opt.schedule.gamma, power: opt.schedule.power,
+      t_max: opt.schedule.t_max, clip_value: opt.clip_value, clip_norm: opt.clip_norm,
+    };
+    for (const [k, label] of FIELDS) {
+      const lab = document.createElement("label");
+      lab.className = "field";
+      lab.dataset.field = k;
+      lab.append(document.createTextNode(label));
+      let input;
+      if (k === "kind") {
+        input = document.createElement("select");
+        for (const s of SCHEDULES) input.add(new Option(s.replace("_", " "), s));
+      } else {
+        input = document.createElement("input");
+        input.type = "number";
+        input.step = "any";
+        if (k.startsWith("clip")) input.placeholder = "none";
+      }
+      input.dataset.k = k;
+      input.value = values[k] === null || values[k] === undefined ? "" : String(values[k]);
+      lab.append(input);
+      grid.append(lab);
+    }
+    card.append(head, grid);
+    const refresh = () => {
+      const o = readOptCard(card);
+      for (const [k, , shown] of FIELDS) card.querySelector(`[data-field="${k}"]`).hidden = !shown(o);
+    };
+    card.addEventListener("input", () => { refresh(); onChange(); });
+    card.addEventListener("change", () => { refresh(); onChange(); });
+    refresh();
+    return card;
+  }
+
+  function readOptCard(card) {
+    const get = (k) => card.querySelector(`[data-k="${k}"]`);
+    const d = DEFAULT_OPT;
+    const opt = {
+      name: get("name").value,
+      lr: num(get("lr"), d.lr),
+      momentum: num(get("momentum"), d.momentum),
+      betas: [num(get("beta1"), d.betas[0]), num(get("beta2"), d.betas[1])],
+      schedule: {
+        kind: get("kind").value,
+        step_size: Math.round(num(get("step_size"), d.schedule.step_size)),
+        gamma: num(get("gamma"), d.schedule.gamma),
+        power: num(get("power"), d.schedule.power),
+        t_max: Math.round(num(get("t_max"), d.schedule.t_max)),
+      },
+      clip_value: get("clip_value").value.trim() === "" ? null : num(get("clip_value"), null),
+      clip_norm: get("clip_norm").value.trim() === "" ? null : num(get("clip_norm"), null),
+    };
+    return opt;
+  }
+
+  function optLabel(o) {
+    const extra = (o.name === "momentum" || o.name === "nesterov") ? `, momentum ${o.momentum}`
+      : o.name === "adam" ? `, betas ${o.betas[0]}/${o.betas[1]}` : "";
+    return `${o.name}, lr ${o.lr}${extra}${o.schedule.kind !== "constant" ? ", " + o.schedule.kind : ""}`;
+  }
+
+  // URL form of an optimiser: "momentum,lr=0.05,m=0.9" (only what differs from the defaults)
+  const OPT_KEYS = [
+    ["lr", (o) => o.lr, (o, v) => { o.lr = v; }, DEFAULT_OPT.lr],
+    ["m", (o) => o.momentum, (o, v) => { o.momentum = v; }, DEFAULT_OPT.momentum],
+    ["b1", (o) => o.betas[0], (o, v) => { o.betas[0] = v; }, DEFAULT_OPT.betas[0]],
+    ["b2", (o) => o.betas[1], (o, v) => { o.betas[1] = v; }, DEFAULT_OPT.betas[1]],
+    ["ss", (o) => o.schedule.step_size, (o, v) => { o.schedule.step_size = v; }, DEFAULT_OPT.schedule.step_size],
+    ["g", (o) => o.schedule.gamma, (o, v) => { o.schedule.gamma = v; }, DEFAULT_OPT.schedule.gamma],
+    ["pw", (o) => o.schedule.power, (o, v) => { o.schedule.power = v; }, DEFAULT_OPT.schedule.power],
+    ["tm", (o) => o.schedule.t_max, (o, v) => { o.schedule.t_max = v; }, DEFAULT_OPT.schedule.t_max],
+    ["cv", (o) => o.clip_value, (o, v) => { o.clip_value = v; }, null],
+    ["cn", (o) => o.clip_norm, (o, v) => { o.clip_norm = v; }, null],
+  ];
+
+  function encodeOpt(o) {
+    const parts = [o.name];
+    if (o.schedule.kind !== "constant") parts.push(`s=${o.schedule.kind}`);
+    for (const [k, get, , dflt] of OPT_KEYS) {
+      const v = get(o);
+      if (k === "lr" || v !== dflt) parts.push(`${k}=${v}`);
+    }
+    return parts.join(",");
+  }
+
+  function decodeOpt(s) {
+    const o = clone(DEFAULT_OPT);
+    const parts = s.split(",");
+    if (OPT_NAMES.includes(parts[0])) o.name = parts[0];
+    for (const p of parts.slice(1)) {
+      const [k, v] = p.split("=");
+      if (k === "s") { if (SCHEDULES.includes(v)) o.schedule.kind = v; continue; }
+      const entry = OPT_KEYS.find((e) => e[0] === k);
+      const x = parseFloat(v);
+      if (entry && Number.isFinite(x)) entry[2](o, x);
+    }
+    return o;
+  }
+
+  // ---------------------------------------------------------------- player (play / pause / step)
+  class Player {
+    constructor(root, prefix, onFrame) {
+      this.onFrame = onFrame;
+      this.n = 1;
+      this.k = 0;
+      this.timer = null;
+      const mk = (id, text, title) => {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.id = `${prefix}-${id}`;
+        b.textContent = text;
+        b.title = title;
+        root.append(b);
+        return b;
+      };
+      mk("to-start", "|◀", "to the start").addEventListener("click", () => { this.pause(); this.go(0); });
+      mk("back", "◀", "one step back").addEventListener("click", () => { this.pause(); this.go(this.k - 1); });
+      this.playBtn = mk("play", "▶ Play", "play");
+      this.playBtn.addEventListener("click", () => this.play());
+      mk("pause", "Pause", "pause").addEventListener("click", () => this.pause());
+      mk("fwd", "▶", "one step forward").addEventListener("click", () => { this.pause(); this.go(this.k + 1); });
+      mk("to-end", "▶|", "to the end").addEventListener("click", () => { this.pause(); this.go(this.n - 1); });
+      this.slider = document.createElement("input");
+      this.slider.type = "range";
+      this.slider.id = `${prefix}-slider`;
+      this.slider.min = "0";
+      this.slider.max = "0";
+      this.slider.value = "0";
+      this.slider.addEventListener("input", () => { this.pause(); this.go(parseInt(this.slider.value, 10)); });
+      this.label = document.createElement("span");
+      this.label.className = "step-label";
+      this.label.id = `${prefix}-step`;
+      root.append(this.slider, this.label);
+      this.setLength(1);
+    }
+
+    setLength(n) {
+      this.pause();
+      this.n = Math.max(1, n);
+      this.slider.max = String(this.n - 1);
+      this.go(0);
+    }
+
+    go(k) {
+      this.k = Math.max(0, Math.min(this.n - 1, k));
+      this.slider.value = String(this.k);
+      this.label.textContent = `step ${this.k} / ${this.n - 1}`;
+      this.onFrame(this.k);
+    }
+
+    play() {
+      if (this.timer) return;
+      if (this.k >= this.n - 1) this.go(0);
+      const stride = Math.max(1, Math.ceil(this.n / 150));
+      this.playBtn.disabled = true;
+      this.timer = setInterval(() => {
+        this.go(this.k + stride);
+        if (this.k >= this.n - 1) this.pause();
+      }, 40);
+    }
+
+    pause() {
+      if (this.timer) clearInterval(this.timer);
+      this.timer = null;
+      if (this.playBtn) this.playBtn.disabled = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- URL state
+  function rangeOf(a, b) { return `${a},${b}`; }
+  function parsePair(s) {
+    if (!s) return null;
+    const v = s.split(",").map(Number);
+    return v.every(Number.isFinite) ? v : null;
+  }
+
+  function surfaceOpts() { return [...document.querySelectorAll("#opt-list .opt")].map(readOptCard); }
+  function fitOpt() { return readOptCard(document.querySelector("#fit-opt .opt")); }
+
+  function updateURL() {
+    const q = new URLSearchParams();
+    q.set("mode", state.mode);
+    // surface mode
+    if ($("preset").value) q.set("p", $("preset").value);
+    q.set("f", $("formula").value);
+    q.set("xr", rangeOf($("xmin").value, $("xmax").value));
+    q.set("yr", rangeOf($("ymin").value, $("ymax").value));
+    const x0 = currentX0();
+    q.set("x0", x0.join(","));
+    q.set("n", $("steps").value);
+    for (const o of surfaceOpts()) q.append("o", encodeOpt(o));
+    // data mode
+    q.set("src", $("source").value);
+    if ($("source").value === "upload") {
+      const up = state.uploaded;
+      if (up && up.x.length <= URL_POINTS) {
+        q.set("px", up.x.join(","));
+        q.set("py", up.y.join(","));
+        q.set("pn", up.names.join(","));
+      } else if (up) {
+        q.set("np", String(up.x.length));
+      } else if (state.uploadMissing) {
+        q.set("np", String(state.uploadMissing));
+      }
+    }
+    q.set("m", $("method").value);
+    q.set("bs", $("batch-size").value);
+    q.set("ep", $("epochs").value);
+    q.set("seed", $("seed").value);
+    q.set("do", encodeOpt(fitOpt()));
+    if (state.ran[state.mode]) q.set("run", "1");
+    history.replaceState(null, "", `${location.pathname}?${q.toString()}`);
+  }
+
+  function changed(mode) {
+    state.ran[mode] = false;
+    updateURL();
+  }
+
+  function restoreFromURL() {
+    const q = new URLSearchParams(location.search);
+    const preset = state.presets.find((p) => p.name === q.get("p"));
+    if (preset) applyPreset(preset);
+    if (q.has("f")) $("formula").value = q.get("f");
+    const xr = parsePair(q.get("xr"));
+    if (xr) { $("xmin").value = xr[0]; $("xmax").value = xr[1]; }
+    const yr = parsePair(q.get("yr"));
+    if (yr) { $("ymin").value = yr[0]; $("ymax").value = yr[1]; }
+    const x0 = q.get("x0") ? q.get("x0").split(",").map(Number) : null;
+    if (x0 && x0.every(Number.isFinite)) {
+      $("x0x").value = x0[0];
+      if (x0.length > 1) $("x0y").value = x0[1];
+    }
+    if (q.has("n")) $("steps").value = q.get("n");
+    const opts = q.getAll("o").slice(0, MAX_OPTS).map(decodeOpt);
+    renderOpts(opts.length ? opts : [clone(DEFAULT_OPT)]);
+    // data mode
+    if (q.get("src") === "upload") {
+      $("source").value = "upload";
+      const px = q.get("px"), py = q.get("py");
+      if (px && py) {
+        const x = px.split(",").map(Number), y = py.split(",").map(Number);
+        const names = (q.get("pn") || "x,y").split(",");
+        if (x.length === y.length && x.every(Number.isFinite) && y.every(Number.isFinite)) {
+          state.uploaded = { x, y, names: [names[0] || "x", names[1] || "y"] };
+        }
+      } else {
+        state.uploadMissing = parseInt(q.get("np") || "0", 10) || 1;
+      }
+    }
+    for (const [key, id] of [["m", "method"], ["bs", "batch-size"], ["ep", "epochs"], ["seed", "seed"]]) {
+      if (q.has(key)) $(id).value = q.get(key);
+    }
+    renderFitOpt(q.has("do") ? decodeOpt(q.get("do")) : { ...clone(DEFAULT_OPT), lr: 0.01 });
+    return { mode: q.get("mode") === "data" ? "data" : "surface", run: q.get("run") === "1" };
+  }
+
+  // ---------------------------------------------------------------- modes
+  function setMode(mode) {
+    state.mode = mode;
+    $("surface-mode").hidden = mode !== "surface";
+    $("data-mode").hidden = mode !== "data";
+    $("tab-surface").classList.toggle("active", mode === "surface");
+    $("tab-data").classList.toggle("active", mode === "data");
+    $("download").disabled = !(mode === "surface" ? state.run : state.fit);
+    // Plotly sizes hidden plots at 0 width: resize the ones now visible
+    const ids = mode === "surface" ? ["surface-plot", "loss-plot"] : ["data-plot", "contour-plot", "fit-loss-plot"];
+    for (const id of ids) if ($(id).data) Plotly.Plots.resize($(id));
+  }
+
+  // ---------------------------------------------------------------- surface mode
+  function applyPreset(p) {
+    $("preset").value = p.name;
+    $("formula").value = p.formula;
+    $("xmin").value = p.xrange[0];
+    $("xmax").value = p.xrange[1];
+    if (p.yrange) { $("ymin").value = p.yrange[0]; $("ymax").value = p.yrange[1]; }
+    $("x0x").value = p.x0[0];
+    if (p.x0.length > 1) $("x0y").value = p.x0[1];
+  }
+
+  function renderOpts(opts) {
+    const list = $("opt-list");
+    list.textContent = "";
+    opts.forEach((o, i) => {
+      list.append(makeOptCard(o, COLORS[i % COLORS.length], {
+        removable: true,
+        onChange: () => changed("surface"),
+        onRemove: (card) => {
+          if (list.children.length <= 1) return;
+          card.remove();
+          renderOpts(surfaceOpts());
+          changed("surface");
+        },
+      }));
+    });
+    $("add-opt").disabled = opts.length >= MAX_OPTS;
+  }
+
+  function renderFitOpt(o) {
+    const box = $("fit-opt");
+    box.textContent = "";
+    box.append(makeOptCard(o, COLORS[0], { removable: false, onChange: () => changed("data") }));
+  }
+
+  function surfaceRequest() {
+    return {
+      formula: $("formula").value.trim(),
+      xrange: [num($("xmin"), -4), num($("xmax"), 4)],
+      yrange: [num($("ymin"), -4), num($("ymax"), 4)],
+      grid: 80,
+    };
+  }
+
+  function dims() { return state.surface ? state.surface.dims : 2; }
+
+  function currentX0() {
+    const x = num($("x0x"), 0);
+    return dims() === 1 ? [x] : [x, num($("x0y"), 0)];
+  }
+
+  async function loadSurface(force) {
+    const req = surfaceRequest();
+    const key = JSON.stringify(req);
+    if (!force && key === state.surfaceKey && state.surface) return state.surface;
+    const s = await api("/api/surface", req);
+    state.surface = s;
+    state.surfaceKey = key;
+    state.run = null;
+    state.fvals = null;
+    $("messages").textContent = "";
+    $("yrange-row").hidden = s.dims === 1;
+    $("x0y-field").hidden = s.dims === 1;
+    drawSurface();
+    return s;
+  }
+
+  async function refreshSurface() {
+    showError("");
+    setState("running");
+    try {
+      await loadSurface(false);
+      setState("ready");
+    } catch (e) {
+      showError(e.message);
+    }
+    changed("surface");
+  }
+
+  function displayZ(z) {
+    // log-spaced contours: log10(1 + f - min f), so valleys show as well as the rim
+    let lo = Infinity;
+    for (const row of z) for (const v of row) if (v !== null && v < lo) lo = v;
+    return z.map((row) => row.map((v) => (v === null ? null : Math.log10(1 + v - lo))));
+  }
+
+  function pathXY(run, i) {
+    const s = state.surface;
+    if (s.dims === 2) return { x: run.path.map((p) => p[0]), y: run.path.map((p) => p[1]) };
+    return { x: run.path.map((p) => p[0]), y: state.fvals[i] };
+  }
+
+  function drawSurface() {
+    const s = state.surface;
+    const div = $("surface-plot");
+    const runs = state.run ? state.run.runs : [];
+    const traces = [];
+    const x0 = currentX0();
+    const [xa, xb] = [s.x[0], s.x[s.x.length - 1]];
+    const layout = {
+      margin: { l: 50, r: 16, t: 36, b: 76 },
+      title: { text: `f(${s.variables.join(", ")}) = ${$("formula").value.trim()}`, font: { size: 14 }, x: 0.02 },
+      xaxis: { title: { text: s.variables[0] }, range: [Math.min(xa, xb), Math.max(xa, xb)], autorange: false, zeroline: false },
+      legend: { orientation: "h", y: -0.15, yanchor: "top", x: 0 },
+      hovermode: "closest",
+      plot_bgcolor: "#fff",
+      uirevision: state.surfaceKey,
+    };
+    if (s.dims === 2) {
+      traces.push({
+        type: "contour", meta: "surface", name: "f", x: s.x, y: s.y, z: displayZ(s.z), text: s.z.map((r) => r.map(fmt)),
+        hovertemplate: `${s.variables[0]}=%{x:.3f}<br>${s.variables[1]}=%{y:.3f}<br>f=%{text}<extra></extra>`,
+        colorscale: CONTOUR_SCALE, ncontours: 24, showscale: false, line: { width: 0.5, color: "rgba(255,255,255,0.35)" },
+        showlegend: false,
+      });
+      const [ya, yb] = [s.y[0], s.y[s.y.length - 1]];
+      layout.yaxis = { title: { text: s.variables[1] }, range: [Math.min(ya, yb), Math.max(ya, yb)], autorange: false, zeroline: false };
+    } else {
+      const fin = s.z.filter(isNum);
+      let ylo = Math.min(...fin), yhi = Math.max(...fin);
+      const pad = 0.06 * Math.max(yhi - ylo, 1e-9);
+      ylo -= pad; yhi += pad;
+      traces.push({
+        type: "scatter", mode: "lines", meta: "surface", name: `f(${s.variables[0]})`, x: s.x, y: s.z,
+        line: { color: "#1d4e89", width: 2 }, hovertemplate: `${s.variables[0]}=%{x:.4f}<br>f=%{y:.4g}<extra></extra>`,
+      });
+      layout.yaxis = { title: { text: "f" }, range: [ylo, yhi], autorange: false };
+      layout.hovermode = "x";
+    }
+    runs.forEach((run, i) => {
+      const c = COLORS[i % COLORS.length];
+      const { x, y } = pathXY(run, i);
+      traces.push({
+        type: "scatter", mode: "lines+markers", meta: "path", name: run.label, x, y,
+        line: { color: c, width: 1.5, dash: "dot" }, marker: { color: c, size: 4 }, opacity: 0.55,
+        hovertemplate: `${run.label}<br>step %{pointNumber}<br>(%{x:.4g}, %{y:.4g})<extra></extra>`,
+      });
+      traces.push({
+        type: "scatter", mode: "lines", meta: "trail", name: `${run.label} (so far)`, x: x.slice(0, 1), y: y.slice(0, 1),
+        line: { color: c, width: 3 }, showlegend: false, hoverinfo: "skip",
+      });
+      traces.push({
+        type: "scatter", mode: "markers", meta: "now", name: `${run.label} (now)`, x: x.slice(0, 1), y: y.slice(0, 1),
+        marker: { color: c, size: 12, line: { color: "#fff", width: 2 } }, showlegend: false, hoverinfo: "skip",
+      });
+    });
+    const startY = s.dims === 2 ? x0[1] : (runs.length && state.fvals ? state.fvals[0][0] : null);
+    traces.push({
+      type: "scatter", mode: "markers", meta: "start", name: "start", x: [x0[0]], y: [startY],
+      marker: { symbol: "x-thin", size: 14, color: "#111", line: { width: 3, color: "#111" } },
+      hovertemplate: "start (%{x:.4g}, %{y:.4g})<extra></extra>", showlegend: runs.length > 0,
+    });
+    Plotly.react(div, traces, layout, PLOT_CONFIG);
+    drawLoss(runs);
+  }
+
+  function drawLoss(runs) {
+    const traces = runs.map((run, i) => ({
+      type: "scatter", mode: "lines", meta: "loss", name: run.label, x: run.loss.map((_, k) => k), y: run.loss,
+      line: { color: COLORS[i % COLORS.length], width: 2 },
+    }));
+    const all = runs.flatMap((r) => r.loss.filter(isNum));
+    const log = all.length > 0 && all.every((v) => v > 0);
+    const layout = {
+      margin: { l: 60, r: 16, t: 30, b: 40 },
+      title: { text: "loss per step", font: { size: 13 }, x: 0.02 },
+      xaxis: { title: { text: "step" }, zeroline: false },
+      yaxis: { title: { text: "f" }, type: log ? "log" : "linear", exponentformat: "power", dtick: log ? logTick(all) : undefined },
+      showlegend: false,
+      shapes: [],
+      plot_bgcolor: "#fff",
+    };
+    if (!runs.length) {
+      layout.annotations = [{ text: "Run to see the loss per step", showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { color: "#98a2b3" } }];
+      layout.xaxis.visible = false;
+      layout.yaxis.visible = false;
+    } else {
+      layout.shapes = [{ type: "line", xref: "x", yref: "paper", x0: 0, x1: 0, y0: 0, y1: 1, line: { color: "#98a2b3", width: 1, dash: "dash" } }];
+    }
+    Plotly.react($("loss-plot"), traces, layout, PLOT_CONFIG);
+  }
+
+  function surfaceFrame(k) {
+    if (!state.run || !state.surface) return;
+    const div = $("surface-plot");
+    const xs = [], ys = [], idx = [];
+    div.data.forEach((t, j) => {
+      if (t.meta !== "trail" && t.meta !== "now") return;
+      const i = Math.floor((j - 1) / 3);
+      const { x, y } = pathXY(state.run.runs[i], i);
+      const kk = Math.min(k, x.length - 1);
+      if (t.meta === "trail") { xs.push(x.slice(0, kk + 1)); ys.push(y.slice(0, kk + 1)); } else { xs.push([x[kk]]); ys.push([y[kk]]); }
+      idx.push(j);
+    });
+    if (idx.length) Plotly.restyle(div, { x: xs, y: ys }, idx);
+    const loss = $("loss-plot");
+    if (loss.layout && loss.layout.shapes && loss.layout.shapes.length) {
+      Plotly.relayout(loss, { "shapes[0].x0": k, "shapes[0].x1": k });
+    }
+  }
+
+  function showRunMessages(runs, box) {
+    box.textContent = "";
+    runs.forEach((run, i) => {
+      const m = document.createElement("div");
+      m.className = "msg" + (run.diverged ? " diverged" : "");
+      m.style.setProperty("--c", COLORS[i % COLORS.length]);
+      const b = document.createElement("b");
+      b.textContent = run.label + (run.diverged ? " diverged" : "") + ": ";
+      m.append(b, document.createTextNode(sentence(run.message)));
+      if (run.diverged) {
+        const last = run.path.map((p) => p.every(isNum)).lastIndexOf(true);
+        m.append(document.createTextNode(` The path left the plot after step ${last}; what was finite is drawn.`));
+      }
+      if (isNum(run.stable_lr)) {
+        const s = document.createElement("div");
+        s.className = "stable";
+        s.textContent = `Stable learning rate: about ${fmt(run.stable_lr)} — use an lr below it.`;
+        m.append(s);
+      }
+      box.append(m);
+    });
+  }
+
+  async function runSurface() {
+    showError("");
+    setState("running");
+    player.surface.pause();
+    try {
+      await loadSurface(false);
+      const req = { formula: $("formula").value.trim(), x0: currentX0(), optimizers: surfaceOpts(), steps: Math.round(num($("steps"), 50)) };
+      const res = await api("/api/run", req);
+      // 1-D: the path's heights are its losses, and f at the last iterate (one more point on the curve)
+      let fvals = null;
+      if (state.surface.dims === 1) {
+        fvals = [];
+        for (const run of res.runs) {
+          const ys = run.path.map((_, k) => (k < run.loss.length ? run.loss[k] : null));
+          const last = run.path[run.path.length - 1][0];
+          if (run.path.length > run.loss.length && isNum(last)) {
+            const one = await api("/api/surface", { formula: req.formula, xrange: [last, last], grid: 2 });
+            ys[ys.length - 1] = one.z[0];
+          }
+          fvals.push(ys);
+        }
+      }
+      state.run = res;
+      state.fvals = fvals;
+      window.gradstepLast = res;
+      state.ran.surface = true;
+      drawSurface();
+      showRunMessages(res.runs, $("messages"));
+      player.surface.setLength(Math.max(...res.runs.map((r) => r.path.length)));
+      $("download").disabled = false;
+      updateURL();
+      setState("done");
+      player.surface.play();
+    } catch (e) {
+      showError(e.message);
+      updateURL();
+    }
+  }
+
+  function onSurfaceClick(ev) {
+    const div = $("surface-plot");
+    const fl = div._fullLayout;
+    const drag = div.querySelector(".nsewdrag");
+    if (!fl || !drag || !state.surface || !ev) return;
+    const r = drag.getBoundingClientRect();
+    if (ev.clientX < r.left || ev.clientX > r.right || ev.clientY < r.top || ev.clientY > r.bottom) return;
+    const round = (v) => Math.round(v * 1000) / 1000;
+    $("x0x").value = round(fl.xaxis.p2d(ev.clientX - r.left));
+    if (state.surface.dims === 2) $("x0y").value = round(fl.yaxis.p2d(ev.clientY - r.top));
+    moveStart();
+  }
+
+  function moveStart() {
+    const div = $("surface-plot");
+    if (!div.data || !state.surface) return;
+    const j = div.data.findIndex((t) => t.meta === "start");
+    const x0 = currentX0();
+    if (j >= 0) Plotly.restyle(div, { x: [[x0[0]]], y: [[state.surface.dims === 2 ? x0[1] : null]] }, [j]);
+    changed("surface");
+  }
+
+  // ---------------------------------------------------------------- data mode
+  function points() {
+    return $("source").value === "upload" ? state.uploaded : state.bundled;
+  }
+
+  function showPointsInfo() {
+    const src = $("source").value;
+    const pts = points();
+    $("upload-field").hidden = src !== "upload";
+    $("batch-field").hidden = $("method").value !== "minibatch";
+    const note = $("upload-note");
+    note.hidden = true;
+    if (src === "bundled") {
+      $("points-info").textContent = state.bundled ? `${state.bundled.name}: ${state.bundled.description}.` : "";
+    } else if (pts) {
+      $("points-info").textContent = `${pts.x.length} uploaded points (${pts.names[0]}, ${pts.names[1]}).`;
+      if (pts.x.length > URL_POINTS) {
+        note.hidden = false;
+        note.textContent = `${pts.x.length} points are too many for the link (at most ${URL_POINTS}): whoever opens it must upload the CSV again.`;
+      }
+    } else {
+      $("points-info").textContent = "Choose a CSV file with two columns (x, y).";
+      if (state.uploadMissing) {
+        note.hidden = false;
+        note.textContent = `This link was made with an uploaded CSV of ${state.uploadMissing} points, too many to carry in the link: upload the same file again, then press Fit.`;
+      }
+    }
+  }
+
+  function fitRequest() {
+    const pts = points();
+    return {
+      x: pts.x, y: pts.y, method: $("method").value, batch_size: Math.round(num($("batch-size"), 10)),
+      epochs: Math.round(num($("epochs"), 100)), optimizer: fitOpt(), seed: Math.round(num($("seed"), 0)), grid: 60,
+    };
+  }
+
+  function fitLabel(req) {
+    const how = { full: "full batch", minibatch: `mini-batch ${req.batch_size}`, sgd: "per sample" }[req.method];
+    return `${how}, ${optLabel(req.optimizer)}`;
+  }
+
+  function drawData() {
+    const pts = points();
+    const fit = state.fit;
+    const div = $("data-plot");
+    const traces = [];
+    const names = pts ? pts.names || ["x", "y"] : ["x", "y"];
+    if (pts) {
+      traces.push({
+        type: "scatter", mode: "markers", meta: "points", name: "points", x: pts.x, y: pts.y,
+        marker: { color: "#5d8cc7", size: 6, opacity: 0.75, line: { color: "#1d4e89", width: 0.5 } },
+      });
+    }
+    if (fit && pts) {
+      const lo = Math.min(...pts.x), hi = Math.max(...pts.x);
+      const [cw, cb] = fit.closed_form;
+      traces.push({
+        type: "scatter", mode: "lines", meta: "closed-line", name: `closed form: ${fmt(cw)}·x + ${fmt(cb)}`,
+        x: [lo, hi], y: [cw * lo + cb, cw * hi + cb], line: { color: "#111", width: 1.5, dash: "dash" },
+      });
+      const [w, b] = fit.path[0];
+      traces.push({
+        type: "scatter", mode: "lines", meta: "line", name: "fit", x: [lo, hi], y: [w * lo + b, w * hi + b],
+        customdata: [[w, b], [w, b]], line: { color: COLORS[0], width: 3 },
+      });
+    }
+    Plotly.react(div, traces, {
+      margin: { l: 50, r: 12, t: 36, b: 80 },
+      title: { text: "points and the line y = w·x + b", font: { size: 13 }, x: 0.02 },
+      xaxis: { title: { text: names[0] }, zeroline: false }, yaxis: { title: { text: names[1] }, zeroline: false },
+      legend: { orientation: "h", y: -0.22, yanchor: "top", x: 0 }, plot_bgcolor: "#fff", hovermode: "closest",
+    }, PLOT_CONFIG);
+
+    const cdiv = $("contour-plot");
+    const ct = [];
+    const clayout = {
+      margin: { l: 50, r: 12, t: 36, b: 80 },
+      title: { text: "mean squared error over (w, b)", font: { size: 13 }, x: 0.02 },
+      xaxis: { title: { text: "w" }, zeroline: false }, yaxis: { title: { text: "b" }, zeroline: false },
+      legend: { orientation: "h", y: -0.22, yanchor: "top", x: 0 }, plot_bgcolor: "#fff", hovermode: "closest",
+    };
+    if (fit) {
+      const c = fit.contour;
+      clayout.xaxis.range = [c.w[0], c.w[c.w.length - 1]];
+      clayout.yaxis.range = [c.b[0], c.b[c.b.length - 1]];
+      ct.push({
+        type: "contour", meta: "surface", name: "loss", x: c.w, y: c.b, z: displayZ(c.loss), text: c.loss.map((r) => r.map(fmt)),
+        hovertemplate: "w=%{x:.4f}<br>b=%{y:.4f}<br>mse=%{text}<extra></extra>", colorscale: CONTOUR_SCALE,
+        ncontours: 24, showscale: false, line: { width: 0.5, color: "rgba(255,255,255,0.35)" }, showlegend: false,
+      });
+      const x = fit.path.map((p) => p[0]), y = fit.path.map((p) => p[1]);
+      ct.push({
+        type: "scatter", mode: "lines+markers", meta: "path", name: fit.label, x, y, opacity: 0.55,
+        line: { color: COLORS[0], width: 1.5, dash: "dot" }, marker: { color: COLORS[0], size: 3 },
+      });
+      ct.push({ type: "scatter", mode: "lines", meta: "trail", name: "so far", x: x.slice(0, 1), y: y.slice(0, 1), line: { color: COLORS[0], width: 3 }, showlegend: false, hoverinfo: "skip" });
+      ct.push({ type: "scatter", mode: "markers", meta: "now", name: "now", x: x.slice(0, 1), y: y.slice(0, 1), marker: { color: COLORS[0], size: 12, line: { color: "#fff", width: 2 } }, showlegend: false, hoverinfo: "skip" });
+      ct.push({
+        type: "scatter", mode: "markers", meta: "closed", name: "closed form", x: [fit.closed_form[0]], y: [fit.closed_form[1]],
+        marker: { symbol: "star", size: 16, color: "#ffd400", line: { color: "#111", width: 1.5 } },
+        hovertemplate: "closed form<br>w=%{x:.5g}<br>b=%{y:.5g}<extra></extra>",
+      });
+    } else {
+      clayout.annotations = [{ text: "Fit to see the (w, b) path on the loss contours", showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { color: "#98a2b3" } }];
+    }
+    Plotly.react(cdiv, ct, clayout, PLOT_CONFIG);
+
+    const lt = fit ? [{ type: "scatter", mode: "lines", meta: "loss", name: fit.label, x: fit.loss.map((_, k) => k), y: fit.loss, line: { color: COLORS[0], width: 2 } }] : [];
+    const fin = fit ? fit.loss.filter(isNum) : [];
+    Plotly.react($("fit-loss-plot"), lt, {
+      margin: { l: 60, r: 16, t: 30, b: 40 },
+      title: { text: "loss per step (batch loss)", font: { size: 13 }, x: 0.02 },
+      xaxis: { title: { text: "step" }, zeroline: false, visible: !!fit },
+      yaxis: { title: { text: "mse" }, type: fin.length && fin.every((v) => v > 0) ? "log" : "linear", visible: !!fit, exponentformat: "power", dtick: fin.length && fin.every((v) => v > 0) ? logTick(fin) : undefined },
+      shapes: fit ? [{ type: "line", xref: "x", yref: "paper", x0: 0, x1: 0, y0: 0, y1: 1, line: { color: "#98a2b3", width: 1, dash: "dash" } }] : [],
+      showlegend: false, plot_bgcolor: "#fff",
+    }, PLOT_CONFIG);
+  }
+
+  function dataFrame(k) {
+    const fit = state.fit;
+    const pts = points();
+    if (!fit || !pts) return;
+    const kk = Math.min(k, fit.path.length - 1);
+    const x = fit.path.map((p) => p[0]), y = fit.path.map((p) => p[1]);
+    const cdiv = $("contour-plot");
+    const idx = [], xs = [], ys = [];
+    cdiv.data.forEach((t, j) => {
+      if (t.meta === "trail") { idx.push(j); xs.push(x.slice(0, kk + 1)); ys.push(y.slice(0, kk + 1)); }
+      if (t.meta === "now") { idx.push(j); xs.push([x[kk]]); ys.push([y[kk]]); }
+    });
+    if (idx.length) Plotly.restyle(cdiv, { x: xs, y: ys }, idx);
+    const div = $("data-plot");
+    const j = div.data.findIndex((t) => t.meta === "line");
+    if (j >= 0) {
+      const [w, b] = fit.path[kk];
+      const lo = Math.min(...pts.x), hi = Math.max(...pts.x);
+      const ok = isNum(w) && isNum(b);
+      Plotly.restyle(div, {
+        y: [ok ? [w * lo + b, w * hi + b] : [null, null]], customdata: [[[w, b], [w, b]]],
+        name: [`fit at step ${kk}: ${fmt(w)}·x + ${fmt(b)}`],
+      }, [j]);
+    }
+    const loss = $("fit-loss-plot");
+    if (loss.layout && loss.layout.shapes && loss.layout.shapes.length) {
+      Plotly.relayout(loss, { "shapes[0].x0": k, "shapes[0].x1": k });
+    }
+  }
+
+  async function runFit() {
+    showError("");
+    setState("running");
+    player.data.pause();
+    try {
+      if (!points()) throw new Error("no points yet: upload a CSV with two columns (x, y), or choose the bundled data set");
+      const req = fitRequest();
+      const res = await api("/api/fit", req);
+      res.label = fitLabel(req);
+      state.fit = res;
+      window.gradstepLast = res;
+      state.ran.data = true;
+      drawData();
+      const box = $("fit-messages");
+      box.textContent = "";
+      const m = document.createElement("div");
+      m.className = "msg" + (res.diverged ? " diverged" : "");
+      m.style.setProperty("--c", COLORS[0]);
+      const b = document.createElement("b");
+      b.textContent = `${res.label}${res.diverged ? " diverged" : ""}: `;
+      const last = res.path[res.path.length - 1];
+      m.append(b, document.createTextNode(`${sentence(res.message)} Batch size ${res.batch_size}, ${res.loss.length} steps; ` +
+        `final w = ${fmt(last[0])}, b = ${fmt(last[1])}; closed form w = ${fmt(res.closed_form[0])}, b = ${fmt(res.closed_form[1])}.`));
+      box.append(m);
+      player.data.setLength(res.path.length);
+      $("download").disabled = false;
+      updateURL();
+      setState("done");
+      player.data.play();
+    } catch (e) {
+      showError(e.message);
+      updateURL();
+    }
+  }
+
+  async function upload(file) {
+    showError("");
+    setState("running");
+    try {
+      const form = new FormData();
+      form.append("file", file);
+      const res = await api("/api/upload", form, true);
+      state.uploaded = { x: res.x, y: res.y, names: res.names };
+      state.uploadMissing = 0;
+      $("source").value = "upload";
+      state.fit = null;
+      $("fit-messages").textContent = "";
+      showPointsInfo();
+      drawData();
+      player.data.setLength(1);
+      setState("ready");
+    } catch (e) {
+      showError(e.message);
+    }
+    changed("data");
+  }
+
+  // ---------------------------------------------------------------- download
+  function download() {
+    let payload, name;
+    if (state.mode === "surface" && state.run) {
+      payload = state.run.runs.map((r) => ({ label: r.label, history: r.history }));
+      name = "gradstep-runs.json";
+    } else if (state.mode === "data" && state.fit) {
+      payload = state.fit.history;
+      name = "gradstep-fit.json";
+    } else {
+      return;
+    }
+    const blob = new Blob([JSON.stringify(payload, null, 1)], { type: "application/json" });
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = name;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  }
+
+  // ---------------------------------------------------------------- wiring
+  const player = {
+    surface: new Player($("surface-player"), "surface", surfaceFrame),
+    data: new Player($("data-player"), "data", dataFrame),
+  };
+
+  function wire() {
+    $("tab-surface").addEventListener("click", () => {
+      setMode("surface");
+      updateURL();
+      if (state.surfaceError && !state.surface) { showError(state.surfaceError); state.surfaceError = null; }
+    });
+    $("tab-data").addEventListener("click", () => { setMode("data"); updateURL(); });
+    $("preset").addEventListener("change", () => {
+      const p = state.presets.find((q) => q.name === $("preset").value);
+      if (p) applyPreset(p);
+      refreshSurface();
+    });
+    $("formula").addEventListener("change", () => { $("preset").value = ""; refreshSurface(); });
+    $("formula").addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); $("preset").value = ""; refreshSurface(); } });
+    for (const id of ["xmin", "xmax", "ymin", "ymax"]) $(id).addEventListener("change", refreshSurface);
+    for (const id of ["x0x", "x0y"]) $(id).addEventListener("change", moveStart);
+    $("steps").addEventListener("change", () => changed("surface"));
+    $("add-opt").addEventListener("click", () => {
+      const opts = surfaceOpts();
+      if (opts.length >= MAX_OPTS) return;
+      const next = clone(opts[opts.length - 1] || DEFAULT_OPT);
+      next.name = OPT_NAMES[(OPT_NAMES.indexOf(next.name) + 2) % OPT_NAMES.length];
+      renderOpts([...opts, next]);
+      changed("surface");
+    });
+    $("run").addEventListener("click", runSurface);
+    $("surface-plot").addEventListener("click", onSurfaceClick);
+
+    $("source").addEventListener("change", () => { state.fit = null; $("fit-messages").textContent = ""; showPointsInfo(); drawData(); player.data.setLength(1); changed("data"); });
+    $("csv-file").addEventListener("change", () => { const f = $("csv-file").files[0]; if (f) upload(f); });
+    $("method").addEventListener("change", () => { showPointsInfo(); changed("data"); });
+    for (const id of ["batch-size", "epochs", "seed"]) $(id).addEventListener("change", () => changed("data"));
+    $("fit").addEventListener("click", runFit);
+    $("download").addEventListener("click", download);
+    $("copy-link").addEventListener("click", async () => {
+      updateURL();
+      try {
+        await navigator.clipboard.writeText(location.href);
+        $("copy-link").textContent = "Link copied";
+      } catch (e) {
+        $("copy-link").textContent = "Link is in the address bar";
+      }
+      setTimeout(() => { $("copy-link").textContent = "Copy link"; }, 1800);
+    });
+  }
+
+  async function init() {
+    wire();
+    try {
+      const [presets, bundled] = await Promise.all([api("/api/presets"), api("/api/datasets")]);
+      state.presets = presets;
+      state.bundled = bundled;
+      for (const p of presets) $("preset").add(new Option(p.name, p.name));
+    } catch (e) {
+      showError(e.message);
+    }
+    const fresh = !location.search;
+    if (fresh && state.presets.length) applyPreset(state.presets[0]);
+    const { mode, run } = restoreFromURL();
+    setMode(mode);
+    showPointsInfo();
+    drawData();
+    try {
+      await loadSurface(true);
+    } catch (e) {
+      drawLoss([]);
+      if (mode === "surface") { showError(e.message); return; }
+      state.surfaceError = e.message;    // shown when the surface tab is opened
+    }
+    if (run && mode === "surface") await runSurface();
+    else if (run && mode === "data" && points()) await runFit();
+    else { updateURL(); setState("ready"); }
+  }
+
+  init();
+})();

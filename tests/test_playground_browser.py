@@ -1,0 +1,309 @@
+"""The playground page in a real (headless) Chromium: what it draws is what gradstep computes.
+
+The app runs under uvicorn in a background thread on a free loopback port; the page is driven with
+Playwright's sync API. The paths drawn are read back from the Plotly divs: every trace carries
+``meta`` naming its role, and a run's whole path is the trace with ``meta == "path"`` whose ``name``
+is the run's label (the animation draws the trail up to the current step in separate "trail"/"now"
+traces, so these tests need not wait for it; the data-mode test presses "to end" to read the
+line of the last step). They are compared with the API called directly and with gradstep itself.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import playwright.sync_api as playwright_sync
+import pytest
+import uvicorn
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-quic"]
+SHOTS = Path("/tmp/playground-shots")
+DONE = "document.body.dataset.state === 'done'"
+READY = "document.body.dataset.state === 'ready'"
+
+PATHS_JS = """id => document.getElementById(id).data.filter(t => t.meta === 'path')
+                 .map(t => ({name: t.name, x: Array.from(t.x), y: Array.from(t.y)}))"""
+LOSS_JS = """id => document.getElementById(id).data.filter(t => t.meta === 'loss')
+                .map(t => ({name: t.name, y: Array.from(t.y)}))"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    from gradstep.web.app import create_app
+
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if httpx.get(base + "/api/limits", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail("the playground server did not answer within 20 s")
+        time.sleep(0.05)
+    yield base
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        apt = shutil.which("apt-get")
+        if apt:   # a fresh machine has no package lists yet: read them, then install
+            for cmd in (["update"], ["install", "-y", "chromium"]):
+                subprocess.run([apt, *cmd], check=False, capture_output=True, timeout=900)
+        if not Path(CHROMIUM).exists():
+            pytest.fail(f"the browser tests need Chromium at {CHROMIUM}; install it with: apt-get install -y chromium")
+    with playwright_sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A page whose every request is recorded: after the test, none may have gone beyond the server."""
+    context = browser.new_context(viewport={"width": 1400, "height": 950})
+    outside: list[str] = []
+    context.on("request", lambda r: None if r.url.startswith((server + "/", "data:", "blob:"))
+               else outside.append(r.url))
+    pg = context.new_page()
+    pg.set_default_timeout(20_000)
+    yield pg
+    context.close()
+    assert outside == [], f"the page fetched from outside the server: {outside[:5]}"
+
+
+def _open(page, url: str, state: str = READY) -> None:
+    page.goto(url)
+    page.wait_for_function(state)
+
+
+def _set_formula(page, formula: str) -> None:
+    page.fill("#formula", formula)
+    page.press("#formula", "Enter")
+    page.wait_for_function(
+        "f => document.body.dataset.state === 'ready' && "
+        "document.getElementById('surface-plot').layout.title.text.endsWith(f)", arg=formula)
+
+
+def _set_opt(page, index: int, **fields) -> None:
+    card = page.locator("#opt-list .opt").nth(index)
+    for key, value in fields.items():
+        target = card.locator(f'[data-k="{key}"]')
+        if key in ("name", "kind"):
+            target.select_option(str(value))
+        else:
+            target.fill(str(value))
+
+
+def _close(a, b, tol=1e-12) -> None:
+    a = np.array(a, dtype=float)   # None (a non-finite value) becomes nan: equal_nan compares them
+    b = np.array(b, dtype=float)
+    assert a.shape == b.shape
+    np.testing.assert_allclose(a, b, rtol=tol, atol=tol, equal_nan=True)
+
+
+def _race(page, formula: str, opts: list[dict], steps: int) -> None:
+    _set_formula(page, formula)
+    while page.locator("#opt-list .opt").count() < len(opts):
+        page.click("#add-opt")
+    for i, o in enumerate(opts):
+        _set_opt(page, i, **o)
+    page.fill("#steps", str(steps))
+    page.click("#run")
+    page.wait_for_function(DONE)
+
+
+def _api_opts(opts: list[dict]) -> list[dict]:
+    return [{k: (float(v) if k not in ("name", "kind") else v) for k, v in o.items()} for o in opts]
+
+
+def _shot(page, tmp_path: Path, name: str) -> Path:
+    from PIL import Image
+
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, SHOTS / name)
+    img = np.asarray(Image.open(path).convert("RGB"))
+    assert img.std() > 10, f"{name} looks blank"
+    assert len(np.unique(img.reshape(-1, 3)[::7], axis=0)) > 3, f"{name} has almost no colours"
+    return path
+
+
+def test_surface_race_draws_the_api_paths_and_losses(server, page, tmp_path):
+    _open(page, server + "/")
+    _set_formula(page, "x**2 + 3*y**2")
+    box = page.locator("#surface-plot .nsewdrag").bounding_box()
+    page.mouse.click(box["x"] + 0.75 * box["width"], box["y"] + 0.25 * box["height"])   # about (2, 2)
+    x0 = [float(page.input_value("#x0x")), float(page.input_value("#x0y"))]
+    assert x0 != [3.0, 2.0] and abs(x0[0] - 2) < 0.3 and abs(x0[1] - 2) < 0.3, x0
+    opts = [{"name": "gd", "lr": 0.1}, {"name": "momentum", "lr": 0.05, "momentum": 0.9}]
+    _race(page, "x**2 + 3*y**2", opts, 40)
+
+    api = httpx.post(server + "/api/run", json={"formula": "x**2 + 3*y**2", "x0": x0,
+                                                 "optimizers": _api_opts(opts), "steps": 40}).json()
+    drawn = page.evaluate(PATHS_JS, "surface-plot")
+    assert [d["name"] for d in drawn] == [r["label"] for r in api["runs"]] == ["gd, lr 0.1", "momentum, lr 0.05, momentum 0.9"]
+    for d, r in zip(drawn, api["runs"]):
+        path = np.array(r["path"], dtype=float)
+        assert len(d["x"]) == 41
+        _close(d["x"], path[:, 0])
+        _close(d["y"], path[:, 1])
+    losses = page.evaluate(LOSS_JS, "loss-plot")
+    assert [d["name"] for d in losses] == [r["label"] for r in api["runs"]]
+    for d, r in zip(losses, api["runs"]):
+        _close(d["y"], r["loss"])
+    assert page.evaluate("window.gradstepLast.runs.length") == 2
+    # the player steps: "to end" puts the current-iterate marker on the last point of the path
+    page.click("#surface-to-end")
+    now = page.evaluate("document.getElementById('surface-plot').data.filter(t => t.meta === 'now')"
+                        ".map(t => [t.x[0], t.y[0]])")
+    _close(now, [r["path"][-1] for r in api["runs"]])
+    assert page.input_value("#surface-slider") == "40"
+    # "Download history" saves the runs' history JSON (one list, an entry per optimiser)
+    with page.expect_download() as info:
+        page.click("#download")
+    saved = json.loads(Path(info.value.path()).read_text())
+    assert [e["label"] for e in saved] == [r["label"] for r in api["runs"]]
+    assert saved[0]["history"] == api["runs"][0]["history"]
+
+
+def test_data_mode_fit_of_an_uploaded_csv(server, page, tmp_path):
+    from gradstep import LinearRegression
+
+    rng = np.random.default_rng(7)
+    x = np.round(np.linspace(0, 5, 30), 6)
+    y = np.round(1.5 * x - 2 + rng.normal(0, 0.3, x.size), 6)
+    csv = tmp_path / "points.csv"
+    csv.write_text("size,price\n" + "".join(f"{float(a)!r},{float(b)!r}\n" for a, b in zip(x, y)))
+
+    _open(page, server + "/")
+    page.click("#tab-data")
+    page.set_input_files("#csv-file", str(csv))
+    page.wait_for_function("document.getElementById('points-info').textContent.includes('30 uploaded points')")
+    page.select_option("#method", "minibatch")
+    page.fill("#batch-size", "8")
+    page.fill("#epochs", "30")
+    page.fill("#seed", "3")
+    page.locator('#fit-opt [data-k="lr"]').fill("0.02")
+    page.click("#fit")
+    page.wait_for_function(DONE)
+    page.click("#data-to-end")
+
+    model = LinearRegression(optimizer="gd", lr=0.02, optimizer_params=None, clip_value=None, clip_norm=None,
+                             batch_size=8, epochs=30, tol=None, random_state=3, shuffle=True,
+                             sufficient_stats=False).fit(x[:, None], y)
+    h = model.history_
+    expected = np.vstack([h.params, np.asarray(h.final_params, dtype=float)[None, :]])
+    drawn = page.evaluate(PATHS_JS, "contour-plot")
+    assert len(drawn) == 1 and len(drawn[0]["x"]) == expected.shape[0] == 30 * 4 + 1
+    _close(drawn[0]["x"], expected[:, 0])
+    _close(drawn[0]["y"], expected[:, 1])
+
+    line = page.evaluate("document.getElementById('data-plot').data.find(t => t.meta === 'line')")
+    w, b = line["customdata"][0]
+    _close([w, b], [float(np.ravel(model.coef_)[0]), float(model.intercept_)])
+    _close(line["y"], [w * x.min() + b, w * x.max() + b])
+    closed = page.evaluate("document.getElementById('contour-plot').data.find(t => t.meta === 'closed')")
+    _close([closed["x"][0], closed["y"][0]], np.polyfit(x, y, 1), tol=1e-9)
+
+    api = httpx.post(server + "/api/fit", json={"x": x.tolist(), "y": y.tolist(), "method": "minibatch",
+                                                 "batch_size": 8, "epochs": 30, "seed": 3,
+                                                 "optimizer": {"name": "gd", "lr": 0.02}}).json()
+    _close(drawn[0]["x"], np.array(api["path"])[:, 0])
+    _close(page.evaluate(LOSS_JS, "fit-loss-plot")[0]["y"], api["loss"])
+    # small uploads travel in the link
+    assert "px=" in page.url and "src=upload" in page.url
+
+
+def test_shared_url_reproduces_the_run(server, browser, page):
+    _open(page, server + "/")
+    page.select_option("#preset", "elongated bowl")
+    page.wait_for_function("document.getElementById('surface-plot').layout.title.text.endsWith('10*y**2')")
+    page.wait_for_function(READY)
+    opts = [{"name": "gd", "lr": 0.05}, {"name": "adam", "lr": 0.3, "beta1": 0.8, "kind": "step", "step_size": 20}]
+    _race(page, "x**2 + 10*y**2", opts, 60)
+    first = page.evaluate(PATHS_JS, "surface-plot")
+    url = page.url
+    assert "run=1" in url
+
+    other = page.context.new_page()
+    _open(other, url, DONE)
+    assert other.input_value("#formula") == "x**2 + 10*y**2"
+    assert other.locator("#opt-list .opt").count() == 2
+    assert other.evaluate(PATHS_JS, "surface-plot") == first
+    assert other.evaluate("JSON.stringify(window.gradstepLast)") == page.evaluate("JSON.stringify(window.gradstepLast)")
+    assert first[1]["name"] == "adam, lr 0.3, betas 0.8/0.999, step"
+
+
+def test_divergence_is_shown_with_the_stable_learning_rate(server, page):
+    _open(page, server + "/")
+    _race(page, "x**2 + y**2", [{"name": "gd", "lr": 1.5}], 50)
+    text = page.inner_text("#messages")
+    assert "diverged" in text
+    assert "Stable learning rate: about 1 " in text
+    path = page.evaluate(PATHS_JS, "surface-plot")[0]
+    assert max(abs(v) for v in path["x"] if v is not None) > 100      # it left the plot (x in [-4, 4])
+    assert page.is_hidden("#error")
+
+
+def test_bad_formula_shows_the_api_error(server, page):
+    _open(page, server + "/")
+    page.fill("#formula", "x**2 +* y")
+    page.click("#run")
+    page.wait_for_function("document.body.dataset.state === 'error'")
+    detail = httpx.post(server + "/api/surface", json={"formula": "x**2 +* y"}).json()["detail"]
+    assert page.is_visible("#error")
+    assert detail in page.inner_text("#error")
+
+
+def test_screenshots_are_not_blank(server, page, tmp_path):
+    opts = "&".join(f"o={o}" for o in ["gd,lr=0.001", "momentum,lr=0.001", "adam,lr=0.05"])
+    _open(page, f"{server}/?mode=surface&p=Rosenbrock&n=400&{opts}&run=1", DONE)
+    page.click("#surface-to-end")
+    _shot(page, tmp_path, "surface.png")
+    page.goto(f"{server}/?mode=data&src=bundled&m=minibatch&bs=10&ep=20&do=gd,lr=0.01&run=1")
+    page.wait_for_function(DONE)
+    page.click("#data-pause")
+    page.click("#data-slider")   # the middle of the run
+    _shot(page, tmp_path, "data.png")
+    runs = json.loads(page.evaluate("JSON.stringify(window.gradstepLast.history)"))
+    assert runs["format"] == "gradstep.history"
+
+
+def test_large_upload_is_not_put_in_the_link(server, page, tmp_path):
+    csv = tmp_path / "many.csv"
+    csv.write_text("x,y\n" + "".join(f"{i},{2 * i + 1}\n" for i in range(250)))
+    _open(page, server + "/?mode=data")
+    page.set_input_files("#csv-file", str(csv))
+    page.wait_for_function("document.getElementById('points-info').textContent.includes('250 uploaded points')")
+    assert page.is_visible("#upload-note")
+    assert "upload the CSV again" in page.inner_text("#upload-note")
+    assert "np=250" in page.url and "px=" not in page.url
+    other = page.context.new_page()
+    _open(other, page.url)
+    assert "upload the same file again" in other.inner_text("#upload-note")
