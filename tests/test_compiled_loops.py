@@ -245,8 +245,8 @@ def test_warm_start_continues_exactly():
 def test_divergence_raises_the_same_error_on_both_paths(case):
     X, y = _data()
     lr, bs = {"epoch-loss": (0.5, 16), "parameters": (1e308, 1), "gradient": (0.01, 1)}[case]
-    if case == "gradient":  # squares of the gradient overflow before any update
-        X = X * 1e160
+    if case == "gradient":  # squares of the gradient overflow before any update (those of X do not)
+        X, y = X * 1e150, y * 1e10
     if case == "parameters":  # the first update overflows
         y = y + 100.0
     errors = []

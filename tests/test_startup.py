@@ -85,7 +85,7 @@ def test_minimize_does_not_load_scipy():
 
 
 def test_public_names_resolve_to_their_objects():
-    from gradstep import diagnostics, history, loop, models, optim
+    from gradstep import diagnostics, faults, history, loop, models, optim
     from gradstep import minimize as minimize_function
 
     expected = {
@@ -96,6 +96,7 @@ def test_public_names_resolve_to_their_objects():
         "condition_number": diagnostics.condition_number, "numeric_grad": diagnostics.numeric_grad,
         "stable_lr": diagnostics.stable_lr, "diagnostics": diagnostics, "optim": optim,
         "minimize": sys.modules["gradstep.minimize"].minimize,
+        "NumericalError": faults.NumericalError, "NumericalWarning": faults.NumericalWarning,
     }
     assert sorted(gradstep.__all__) == sorted(expected)
     for name, obj in expected.items():

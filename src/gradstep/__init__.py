@@ -34,6 +34,7 @@ if TYPE_CHECKING:   # what static type checkers and IDEs see; at run time see __
         numeric_grad,
         stable_lr,
     )
+    from .faults import NumericalError, NumericalWarning
     from .history import History
     from .loop import DivergenceError, Result, StopRule, run
     from .minimize import minimize
@@ -45,6 +46,8 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "History": ("history", "History"),
     "LinearRegression": ("models", "LinearRegression"),
     "LogisticRegression": ("models", "LogisticRegression"),
+    "NumericalError": ("faults", "NumericalError"),
+    "NumericalWarning": ("faults", "NumericalWarning"),
     "SoftmaxRegression": ("models", "SoftmaxRegression"),
     "Result": ("loop", "Result"),
     "StopRule": ("loop", "StopRule"),
@@ -64,6 +67,8 @@ __all__ = [
     "History",
     "LinearRegression",
     "LogisticRegression",
+    "NumericalError",
+    "NumericalWarning",
     "Result",
     "SoftmaxRegression",
     "StopRule",

@@ -5,7 +5,7 @@ Examples
 >>> import numpy as np
 >>> from gradstep import LogisticRegression
 >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]]); y = np.array(["no", "no", "yes", "yes"])
->>> clf = LogisticRegression(lr=0.5, epochs=200, tol=None).fit(X, y)
+>>> clf = LogisticRegression(lr=0.5, epochs=200, tol=None, penalty="l2", alpha=0.01).fit(X, y)  # separable: a penalty
 >>> clf.classes_.tolist(), clf.predict([[-3.0], [3.0]]).tolist()
 (['no', 'yes'], ['no', 'yes'])
 """
@@ -137,6 +137,11 @@ class _Classifier(ClassifierMixin, GradientDescentModel):
             return out
 
         return metrics
+
+    def _decision(self, X: Any) -> Any:
+        from .. import faults
+
+        return faults.check_predictions(super()._decision(X), X)  # an overflow is an error, never nan
 
     def _chunk_encoder(self) -> Callable:
         from .streaming import EncodeLabels

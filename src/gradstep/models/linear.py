@@ -215,7 +215,9 @@ class LinearRegression(RegressorMixin, GradientDescentModel):
 
     def predict(self, X: Any) -> Any:
         """:math:`\\hat y = X w + b` for each row of ``X`` (in the type of ``X``: an array or a tensor)."""
-        out = self._decision(X)
+        from .. import faults
+
+        out = faults.check_predictions(self._decision(X), X)  # an overflow is an error, never inf or nan
         return out[:, 0] if self._single_output else out
 
     def optimality_gap(self, X: Any, y: Any) -> float:
