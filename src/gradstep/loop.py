@@ -32,7 +32,10 @@ Stopping (first that holds):
   ``n_iter_no_change`` epochs in a row, scikit-learn's rule (status 0);
 * divergence: a non-finite loss, gradient or parameter, or a loss above
   ``L0 + divergence * max(|L0|, 1)`` (status 2);
-* the callback raised ``StopIteration`` (status 3).
+* the callback raised ``StopIteration`` (status 3);
+* a stop was asked for (Ctrl-C or SIGTERM inside :func:`gradstep.interrupt.graceful`): checked
+  before every update, and between the pieces of a compiled epoch (status 4). The run's
+  checkpoint, if it has one, receives the snapshot of that moment, and ``Result.snapshot`` holds it.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
+from . import interrupt
 from .backend import isfinite_all, to_numpy
 from .data.batching import Batches
 from .history import History
@@ -51,7 +55,10 @@ from .objectives.base import Objective
 from .optim.base import GradientTransformation, find_states, global_norm
 from .optim.transforms import ScaleByLrState
 
-CONVERGED, MAX_ITER, DIVERGED, STOPPED = 0, 1, 2, 3
+CONVERGED, MAX_ITER, DIVERGED, STOPPED, INTERRUPTED = 0, 1, 2, 3, 4
+INTERRUPT_PIECE = 256
+"""Inside :func:`gradstep.interrupt.graceful`, compiled epochs run at most this many updates a call,
+so that a stop is honoured within a fraction of a second."""
 
 
 class DivergenceError(FloatingPointError):
@@ -84,13 +91,16 @@ class Result(dict):
         True when the run stopped as asked: converged, or did the exact number
         of steps asked for with tolerance stopping off.
     status : int
-        0 converged, 1 step/epoch limit, 2 diverged, 3 stopped by the callback.
+        0 converged, 1 step/epoch limit, 2 diverged, 3 stopped by the callback, 4 interrupted
+        (Ctrl-C / SIGTERM in :func:`gradstep.interrupt.graceful`; ``success`` is False).
     message : str
         What happened, in words.
     history : History
         The record of the run.
     state : NamedTuple
         The optimiser state after the last update (to continue the run).
+    snapshot : Snapshot or None
+        Where an interrupted run stood (status 4): give it back as ``resume`` to go on.
 
     Notes
     -----
@@ -394,11 +404,25 @@ def run(
                                                                       resume.no_improvement)
         pending.update(resume.pending)
 
+    def snapshot() -> Snapshot:
+        return Snapshot(params, state, step, epoch, batch, diverges.reference, patience.best,
+                        patience.no_improvement, dict(pending))
+
     def save_checkpoint() -> None:
         """A :class:`Snapshot` for ``checkpoint`` after every ``checkpoint_every``-th update."""
         if checkpoint is not None and step % checkpoint_every == 0:
-            checkpoint(Snapshot(params, state, step, epoch, batch, diverges.reference, patience.best,
-                                patience.no_improvement, dict(pending)))
+            checkpoint(snapshot())
+
+    interrupted: list[Snapshot] = []
+
+    def stop_if_asked() -> None:
+        """Before an update: a stop asked for (:mod:`gradstep.interrupt`) ends the run here, its
+        snapshot handed to the checkpoint (whatever the step count) and kept for the result."""
+        if interrupt.requested():
+            interrupted.append(snapshot())
+            if checkpoint is not None:
+                checkpoint(interrupted[0])
+            raise _Stop(INTERRUPTED, f"interrupted by {interrupt.signal_name()} after {step} steps of this run")
 
     def explain(what: str, where: str) -> tuple[str, float | None]:
         lr = current_lr(state)
@@ -421,7 +445,8 @@ def run(
         if status == DIVERGED:
             history.meta["stable_lr"] = stable
         return Result(x=params, fun=fun, jac=jac, nit=step, nepoch=epoch - start_epoch, success=success,
-                      status=status, message=message, history=history, state=state)
+                      status=status, message=message, history=history, state=state,
+                      snapshot=interrupted[0] if interrupted else None)
 
     def check_gradient(value: float, gnorm: float) -> None:
         """The checks before an update: a non-finite gradient diverges, ``gtol`` converges."""
@@ -440,9 +465,12 @@ def run(
         while batch < batches.steps_per_epoch:
             if stop.max_steps is not None and step >= stop.max_steps:
                 raise _Stop(MAX_ITER, "")
+            stop_if_asked()
             allowed = [stop.max_steps - step] if stop.max_steps is not None else []
             if checkpoint is not None:
                 allowed.append(checkpoint_every - step % checkpoint_every)
+            if interrupt.active():   # short pieces, so that a stop asked for is honoured soon
+                allowed.append(INTERRUPT_PIECE)
             done = epoch_runner(params, state, epoch, start=batch, gtol=stop.gtol,
                                 record_params=history.record_params, max_steps=min(allowed) if allowed else None)
             history.record_steps(epoch, done.loss, done.grad_norm, done.lr, done.path)
@@ -495,6 +523,7 @@ def run(
                 for rows in (batches.epoch(epoch, batch) if batches is not None else (None,) if batch == 0 else ()):
                     if stop.max_steps is not None and step >= stop.max_steps:
                         raise _Stop(MAX_ITER, "")
+                    stop_if_asked()
                     value, grad = objective.value_and_grad(params, rows)
                     if tuple(grad.shape) != tuple(params.shape):
                         raise ValueError(f"the gradient has shape {tuple(grad.shape)} but the parameters "
@@ -526,6 +555,10 @@ def run(
             status, message = s.status, s.message
         except _Divergence as d:
             return finish(d.loss, None, DIVERGED, *explain(d.what, d.where))
+        if status == INTERRUPTED:   # no pass over the data: the last loss recorded, or f at x for a function
+            fun, jac = (objective.value_and_grad(params, None) if batches is None
+                        else (float(history.loss[-1]) if history.n_steps else math.nan, None))
+            return finish(fun, jac, status, message)
         fun, jac = objective.value_and_grad(params, data)
 
     last = history.last_epoch

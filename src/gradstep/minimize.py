@@ -21,12 +21,14 @@ its dtype; the history is NumPy as always:
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import array_api_compat
 import numpy as np
 
+from . import checkpoint as checkpoints
 from . import diagnostics
 from .backend import Array, device, isfinite_all, namespace, to_numpy
 from .history import History
@@ -121,6 +123,9 @@ def minimize(
     record_params: bool = True,
     callback: Callable[[StepInfo], Any] | None = None,
     divergence: float | None = 1e6,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 1000,
+    resume: bool = False,
 ) -> Result:
     r"""Minimise ``fun`` from ``x0`` by (stochastic-free) gradient descent.
 
@@ -175,6 +180,13 @@ def minimize(
         ``callback(StepInfo)`` after every step; raise ``StopIteration`` to stop.
     divergence : float or None, default=1e6
         Stop as diverged when ``fun`` exceeds ``f(x0) + divergence * max(|f(x0)|, 1)``.
+    checkpoint : path, optional
+        Save the run there (atomically, :mod:`gradstep.checkpoint`) every ``checkpoint_every``
+        steps and when it is interrupted (:mod:`gradstep.interrupt`).
+    checkpoint_every : int, default=1000
+    resume : bool, default=False
+        If ``checkpoint`` exists, go on from it (the same settings are required) to the result
+        the uninterrupted run would have given.
 
     Returns
     -------
@@ -205,6 +217,10 @@ def minimize(
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
     transform = make_optimizer(optimizer, lr, optimizer_params, clip_value, clip_norm)
+    from . import faults
+
+    faults.check_schedule(lr)          # a schedule giving nan/inf/negative at the start: ValueError naming lr
+    faults.check_start(objective, x)   # fun or its gradient not finite at x0: an error, not a "divergence"
     stop = StopRule(max_steps=int(steps), tol=tol, n_iter_no_change=n_iter_no_change, gtol=gtol,
                     divergence=divergence)
     history = History(
@@ -217,11 +233,41 @@ def minimize(
               "x0": x.tolist(), "steps": steps},
     )
     value_and_grad, x_start = _on_numpy(objective, x)
+    save, snapshot = None, None
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint= (the file to go on from)")
+    if checkpoint is not None:
+        settings = {**history.meta, "tol": tol, "gtol": gtol,
+                    "n_iter_no_change": n_iter_no_change, "grad": grad if isinstance(grad, (str, type(None)))
+                    else getattr(grad, "__qualname__", repr(grad)), "clip_value": clip_value, "clip_norm": clip_norm,
+                    "divergence": divergence, "record_params": record_params, "variables": list(names or [])}
+        if resume and os.path.exists(checkpoint):
+            history, snapshot = _restore(checkpoint, settings)
+
+        def save(snap: Any) -> None:
+            checkpoints.save(checkpoint, {"kind": "minimize", "settings": settings, "history": history,
+                                          "snapshot": snap})
+
     result = run(objective, x, transform, None, stop, history=history, callback=callback,
-                 stable_lr=lambda: diagnostics.stable_lr_at(value_and_grad, x_start))
+                 stable_lr=lambda: diagnostics.stable_lr_at(value_and_grad, x_start),
+                 checkpoint=save, checkpoint_every=checkpoint_every if save is not None else None, resume=snapshot)
     if names is not None:
         result["variables"] = tuple(names)
     return result
+
+
+def _restore(path: str | os.PathLike, settings: dict[str, Any]) -> tuple[History, Any]:
+    """The history and snapshot saved in the checkpoint ``path``, after checking it is this run's."""
+    saved = checkpoints.load(path)
+    if not isinstance(saved, dict) or saved.get("kind") != "minimize":
+        raise ValueError(f"{path}: the checkpoint is not of a minimize run; give another --checkpoint, or delete "
+                         f"it to start afresh")
+    theirs = saved["settings"]
+    differ = [f"{k}={theirs.get(k)!r} there, {v!r} here" for k, v in settings.items() if theirs.get(k) != v]
+    if differ:
+        raise ValueError(f"{path}: the checkpoint was made with other settings ({'; '.join(differ)}); use the "
+                         f"same settings to resume, or delete the checkpoint to start afresh")
+    return saved["history"], saved["snapshot"]
 
 
 def _objective(fun: Any, grad: Any, x: Array) -> Any:

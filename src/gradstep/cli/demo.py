@@ -11,6 +11,7 @@ import numpy as np
 import typer
 
 from .common import emit_json, out
+from .stopping import NEVER, Session, stoppable
 
 LINE_RUNS = (  # (label, batch_size, lr, epochs): the three ways of batching on the tutorial line
     ("batch GD (all 100 rows per step)", None, 0.01, 2000),
@@ -38,7 +39,35 @@ def _figures(paths: list[Path], root: Path) -> str:
     )
 
 
-def _line_part(root: Path) -> tuple[str, list[dict[str, Any]], list[Path]]:
+def _minimize(session: Session, root: Path, name: str, lr: float) -> Any:
+    """``minimize`` of the bowl at ``lr``, its history written to ``histories/NAME.json`` (resumable)."""
+    from ..loop import INTERRUPTED
+    from ..minimize import minimize
+
+    def one(ck: Path, again: bool) -> tuple:
+        r = minimize(BOWL, list(BOWL_X0), lr=lr, steps=BOWL_STEPS, checkpoint=ck, checkpoint_every=NEVER,
+                     resume=again)
+        path = root / "histories" / f"{name}.json"
+        r.history.to_json(path)
+        return r, r.nit if r.status == INTERRUPTED else None, [path]
+
+    return session.run(name, one)
+
+
+def _fit(session: Session, root: Path, name: str, est: Any, X: Any, y: Any) -> Any:
+    """``est.fit(X, y)``, its history written to ``histories/NAME.json`` (resumable)."""
+    from ..loop import INTERRUPTED
+
+    def one(ck: Path, again: bool) -> tuple:
+        est.fit(X, y, checkpoint=ck, checkpoint_every=NEVER, resume=again)
+        path = root / "histories" / f"{name}.json"
+        est.history_.to_json(path)
+        return est, est.t_ if est.result_.status == INTERRUPTED else None, [path]
+
+    return session.run(name, one)
+
+
+def _line_part(root: Path, session: Session) -> tuple[str, list[dict[str, Any]], list[Path]]:
     from ..data.datasets import tutorial_line
     from ..diagnostics import closed_form
     from ..models import LinearRegression
@@ -48,8 +77,8 @@ def _line_part(root: Path) -> tuple[str, list[dict[str, Any]], list[Path]]:
     coef, b = closed_form(ds.X, ds.y)
     models, rows, results = [], [], []
     for label, bs, lr, epochs in LINE_RUNS:
-        m = LinearRegression(batch_size=bs, lr=lr, epochs=epochs, tol=None, random_state=0).fit(ds.X, ds.y)
-        m.history_.to_json(root / "histories" / f"line-{bs or 'all'}.json")
+        m = _fit(session, root, f"line-{bs or 'all'}",
+                 LinearRegression(batch_size=bs, lr=lr, epochs=epochs, tol=None, random_state=0), ds.X, ds.y)
         models.append(m)
         dist = float(np.hypot(m.coef_[0] - coef[0], m.intercept_ - b))
         rows.append([label, lr, epochs, m.t_, f"{m.coef_[0]:.6f}", f"{m.intercept_:.6f}",
@@ -72,15 +101,13 @@ def _line_part(root: Path) -> tuple[str, list[dict[str, Any]], list[Path]]:
     return body, results, figs
 
 
-def _bowl_part(root: Path) -> tuple[str, list[dict[str, Any]], list[Path]]:
+def _bowl_part(root: Path, session: Session) -> tuple[str, list[dict[str, Any]], list[Path]]:
     from ..expression import parse
-    from ..minimize import minimize
     from .figures import formula_figures
 
-    runs = [minimize(BOWL, list(BOWL_X0), lr=lr, steps=BOWL_STEPS) for lr in BOWL_LRS]
+    runs = [_minimize(session, root, f"bowl-lr{lr:g}", lr) for lr in BOWL_LRS]
     rows, results = [], []
     for lr, r in zip(BOWL_LRS, runs):
-        r.history.to_json(root / "histories" / f"bowl-lr{lr:g}.json")
         rows.append([lr, f"{1 - 2 * lr:g}", f"({r.x[0]:.3g}, {r.x[1]:.3g})", f"{r.fun:.3g}", r.message])
         results.append({"lr": lr, "x": r.x.tolist(), "fun": float(r.fun), "success": bool(r.success)})
     figs = formula_figures(parse(BOWL), runs, [f"lr {lr:g}" for lr in BOWL_LRS], root / "bowl", optimum=(0.0, 0.0))
@@ -96,24 +123,26 @@ def _bowl_part(root: Path) -> tuple[str, list[dict[str, Any]], list[Path]]:
     return body, results, figs
 
 
-def _too_large_part(root: Path) -> tuple[str, list[dict[str, Any]], list[Path]]:
+def _too_large_part(root: Path, session: Session) -> tuple[str, list[dict[str, Any]], list[Path]]:
     from ..data.datasets import tutorial_line
     from ..diagnostics import stable_lr
     from ..expression import parse
-    from ..loop import DivergenceError
-    from ..minimize import minimize
+    from ..loop import INTERRUPTED, DivergenceError
     from ..models import LinearRegression
     from .figures import formula_figures
 
-    runs = [minimize(BOWL, list(BOWL_X0), lr=lr, steps=BOWL_STEPS) for lr in TOO_LARGE]
-    for lr, r in zip(TOO_LARGE, runs):
-        r.history.to_json(root / "histories" / f"bowl-lr{lr:g}.json")
+    runs = [_minimize(session, root, f"bowl-lr{lr:g}", lr) for lr in TOO_LARGE]
     ds = tutorial_line()
-    try:
-        LinearRegression(lr=0.05, epochs=1000, tol=None).fit(ds.X, ds.y)
-        caught = "(not caught)"
-    except DivergenceError as e:
-        caught = str(e)
+
+    def diverging(ck: Path, again: bool) -> tuple:
+        est = LinearRegression(lr=0.05, epochs=1000, tol=None)
+        try:
+            est.fit(ds.X, ds.y, checkpoint=ck, checkpoint_every=NEVER, resume=again)
+        except DivergenceError as e:
+            return str(e), None, []
+        return "(not caught)", est.t_ if est.result_.status == INTERRUPTED else None, []
+
+    caught = session.run("line-lr0.05", diverging)
     figs = formula_figures(parse(BOWL), runs, [f"lr {lr:g}" for lr in TOO_LARGE], root / "too-large",
                            optimum=(0.0, 0.0))
     rows = [[lr, f"{1 - 2 * lr:g}", r.nit, r.message] for lr, r in zip(TOO_LARGE, runs)]
@@ -134,7 +163,7 @@ def _too_large_part(root: Path) -> tuple[str, list[dict[str, Any]], list[Path]]:
     return body, results + [{"fit_lr": 0.05, "message": caught}], figs
 
 
-def _classification_part(root: Path) -> tuple[str, list[dict[str, Any]], list[Path]]:
+def _classification_part(root: Path, session: Session) -> tuple[str, list[dict[str, Any]], list[Path]]:
     from ..data.datasets import load_dataset
     from ..models import LogisticRegression, SoftmaxRegression
     from .figures import classifier_figures
@@ -148,8 +177,8 @@ def _classification_part(root: Path) -> tuple[str, list[dict[str, Any]], list[Pa
         ds = load_dataset(name)
         cols = [ds.feature_names.index(f) for f in pair]
         X, y = ds.X[:, cols], ds.y
-        est = model(scale="standard", epochs=300, tol=None, early_stopping=True, random_state=0).fit(X, y)
-        est.history_.to_json(root / "histories" / f"classify-{name}.json")
+        est = _fit(session, root, f"classify-{name}",
+                   model(scale="standard", epochs=300, tol=None, early_stopping=True, random_state=0), X, y)
         epochs = est.history_.to_pandas("epochs")
         acc, val = float(est.score(X, y)), float(epochs["val_accuracy"].iloc[-1])
         rows.append([title, name, " & ".join(pair), f"{est.lr_:.4g}", est.n_iter_, f"{acc:.3f}", f"{val:.3f}"])
@@ -185,6 +214,9 @@ pre{white-space:pre-wrap;background:#f6f6f6;padding:.8em}"""
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the report, figures and histories.")] = Path("gradstep-demo"),
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    checkpoint: Annotated[Path | None, typer.Option(help="Where Ctrl-C / SIGTERM saves the demo's runs (default "
+                                                    "gradstep-demo.ckpt).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Go on from --checkpoint: finished runs are not redone.")] = False,
 ) -> None:
     """Run the tutorials' lessons and write every figure, the histories and report.html.
 
@@ -194,7 +226,9 @@ def demo(
 
     t0 = time.perf_counter()
     (out_dir / "histories").mkdir(parents=True, exist_ok=True)
-    parts = [_line_part(out_dir), _bowl_part(out_dir), _too_large_part(out_dir), _classification_part(out_dir)]
+    session = Session("demo", checkpoint, resume, {"out": str(out_dir)})
+    with stoppable():   # a signal stops the run under way at its next step; no report is written then
+        parts = [make(out_dir, session) for make in (_line_part, _bowl_part, _too_large_part, _classification_part)]
     report = out_dir / "report.html"
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>gradstep demo</title>"

@@ -27,6 +27,7 @@ from .common import (
     warn,
     written,
 )
+from .stopping import NEVER, default_checkpoint, stoppable, stopped
 
 MODELS = {"linear": ("LinearRegression", "regression"), "logistic": ("LogisticRegression", "classification"),
           "softmax": ("SoftmaxRegression", "classification")}
@@ -103,7 +104,7 @@ def fit(
     chunk_rows: Annotated[int | None, typer.Option(help="Rows read at a time when streaming (implies --stream).")] = None,
     buffer_rows: Annotated[int | None, typer.Option(help="Rows shuffled together when streaming.")] = None,
     checkpoint: Annotated[Path | None, typer.Option(help="Save the run to this file every --checkpoint-every steps "
-                                                    "(implies --stream).")] = None,
+                                                    "and on Ctrl-C / SIGTERM.")] = None,
     checkpoint_every: Annotated[int, typer.Option(help="Steps between two checkpoints.")] = 1000,
     resume: Annotated[bool, typer.Option("--resume", help="Go on from --checkpoint if it exists.")] = False,
     scheduler: Annotated[str | None, typer.Option(help="Run on this Dask scheduler, e.g. tcp://HOST:8786.")] = None,
@@ -111,7 +112,7 @@ def fit(
 ) -> None:
     """Fit a model by gradient descent; compare it with the closed form (linear) or scikit-learn (classifiers)."""
     from .. import models
-    from ..loop import DivergenceError
+    from ..loop import INTERRUPTED, DivergenceError
     from ..objectives import Penalty
 
     if model not in MODELS:
@@ -119,11 +120,13 @@ def fit(
     cls_name, task = MODELS[model]
     scale_kind = None if scale == "none" else scale
     files = files or []
-    streamed = (stream or chunk_rows is not None or checkpoint is not None or resume or scheduler is not None
+    streamed = (stream or chunk_rows is not None or scheduler is not None
                 or workers is not None or len(files) > 1 or any(f.is_dir() for f in files))
+    if resume and checkpoint is None:
+        fail("--resume needs --checkpoint PATH (the checkpoint to go on from)")
     if streamed:
         if not files:
-            fail("streaming (--stream, --checkpoint, --scheduler, --workers) needs a FILE, folder or files")
+            fail("streaming (--stream, --chunk-rows, --scheduler, --workers) needs a FILE, folder or files")
         if dropna or fill is not None:
             fail("--dropna and --fill are not available when streaming: clean the files first")
     file = files[0] if files else None
@@ -167,20 +170,25 @@ def fit(
         warn(warning)
     t0 = time.perf_counter()
     steps_per_epoch = -(-len(y) // min(batch_size or len(y), len(y)))
-    try:
-        with Progress(epochs * steps_per_epoch, f"fit {ds.name}", enabled=not (quiet or as_json)) as bar:
-            est.fit(X, y, callback=bar)
-    except DivergenceError as e:
-        if history is not None:
-            e.history.to_json(history)
-        fail(str(e), code=EXIT_DIVERGED)
-    except (ValueError, TypeError) as e:
-        fail(str(e))
-    seconds = time.perf_counter() - t0
+    ck = checkpoint or default_checkpoint("fit")
     files: list[Path] = []
-    if history is not None:
-        est.history_.to_json(history)
-        files.append(history)
+    with stoppable():
+        try:
+            with Progress(epochs * steps_per_epoch, f"fit {ds.name}", enabled=not (quiet or as_json)) as bar:
+                est.fit(X, y, callback=bar, checkpoint=ck, checkpoint_every=checkpoint_every if checkpoint else NEVER,
+                        resume=resume)
+        except DivergenceError as e:
+            if history is not None:
+                e.history.to_json(history)
+            fail(str(e), code=EXIT_DIVERGED)
+        except (ValueError, TypeError, FileNotFoundError) as e:
+            fail(str(e))
+        if history is not None:
+            est.history_.to_json(history)
+            files.append(history)
+        if est.result_.status == INTERRUPTED:
+            stopped("fit", est.t_, ck, files)
+    seconds = time.perf_counter() - t0
     common = {
         "data": ds.description, "features": list(ds.feature_names), "target": ds.target_name, "model": model,
         "optimizer": optimizer, "lr": est.lr_ if isinstance(est.lr_, (int, float)) else repr(est.lr_),

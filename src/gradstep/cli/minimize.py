@@ -22,6 +22,7 @@ from .common import (
     schedule,
     written,
 )
+from .stopping import NEVER, default_checkpoint, stoppable, stopped
 
 
 def parse_formula(text: str, variables: str | None):
@@ -53,22 +54,34 @@ def minimize(
     history: Annotated[Path | None, typer.Option(help="Write the run's history to this JSON file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (with the path).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final point.")] = False,
+    checkpoint: Annotated[Path | None, typer.Option(help="Save the run to this file every --checkpoint-every steps "
+                                                    "and on Ctrl-C / SIGTERM.")] = None,
+    checkpoint_every: Annotated[int, typer.Option(help="Steps between two checkpoints.")] = 1000,
+    resume: Annotated[bool, typer.Option("--resume", help="Go on from --checkpoint if it exists.")] = False,
 ) -> None:
     """Minimise a typed-in formula by gradient descent with its exact gradient."""
+    from ..loop import INTERRUPTED
     from ..minimize import minimize as run_minimize
 
     parsed = parse_formula(formula, variables)
-    try:
-        res = run_minimize(formula, floats(x0, "--x0"), optimizer=optimizer, lr=schedule(schedule_spec, lr),
-                           steps=steps, tol=optional_float(tol, "--tol"), gtol=optional_float(gtol, "--gtol"),
-                           variables=list(parsed.variables), optimizer_params=optimizer_params(opt) or None,
-                           clip_value=clip_value, clip_norm=clip_norm)
-    except (TypeError, ValueError) as e:
-        fail(str(e))
+    if resume and checkpoint is None:
+        fail("--resume needs --checkpoint PATH (the checkpoint to go on from)")
+    ck = checkpoint or default_checkpoint("minimize")
     files: list[Path] = []
-    if history is not None:
-        res.history.to_json(history)
-        files.append(history)
+    with stoppable():
+        try:
+            res = run_minimize(formula, floats(x0, "--x0"), optimizer=optimizer, lr=schedule(schedule_spec, lr),
+                               steps=steps, tol=optional_float(tol, "--tol"), gtol=optional_float(gtol, "--gtol"),
+                               variables=list(parsed.variables), optimizer_params=optimizer_params(opt) or None,
+                               clip_value=clip_value, clip_norm=clip_norm, checkpoint=ck,
+                               checkpoint_every=checkpoint_every if checkpoint else NEVER, resume=resume)
+        except (TypeError, ValueError, FileNotFoundError) as e:
+            fail(str(e))
+        if history is not None:
+            res.history.to_json(history)
+            files.append(history)
+        if res.status == INTERRUPTED:
+            stopped("minimize", res.nit, ck, files)
     if plot is not None:
         from .figures import formula_figures
 

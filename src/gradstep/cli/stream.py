@@ -1,6 +1,6 @@
 """``gradstep fit`` on data read piece by piece: big Parquet/CSV files, or Dask on a cluster.
 
-Chosen by ``gradstep fit`` when asked (``--stream``, ``--chunk-rows``, ``--checkpoint``,
+Chosen by ``gradstep fit`` when asked (``--stream``, ``--chunk-rows``,
 ``--scheduler``, ``--workers``) or when given several files or a folder. The fit is
 :meth:`gradstep.models.base.GradientDescentModel.fit_stream`; this module opens the rows,
 shows a progress bar counting rows per second, and prints the result next to the
@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .common import EXIT_DIVERGED, brief, err, fail, out, written
+from .stopping import NEVER, default_checkpoint, stoppable, stopped
 
 
 class RowsProgress:
@@ -81,7 +82,7 @@ def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: l
     """Fit ``est`` on the rows of ``files`` and print the result."""
     from ..data.readers import DataError
     from ..data.stream import ObservedRows
-    from ..loop import DivergenceError
+    from ..loop import INTERRUPTED, DivergenceError
 
     if resume and checkpoint is None:
         fail("--resume needs --checkpoint PATH (the checkpoint to go on from)")
@@ -100,24 +101,27 @@ def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: l
         passes = 1 + int(est.epochs) if est.batch_size is not None else 1
         bar = RowsProgress(None if n is None else n * passes, f"fit {files[0].name}", enabled=not (quiet or as_json))
         t0 = time.perf_counter()
-        try:
-            est.fit_stream(ObservedRows(source, bar), buffer_rows=buffer_rows,
-                           checkpoint=str(checkpoint) if checkpoint is not None else None,
-                           checkpoint_every=checkpoint_every, resume=resume)
-        except DivergenceError as e:
+        ck = checkpoint or default_checkpoint("fit")
+        files_written: list[Path] = []
+        with stoppable():
+            try:
+                est.fit_stream(ObservedRows(source, bar), buffer_rows=buffer_rows, checkpoint=str(ck),
+                               checkpoint_every=checkpoint_every if checkpoint is not None else NEVER, resume=resume)
+            except DivergenceError as e:
+                bar.close()
+                if history is not None:
+                    e.history.to_json(history)
+                fail(str(e), code=EXIT_DIVERGED)
+            except (DataError, ValueError, TypeError, FileNotFoundError, ImportError) as e:
+                bar.close()
+                fail(str(e))
             bar.close()
             if history is not None:
-                e.history.to_json(history)
-            fail(str(e), code=EXIT_DIVERGED)
-        except (DataError, ValueError, TypeError, FileNotFoundError, ImportError) as e:
-            bar.close()
-            fail(str(e))
-        bar.close()
+                est.history_.to_json(history)
+                files_written.append(history)
+            if est.result_.status == INTERRUPTED:
+                stopped("fit", est.t_, ck, files_written)
         seconds = time.perf_counter() - t0
-    files_written: list[Path] = []
-    if history is not None:
-        est.history_.to_json(history)
-        files_written.append(history)
     rows = est._summary.n_rows
     summary.update(
         data=source.description, features=list(source.feature_names), target=source.target_name,

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from .common import emit_json, fail, floats, load_data, names, out, written
+from .stopping import NEVER, Session, stoppable
 
 
 def _batch_sizes(text: str) -> list[int | None]:
@@ -48,8 +49,25 @@ def sweep(
     seed: Annotated[int, typer.Option(help="Seed of the shuffling.")] = 0,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write the overlaid figures to this folder.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    checkpoint: Annotated[Path | None, typer.Option(help="Where Ctrl-C / SIGTERM saves the sweep (default "
+                                                    "gradstep-sweep.ckpt).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Go on from --checkpoint: finished runs are not redone.")] = False,
 ) -> None:
     """Run a grid of settings on one problem: final loss, steps to tolerance, divergence, overlaid paths."""
+    from ..loop import INTERRUPTED
+
+    session = Session("sweep", checkpoint, resume, {
+        "file": str(file) if file else None, "formula": formula, "x0": x0, "dataset": dataset, "target": target,
+        "lr": lr, "optimizer": optimizer, "batch_size": batch_size, "steps": steps, "epochs": epochs, "loss": loss,
+        "scale": scale, "seed": seed})
+    with stoppable():
+        _sweep(session, file, formula, x0, dataset, target, lr, optimizer, batch_size, steps, epochs, loss, scale, tol,
+               seed, plot, as_json, INTERRUPTED)
+
+
+def _sweep(session: Session, file: Path | None, formula: str | None, x0: str | None, dataset: str | None,
+           target: str | None, lr: str, optimizer: str, batch_size: str, steps: int, epochs: int, loss: str,
+           scale: str, tol: float, seed: int, plot: Path | None, as_json: bool, INTERRUPTED: int) -> None:
     lrs = floats(lr, "--lr")
     optimizers = names(optimizer) or ["gd"]
     rows: list[dict[str, Any]] = []
@@ -66,10 +84,15 @@ def sweep(
         parsed = parse_formula(formula, None)
         start = floats(x0, "--x0")
         for opt_name, rate in itertools.product(optimizers, lrs):
-            try:
-                res = minimize(formula, start, optimizer=opt_name, lr=rate, steps=steps)
-            except (TypeError, ValueError) as e:
-                fail(str(e))
+            def one(ck: Path, again: bool, opt_name: str = opt_name, rate: float = rate) -> tuple:
+                try:
+                    res = minimize(formula, start, optimizer=opt_name, lr=rate, steps=steps, checkpoint=ck,
+                                   checkpoint_every=NEVER, resume=again)
+                except (TypeError, ValueError) as bad:
+                    fail(str(bad))
+                return res, res.nit if res.status == INTERRUPTED else None, []
+
+            res = session.run(f"{opt_name}, lr {rate!r}", one)
             k = _first(res.history.grad_norm <= tol)
             rows.append({"optimizer": opt_name, "lr": rate, "batch_size": None, "final_loss": float(res.fun),
                          "steps_to_tol": k, "diverged": res.status == 2, "message": res.message})
@@ -83,15 +106,19 @@ def sweep(
         ds = load_data(file, dataset, target, None, None, False, None)
         X, y = ds.X, np.asarray(ds.y, dtype=float)
         for opt_name, rate, bs in itertools.product(optimizers, lrs, _batch_sizes(batch_size)):
-            est = LinearRegression(optimizer=opt_name, lr=rate, epochs=epochs, batch_size=bs, loss=loss,
-                                   scale=None if scale == "none" else scale, tol=None, random_state=seed)
-            try:
-                est.fit(X, y)
-                hist, diverged, message = est.history_, False, est.result_.message
-            except DivergenceError as e:
-                hist, diverged, message = e.history, True, str(e)
-            except (TypeError, ValueError) as e:
-                fail(str(e))
+            def one(ck: Path, again: bool, opt_name: str = opt_name, rate: float = rate, bs: int | None = bs) -> tuple:
+                est = LinearRegression(optimizer=opt_name, lr=rate, epochs=epochs, batch_size=bs, loss=loss,
+                                       scale=None if scale == "none" else scale, tol=None, random_state=seed)
+                try:
+                    est.fit(X, y, checkpoint=ck, checkpoint_every=NEVER, resume=again)
+                except DivergenceError as bad:
+                    return (est, bad.history, True, str(bad)), None, []
+                except (TypeError, ValueError, FileNotFoundError) as bad:
+                    fail(str(bad))
+                stopped_at = est.t_ if est.result_.status == INTERRUPTED else None
+                return (est, est.history_, False, est.result_.message), stopped_at, []
+
+            est, hist, diverged, message = session.run(f"{opt_name}, lr {rate!r}, batch {bs or 'all'}", one)
             if not diverged:
                 Z, Y = est._fit_space(X, y)
                 coef, b = closed_form(Z, Y, True, loss)

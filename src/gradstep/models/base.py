@@ -31,6 +31,7 @@ from ..data.batching import Batches, resolve_seed
 from ..history import History
 from ..loop import (
     DIVERGED,
+    INTERRUPTED,
     DivergenceError,
     EpochRunner,
     Result,
@@ -62,6 +63,23 @@ class Averager:
             return
         self.count += 1
         self.mean = backend.copy(info.params) if self.mean is None else self.mean + (info.params - self.mean) / self.count
+
+
+def _fingerprint(*arrays: Any) -> str:
+    """What identifies in-memory training data (and a given start) in a checkpoint: shapes, dtypes and a
+    BLAKE2 digest of the bytes (one pass over the data, far cheaper than the fit)."""
+    import hashlib
+
+    h, parts = hashlib.blake2b(digest_size=16), []
+    for a in arrays:
+        if a is None:
+            parts.append("-")
+            continue
+        arr = np.ascontiguousarray(backend.to_numpy(a) if not isinstance(a, (int, float)) else np.asarray(a))
+        h.update(str((arr.shape, arr.dtype.str)).encode())
+        h.update(arr.tobytes())
+        parts.append("x".join(map(str, arr.shape)) or "scalar")
+    return f"rows in memory ({', '.join(parts)}; digest {h.hexdigest()})"
 
 
 def _plain(params: dict[str, Any]) -> dict[str, Any]:
@@ -214,8 +232,11 @@ class GradientDescentModel(BaseEstimator):
         if reset:
             self._output = Placement.resolve(X, None, None)  # results come back in the input's type
         Xc = self._check_X(X, reset)
+        names = getattr(self, "feature_names_in_", None)  # validating y alone (reset) would delete X's names
         y = validate_data(self, "no_validation", _host(y), multi_output=self._multi_output,
                           y_numeric=not self._stratify)
+        if names is not None:
+            self.feature_names_in_ = names
         if len(y) != Xc.shape[0]:
             raise ValueError(f"X has {Xc.shape[0]} rows but y has {len(y)}; give one target per row")
         y = np.asarray(y)
@@ -228,7 +249,8 @@ class GradientDescentModel(BaseEstimator):
         return Xc, y, self._placement.put(Y, dtype), self._placement.put(w, dtype)
 
     def _descend(self, X: Any, Y: Any, w: Any, y_raw: np.ndarray, *, epochs: int,
-                 tol: float | None, early_stopping: bool, callback: Callable | None) -> Result:
+                 tol: float | None, early_stopping: bool, callback: Callable | None, checkpoint: Any = None,
+                 checkpoint_every: int | None = None, resume: Any = None, description: str | None = None) -> Result:
         """One call of the loop on rows in memory, from the current state (``self._theta``, ...)."""
         validation = None
         if early_stopping:
@@ -250,7 +272,8 @@ class GradientDescentModel(BaseEstimator):
         return self._run(self._objective_, batches, epochs=epochs, tol=tol, callback=callback,
                          validation=validation, explain=explain,
                          compile=lambda: self._compiled_epochs(batches, callback),
-                         epoch_metrics=self._epoch_metrics(batches.data, validation))
+                         epoch_metrics=self._epoch_metrics(batches.data, validation), checkpoint=checkpoint,
+                         checkpoint_every=checkpoint_every, resume=resume, data_description=description)
 
     def _run(self, objective: Any, batches: Any, *, epochs: int, tol: float | None, callback: Callable | None,
              validation: tuple | None, explain: Callable[[], float | None],
@@ -365,7 +388,8 @@ class GradientDescentModel(BaseEstimator):
         )
 
     def fit(self, X: Any, y: Any, coef_init: Any = None, intercept_init: Any = None, sample_weight: Any = None,
-            callback: Callable[[StepInfo], Any] | None = None) -> GradientDescentModel:
+            callback: Callable[[StepInfo], Any] | None = None, *, checkpoint: str | os.PathLike | None = None,
+            checkpoint_every: int = 1000, resume: bool = False) -> GradientDescentModel:
         """Fit by gradient descent from ``coef_init`` / ``intercept_init`` (zeros by default).
 
         Parameters
@@ -380,6 +404,12 @@ class GradientDescentModel(BaseEstimator):
         callback : callable, optional
             ``callback(StepInfo)`` after every update (e.g. a progress bar); raise
             ``StopIteration`` to stop.
+        checkpoint : path, optional
+            Save the run there every ``checkpoint_every`` updates and when it is interrupted
+            (atomically, :mod:`gradstep.checkpoint`; :mod:`gradstep.interrupt`).
+        resume : bool
+            If ``checkpoint`` exists, go on from it (the same settings, data and start are
+            required) to the result the uninterrupted run would have given.
 
         Returns
         -------
@@ -390,30 +420,54 @@ class GradientDescentModel(BaseEstimator):
         DivergenceError
             When the loss explodes; the message names the step, the learning rate and the
             largest stable one. The estimator is then left unfitted.
+
+        Notes
+        -----
+        Interrupted inside :func:`gradstep.interrupt.graceful`, the estimator holds the
+        parameters reached (``result_.status`` 4, ``result_.snapshot``) and no warning is given.
         """
         if _is_dask(X):  # blockwise, through the same loop (gradstep.distributed)
             if any(a is not None for a in (coef_init, intercept_init, sample_weight)):
                 raise ValueError("coef_init, intercept_init and sample_weight are not available for Dask arrays")
             from ..distributed import DaskRows
 
-            return self.fit_stream(DaskRows(X, y), callback=callback)
+            return self.fit_stream(DaskRows(X, y), callback=callback, checkpoint=checkpoint,
+                                   checkpoint_every=checkpoint_every, resume=resume)
+        if resume and checkpoint is None:
+            raise ValueError("resume=True needs checkpoint= (the file to go on from)")
         penalty = self._check_hyper()
         warm = self.warm_start and hasattr(self, "_theta") and coef_init is None and intercept_init is None
         X, y_raw, Y, w = self._prepare(X, y, reset=not warm, sample_weight=sample_weight)
-        if not warm:
+        description, snapshot = None, None
+        if checkpoint is not None:   # a checkpoint resumes only on the same rows, weights and start
+            description = _fingerprint(X, Y, w, coef_init, intercept_init)
+            if resume and os.path.exists(checkpoint):
+                snapshot = self._restore(checkpoint, description)
+        from .. import faults
+
+        if not warm and snapshot is None:
+            faults.check_init(coef_init, intercept_init, self.lr)
+            faults.check_data(self, X, Y, penalty)  # overflow (error); scales, constant and dependent columns
             self._start(X, Y, w, penalty, coef_init, intercept_init)
         result = self._descend(X, Y, w, y_raw, epochs=int(self.epochs), tol=self.tol,
-                               early_stopping=bool(self.early_stopping), callback=callback)
-        if not result.success:
+                               early_stopping=bool(self.early_stopping), callback=callback, checkpoint=checkpoint,
+                               checkpoint_every=checkpoint_every, resume=snapshot, description=description)
+        if not result.success and result.status != INTERRUPTED:
             warnings.warn(f"{result.message} (epochs={self.epochs}, tol={self.tol}); raise epochs or lr, "
                           "or scale the features", ConvergenceWarning, stacklevel=2)
+        if result.status != INTERRUPTED:
+            faults.check_fit(self, X, Y, w, result)  # separable classes; a tol stop far from the optimum
         return self
 
     def _partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> GradientDescentModel:
         first = not hasattr(self, "_theta")
         penalty = self._check_hyper()
         X, y_raw, Y, w = self._prepare(X, y, reset=first, classes=classes, sample_weight=sample_weight)
+        from .. import faults
+
+        faults.check_overflow(self, X, Y, target=self._loss_name in ("mse", "half_mse", "sum"))
         if first:
+            faults.check_init(None, None, self.lr)
             self._start(X, Y, w, penalty, None, None)
         self._descend(X, Y, w, y_raw, epochs=1, tol=None, early_stopping=False, callback=None)
         return self
@@ -507,7 +561,7 @@ class GradientDescentModel(BaseEstimator):
                            compile=lambda: self._compiled_stream(batches, callback),
                            checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=snapshot,
                            data_description=description)
-        if not result.success:
+        if not result.success and result.status != INTERRUPTED:
             warnings.warn(f"{result.message} (epochs={self.epochs}, tol={self.tol}); raise epochs or lr",
                           ConvergenceWarning, stacklevel=2)
         return self
