@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gradstep.cli import app
-from gradstep.web.app import LIMITS, warn_if_exposed
+from gradstep.web.app import LIMITS, SERVER_LIMITS, warn_if_exposed
 
 runner = CliRunner()
 
@@ -49,7 +49,7 @@ def test_serve_prints_the_url_and_serves_the_page_plotly_and_the_api():
         local = (plotly.__file__.rsplit("/", 1)[0] + "/package_data/plotly.min.js")
         with open(local, "rb") as f:
             assert js.status_code == 200 and js.content == f.read()
-        assert httpx.get(base + "/api/limits", timeout=5).json() == LIMITS
+        assert httpx.get(base + "/api/limits", timeout=5).json() == {**LIMITS, **SERVER_LIMITS}
         assert "/api/run" in httpx.get(base + "/openapi.json", timeout=5).json()["paths"]
         for path in ("/docs", "/redoc"):   # FastAPI's pages would load Swagger / ReDoc from a CDN: not served
             assert httpx.get(base + path, timeout=5).status_code == 404

@@ -68,7 +68,8 @@ def test_limits_are_the_module_limits(client):
     r = client.get("/api/limits")
     assert r.status_code == 200
     assert r.json() == {"formula_chars": 200, "steps": 10_000, "grid": 200, "optimizers": 4, "points": 5_000,
-                        "upload_bytes": 1_000_000, "seconds": 10.0}
+                        "upload_bytes": 1_000_000, "seconds": 10.0,
+                        "body_bytes": 1_100_000, "computations": 4, "queued": 64, "queue_seconds": 30.0}
 
 
 def test_presets_parse_and_have_one_start_per_variable(client):
@@ -779,3 +780,264 @@ def test_formulas_cannot_name_files(client, tmp_path, monkeypatch):
         else:
             assert_error(r, 422, "formula")
     assert sorted(os.listdir(tmp_path)) == ["secret"]
+
+
+# ============================================================== server limits: body size and computation slots
+
+def test_a_body_over_the_limit_is_413_from_its_content_length(client, monkeypatch):
+    """A body larger than SERVER_LIMITS["body_bytes"] is refused before it is read; one byte less is fine
+    (valid JSON padded with spaces to exactly the limit)."""
+    body = json.dumps({"formula": "x**2 + y**2", "grid": 3}).encode()
+    limit = len(body) + 100
+    monkeypatch.setitem(web.SERVER_LIMITS, "body_bytes", limit)
+    exact = body + b" " * (limit - len(body))
+    assert len(exact) == limit
+    assert client.post("/api/surface", content=exact, headers={"content-type": "application/json"}).status_code == 200
+    over = exact + b" "
+    r = client.post("/api/surface", content=over, headers={"content-type": "application/json"})
+    assert_error(r, 413, f"{len(over):,} bytes", f"more than {limit:,}", "fewer")
+
+
+def test_a_large_upload_is_413_before_the_form_is_parsed(client, monkeypatch):
+    data = b"x,y\n" + b"1,2\n" * 3000
+    monkeypatch.setitem(web.SERVER_LIMITS, "body_bytes", 5000)
+    r = upload(client, data)
+    sent = int(r.request.headers["content-length"])          # the client's own count of the multipart body
+    assert sent > len(data) > 5000
+    assert_error(r, 413, f"{sent:,} bytes", "more than 5,000", f"at most {LIMITS['upload_bytes']:,} bytes")
+
+
+def test_the_default_body_limit_admits_the_largest_requests(client):
+    """The largest upload (with its form's framing) and the largest fit body, written with every digit,
+    fit within the default body limit."""
+    line = b"-123456.123456,-654321.654321\n"
+    data = b"x,y\n" + line * ((LIMITS["upload_bytes"] - 4) // len(line))
+    assert len(data) <= LIMITS["upload_bytes"]
+    r = upload(client, data)
+    assert int(r.request.headers["content-length"]) <= web.SERVER_LIMITS["body_bytes"]
+    assert r.status_code == 413 and "rows" in r.json()["detail"]      # refused by the rows limit, not the body's
+    x = [-987654321.12345678 + k for k in range(LIMITS["points"])]
+    body = json.dumps({"x": x, "y": x, "epochs": 1, "grid": 2}).encode()
+    assert len(body) <= web.SERVER_LIMITS["body_bytes"]
+    r = client.post("/api/fit", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text[:300]
+
+
+def _asgi(app, path, chunks, headers=()):
+    """Send ``chunks`` as a body without Content-Length straight to the ASGI app; the answer's status, its
+    JSON body and how many chunks the app asked for."""
+    import asyncio
+
+    pulled = []
+    sent: list[dict] = []
+
+    async def receive():
+        if len(pulled) < len(chunks):
+            pulled.append(1)
+            return {"type": "http.request", "body": chunks[len(pulled) - 1], "more_body": len(pulled) < len(chunks)}
+        await asyncio.sleep(3600)             # never: the app does not read past the end
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
+             "headers": [(b"host", b"testserver"), (b"transfer-encoding", b"chunked"), *headers],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), 30))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return status, json.loads(body), len(pulled)
+
+
+@pytest.mark.parametrize("path", ["/api/fit", "/api/upload"])
+def test_a_streamed_body_is_refused_as_soon_as_it_passes_the_limit(monkeypatch, path):
+    monkeypatch.setitem(web.SERVER_LIMITS, "body_bytes", 10_000)
+    chunk = 1000
+    chunks = [b" " * chunk] * 1000                      # a megabyte, sent without Content-Length
+    ctype = b"application/json" if path == "/api/fit" else b"multipart/form-data; boundary=XX"
+    if path == "/api/upload":
+        chunks = [b'--XX\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\nx,y\n'] + \
+                 [b"1,2\n" * (chunk // 4)] * 1000
+    status, body, pulled = _asgi(create_app(), path, chunks, [(b"content-type", ctype)])
+    assert status == 413 and set(body) == {"detail"}
+    assert "larger than 10,000 bytes" in body["detail"]
+    read = sum(map(len, chunks[:pulled]))
+    assert 10_000 < read <= 10_000 + max(map(len, chunks))       # read up to the chunk that passed the limit
+    assert pulled < len(chunks)
+
+
+def _blocking(monkeypatch, release, log, hold=0.0):
+    """Replace ``run`` by one that records when it starts and ends, at most how many run at once, and waits
+    for ``release`` (or its cancel event)."""
+    import threading
+    import time
+
+    lock = threading.Lock()
+    state = {"now": 0, "most": 0}
+
+    def fake(req, cancel):
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        start = time.monotonic()
+        while not (release.is_set() or cancel.is_set()):
+            time.sleep(0.005)
+        time.sleep(hold)
+        with lock:
+            state["now"] -= 1
+        log.append((req.steps, start, time.monotonic()))
+        return {"steps": req.steps}
+
+    monkeypatch.setattr(web, "run", fake)
+    return state
+
+
+def _in_threads(client, bodies, stagger=0.0):
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(len(bodies))
+    futures = []
+    for b in bodies:
+        futures.append(pool.submit(client.post, "/api/run", json=b))
+        time.sleep(stagger)
+    return pool, futures
+
+
+def test_at_most_the_configured_computations_run_at_once(monkeypatch):
+    import threading
+    import time
+
+    monkeypatch.setitem(web.SERVER_LIMITS, "computations", 3)
+    release, log = threading.Event(), []
+    state = _blocking(monkeypatch, release, log)
+    client = TestClient(create_app())
+    pool, futures = _in_threads(client, [run_body(steps=k + 1) for k in range(10)])
+    deadline = time.monotonic() + 10
+    while state["now"] < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)                                     # the others are waiting, not running
+    assert state["now"] == 3
+    release.set()
+    answers = [f.result(timeout=30) for f in futures]
+    pool.shutdown()
+    assert [a.status_code for a in answers] == [200] * 10
+    assert sorted(a.json()["steps"] for a in answers) == list(range(1, 11))
+    assert state["most"] == 3 and len(log) == 10
+
+
+def test_a_full_line_is_503_at_once_with_retry_after(monkeypatch):
+    import threading
+    import time
+
+    monkeypatch.setitem(web.SERVER_LIMITS, "computations", 1)
+    monkeypatch.setitem(web.SERVER_LIMITS, "queued", 1)
+    release, log = threading.Event(), []
+    state = _blocking(monkeypatch, release, log)
+    client = TestClient(create_app())
+    pool, futures = _in_threads(client, [run_body(steps=1), run_body(steps=2)], stagger=0.3)
+    deadline = time.monotonic() + 10
+    while state["now"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)
+    t = time.monotonic()
+    r = client.post("/api/run", json=run_body(steps=3))     # one running, one waiting: no room
+    assert time.monotonic() - t < 5
+    assert_error(r, 503, "busy", "1 computations are running", "1 requests are waiting", "try again")
+    assert int(r.headers["retry-after"]) >= 1
+    release.set()
+    assert [f.result(timeout=30).status_code for f in futures] == [200, 200]
+    pool.shutdown()
+    assert [steps for steps, *_ in log] == [1, 2]            # first come, first served; the refused one never ran
+
+
+def test_a_wait_past_queue_seconds_is_503(monkeypatch):
+    import threading
+    import time
+
+    monkeypatch.setitem(web.SERVER_LIMITS, "computations", 1)
+    monkeypatch.setitem(web.SERVER_LIMITS, "queue_seconds", 0.3)
+    release, log = threading.Event(), []
+    state = _blocking(monkeypatch, release, log)
+    client = TestClient(create_app())
+    pool, futures = _in_threads(client, [run_body(steps=1)])
+    deadline = time.monotonic() + 10
+    while state["now"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    t = time.monotonic()
+    r = client.post("/api/run", json=run_body(steps=2))
+    waited = time.monotonic() - t
+    assert_error(r, 503, "no computation slot came free in 0.3 s")
+    assert "retry-after" in r.headers
+    assert 0.3 <= waited < 5
+    release.set()
+    assert futures[0].result(timeout=30).status_code == 200
+    pool.shutdown()
+    r = client.post("/api/run", json=run_body(steps=4))      # the slot is free again
+    assert r.status_code == 200 and r.json() == {"steps": 4}
+    assert [steps for steps, *_ in log] == [1, 4]
+
+
+def test_after_a_408_the_slot_is_held_until_the_run_has_stopped(monkeypatch):
+    """The 408 answers at once; the next request in line starts only when the cancelled computation ended
+    (here it takes 0.4 s to reach its next step)."""
+    import threading
+    import time
+
+    monkeypatch.setitem(web.SERVER_LIMITS, "computations", 1)
+    monkeypatch.setitem(web.LIMITS, "seconds", 0.2)
+    release, log = threading.Event(), []
+    _blocking(monkeypatch, release, log, hold=0.4)
+    client = TestClient(create_app())
+    t = time.monotonic()
+    pool, futures = _in_threads(client, [run_body(steps=1), run_body(steps=2)], stagger=0.05)
+    first, second = (f.result(timeout=30) for f in futures)
+    pool.shutdown()
+    assert_error(first, 408, "longer than 0.2 s")
+    assert_error(second, 408, "longer than 0.2 s")
+    while len(log) < 2 and time.monotonic() - t < 10:        # the second's run ends 0.4 s after its 408
+        time.sleep(0.01)
+    (s1, start1, end1), (s2, start2, _) = sorted(log)
+    assert (s1, s2) == (1, 2)
+    assert end1 - start1 >= 0.2 + 0.4 - 0.01                   # it ran to its cancel, then its last step
+    assert start2 >= end1                                      # the second waited for the first to stop
+    assert time.monotonic() - t < 10
+
+
+def test_refusals_are_in_the_openapi_schema(client):
+    schema = client.get("/openapi.json").json()
+    for path in ["/api/surface", "/api/run", "/api/fit", "/api/upload"]:
+        responses = schema["paths"][path]["post"]["responses"]
+        assert {"408", "413", "422", "503"} <= set(responses), (path, set(responses))
+    assert schema["components"]["schemas"]["Refusal"]["required"] == ["detail"]
+
+
+# ============================================================== what the fit noticed is told in the answer
+
+def test_fit_tells_its_warnings_in_the_answer(client):
+    """Unscaled x (std about 3e5 against the intercept's 1): the estimator's NumericalWarning, the same
+    one LinearRegression gives for these points called directly, is in ``warnings``."""
+    import warnings as w
+
+    from gradstep import LinearRegression
+    from gradstep.faults import NumericalWarning
+
+    x = np.linspace(0, 1e6, 40)
+    y = 2e-6 * x + 1
+    with w.catch_warnings(record=True) as direct:
+        w.simplefilter("always")
+        LinearRegression(lr=1e-13, epochs=5, tol=None, sufficient_stats=False).fit(x[:, None], y)
+    expected = [str(m.message) for m in direct if issubclass(m.category, NumericalWarning)]
+    assert expected, "the reference call gave no NumericalWarning"
+    r = client.post("/api/fit", json={"x": x.tolist(), "y": y.tolist(), "epochs": 5,
+                                      "optimizer": {"name": "gd", "lr": 1e-13}})
+    assert r.status_code == 200, r.text
+    assert set(expected) <= set(r.json()["warnings"])
+
+
+def test_fit_on_scaled_points_has_no_warnings(client):
+    x = np.linspace(-1, 1, 30)
+    r = client.post("/api/fit", json={"x": x.tolist(), "y": (2 * x + 1).tolist(), "epochs": 50,
+                                      "optimizer": {"name": "gd", "lr": 0.1}})
+    assert r.status_code == 200 and r.json()["warnings"] == []

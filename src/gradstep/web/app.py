@@ -10,6 +10,19 @@ Limits (:data:`LIMITS`) bound every request: formula length, steps, grid, optimi
 upload size and time. Breaking one is a 4xx answer whose ``detail`` is one sentence saying
 what to change; the OpenAPI schema (``/openapi.json``) documents the API.
 
+:data:`SERVER_LIMITS` bound the server as a whole, so that no mix of requests makes it stop answering
+or grow without bound (``benchmarks/playground_load.py`` measures it under load):
+
+* a request body larger than ``body_bytes`` is refused with **413** before it is read -- from its
+  ``Content-Length``, or as soon as a body sent without one (chunked) passes the bound -- instead of
+  being read whole into memory and parsed;
+* at most ``computations`` computations run at once (worker threads that share one interpreter lock:
+  more would not compute faster, only slow every answer, the page's lightest included); a request
+  beyond them waits for a slot, first come first served, at most ``queue_seconds``, with at most
+  ``queued`` others; past either it is answered **503** with ``Retry-After``. A request's
+  ``LIMITS["seconds"]`` count from when it has a slot; its slot is given back when its computation has
+  really stopped (after a 408, at its next step).
+
 Examples
 --------
 >>> from fastapi.testclient import TestClient
@@ -26,6 +39,8 @@ import asyncio
 import io
 import math
 import threading
+import warnings
+from collections import deque
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -36,6 +51,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, model_validator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LIMITS = {
     "formula_chars": 200,
@@ -47,6 +63,16 @@ LIMITS = {
     "seconds": 10.0,
 }
 """The bounds of a request (``/api/limits`` tells the page)."""
+
+SERVER_LIMITS = {
+    "body_bytes": 1_100_000,
+    "computations": 4,
+    "queued": 64,
+    "queue_seconds": 30.0,
+}
+"""The bounds of the server as a whole: the largest request body (the largest upload and its form's
+framing; the largest JSON body, 5000 points, is about 250 kB), the computations run at once, the
+requests that may wait for one and how long (see the module's text)."""
 
 STATIC = Path(__file__).parent / "static"
 
@@ -129,6 +155,27 @@ class FitRequest(BaseModel):
         if len(self.x) != len(self.y):
             raise ValueError(f"x has {len(self.x)} values and y has {len(self.y)}: give one y per x")
         return self
+
+
+class Refusal(BaseModel):
+    """A refused request: one sentence saying what to change."""
+
+    detail: str
+
+
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    408: {"model": Refusal, "description": "The computation ran longer than `LIMITS['seconds']`; it is stopped."},
+    413: {"model": Refusal, "description": "The body is larger than `SERVER_LIMITS['body_bytes']` (or the "
+                                           "upload larger than `LIMITS['upload_bytes']`); it is not read."},
+    503: {"model": Refusal, "description": "Busy: `SERVER_LIMITS['computations']` run and no slot came free in "
+                                           "`SERVER_LIMITS['queue_seconds']` (or `SERVER_LIMITS['queued']` "
+                                           "requests already wait); see the `Retry-After` header."},
+}
+"""The refusals every computing endpoint may answer besides 422, as the OpenAPI schema lists them."""
+
+
+_WARNINGS = threading.Lock()
+"""``warnings.catch_warnings`` changes the process's filters: one fit records its warnings at a time."""
 
 
 def _schedule(lr: float, s: Schedule) -> Any:
@@ -256,11 +303,14 @@ def fit(req: FitRequest, cancel: threading.Event | None = None) -> dict:
                              clip_value=o.clip_value, clip_norm=o.clip_norm, batch_size=bs, epochs=req.epochs,
                              tol=None, random_state=req.seed, shuffle=True, sufficient_stats=False)
     message, diverged = "", False
-    try:
-        model.fit(x[:, None], y, callback=_until(cancel))   # the step loop (no compiled epochs): cancellable
-        h, message = model.history_, model.result_.message
-    except DivergenceError as e:
-        h, message, diverged = e.history, str(e), True
+    with _WARNINGS, warnings.catch_warnings(record=True) as caught:   # told in the answer, not the server's log
+        warnings.simplefilter("always")
+        try:
+            model.fit(x[:, None], y, callback=_until(cancel))   # the step loop (no compiled epochs): cancellable
+            h, message = model.history_, model.result_.message
+        except DivergenceError as e:
+            h, message, diverged = e.history, str(e), True
+    told = list(dict.fromkeys(str(w.message) for w in caught))
     path = np.vstack([h.params, np.asarray(h.final_params, dtype=float)[None, :]]) if h.n_steps else np.zeros((1, 2))
     A = np.c_[x, np.ones(n)]
     best = np.linalg.lstsq(A, y, rcond=None)[0]
@@ -275,7 +325,7 @@ def fit(req: FitRequest, cancel: threading.Event | None = None) -> dict:
     with np.errstate(all="ignore"):   # far from the data (a diverged path) the loss overflows: drawn as a gap
         L = (W * W * sxx + 2 * W * B * sx + B * B * n - 2 * W * sxy - 2 * B * sy + syy) / n   # mse at (w, b)
     return {"path": _finite(path), "loss": _finite(h.loss), "closed_form": best.tolist(), "diverged": diverged,
-            "message": message, "batch_size": bs or n, "history": _history(h),
+            "message": message, "warnings": told, "batch_size": bs or n, "history": _history(h),
             "contour": {"w": w.tolist(), "b": b.tolist(), "loss": _finite(L)}}
 
 
@@ -321,16 +371,153 @@ def points_from_csv(data: bytes, cancel: threading.Event | None = None) -> dict:
             "names": [ds.feature_names[0], ds.target_name]}
 
 
-async def _bounded(fn: Any, arg: Any) -> Any:
-    """``fn(arg, cancel)`` in a worker thread, answered with 408 after ``LIMITS["seconds"]``; ``cancel`` is
-    then set, and the run stops at its next step."""
+class _Slots:
+    """At most ``SERVER_LIMITS["computations"]`` holders at once; others wait in line (first come, first
+    served), at most ``SERVER_LIMITS["queued"]`` of them and ``SERVER_LIMITS["queue_seconds"]`` each, else
+    503. Safe across threads and event loops (a freed slot passes straight to the first in line)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.running = 0
+        self._line: deque[asyncio.Future] = deque()
+
+    def _busy(self, why: str) -> HTTPException:
+        return HTTPException(503, f"the server is busy: {why}; try again in a few seconds",
+                             headers={"Retry-After": "2"})
+
+    async def enter(self) -> None:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self.running < SERVER_LIMITS["computations"] and not self._line:
+                self.running += 1
+                return
+            if len(self._line) >= SERVER_LIMITS["queued"]:
+                raise self._busy(f"{self.running} computations are running and {len(self._line)} requests "
+                                 f"are waiting for one")
+            turn = loop.create_future()
+            self._line.append(turn)
+        try:
+            await asyncio.wait_for(turn, SERVER_LIMITS["queue_seconds"])
+        except BaseException as e:
+            with self._lock:
+                try:
+                    self._line.remove(turn)
+                    given = False
+                except ValueError:   # leave() took it out of the line: the slot is ours, pass it on
+                    given = True
+            if given:
+                self.leave()
+            if isinstance(e, TimeoutError):
+                raise self._busy(f"no computation slot came free in {SERVER_LIMITS['queue_seconds']:g} s") from None
+            raise
+
+    def leave(self) -> None:
+        """Give a slot back (from any thread): to the first in line, or free."""
+        with self._lock:
+            if not self._line:
+                self.running -= 1
+                return
+            turn = self._line.popleft()
+        try:
+            turn.get_loop().call_soon_threadsafe(_wake, turn)
+        except RuntimeError:   # its event loop has closed, cancelling it first: it passed the slot on (enter)
+            pass
+
+
+def _wake(turn: asyncio.Future) -> None:
+    if not turn.done():
+        turn.set_result(None)
+
+
+async def _bounded(fn: Any, arg: Any, slots: _Slots | None = None) -> Any:
+    """``fn(arg, cancel)`` in a worker thread once ``slots`` has room (else 503), answered with 408 after
+    ``LIMITS["seconds"]``; ``cancel`` is then set, the run stops at its next step and only then gives its
+    slot back."""
+    slots = slots or _Slots()
+    await slots.enter()
     cancel = threading.Event()
+    lock, state = threading.Lock(), {"started": False, "dropped": False}
+
+    def job() -> Any:   # the slot is given back when the computation has ended, not when the answer is sent
+        with lock:
+            if state["dropped"]:
+                return None
+            state["started"] = True
+        try:
+            return fn(arg, cancel)
+        finally:
+            slots.leave()
+
+    def finished(t: asyncio.Future) -> None:
+        with lock:
+            unstarted = not state["started"]
+            state["dropped"] = unstarted
+        if unstarted:   # cancelled before a thread took it up: it never will
+            slots.leave()
+        if not t.cancelled():
+            t.exception()   # retrieved: an error after a 408 is not logged as never retrieved
+
     try:
-        return await asyncio.wait_for(run_in_threadpool(fn, arg, cancel), LIMITS["seconds"])
-    except TimeoutError:
+        work = asyncio.ensure_future(run_in_threadpool(job))
+    except BaseException:
+        slots.leave()
+        raise
+    work.add_done_callback(finished)
+    try:
+        done, _ = await asyncio.wait({work}, timeout=LIMITS["seconds"])
+    except BaseException:   # the request itself was cancelled (the server stops): so is the run
         cancel.set()
-        raise HTTPException(408, f"the request took longer than {LIMITS['seconds']:g} s; ask for fewer steps "
-                                 f"or a smaller grid") from None
+        raise
+    if done:
+        return work.result()
+    cancel.set()
+    raise HTTPException(408, f"the request took longer than {LIMITS['seconds']:g} s; ask for fewer steps "
+                             f"or a smaller grid")
+
+
+class _BodyLimit:
+    """Refuse a request body larger than ``SERVER_LIMITS["body_bytes"]`` with 413 before reading it (its
+    ``Content-Length``) or while it streams in (a body sent without one): it is never read whole."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = SERVER_LIMITS["body_bytes"]
+        hint = (f"upload a CSV of at most {LIMITS['upload_bytes']:,} bytes" if scope.get("path") == "/api/upload"
+                else "send fewer or shorter numbers")
+        length = dict(scope.get("headers") or ()).get(b"content-length", b"")
+        if length.isdigit() and int(length) > limit:
+            detail = f"the request body has {int(length):,} bytes, more than {limit:,}; {hint}"
+            await JSONResponse({"detail": detail}, 413)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(413, f"the request body is larger than {limit:,} bytes; {hint}")
+            return message
+
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, sending)
+        except HTTPException as e:   # raised while reading the body outside a route: answered here
+            if started or e.status_code != 413:
+                raise
+            await JSONResponse({"detail": e.detail}, 413)(scope, receive, send)
 
 
 _BOUNDS = {"less_than_equal": ("le", "less than or equal to"), "less_than": ("lt", "less than"),
@@ -353,6 +540,8 @@ def create_app() -> FastAPI:
 
     app = FastAPI(title="gradstep playground", version="1", docs_url=None, redoc_url=None,   # their pages load
                   description="Gradient descent you can watch: every number comes from gradstep.")  # from a CDN
+    app.add_middleware(_BodyLimit)
+    slots = _Slots()   # this app's computations
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -375,8 +564,8 @@ def create_app() -> FastAPI:
 
     @app.get("/api/limits")
     async def limits() -> dict[str, int | float]:
-        """The bounds of every request."""
-        return LIMITS
+        """The bounds of every request (``LIMITS``) and of the server as a whole (``SERVER_LIMITS``)."""
+        return {**LIMITS, **SERVER_LIMITS}
 
     @app.get("/api/presets")
     async def presets() -> list[dict[str, Any]]:
@@ -392,28 +581,28 @@ def create_app() -> FastAPI:
         return {"name": "tutorial-line", "description": ds.description, "x": ds.X[:, 0].tolist(),
                 "y": np.asarray(ds.y, dtype=float).tolist()}
 
-    @app.post("/api/surface")
+    @app.post("/api/surface", responses=REFUSALS)
     async def api_surface(req: SurfaceRequest) -> dict[str, Any]:
         """The formula on a grid over ``xrange`` (× ``yrange``): contours or a curve."""
-        return await _bounded(surface, req)
+        return await _bounded(surface, req, slots)
 
-    @app.post("/api/run")
+    @app.post("/api/run", responses=REFUSALS)
     async def api_run(req: RunRequest) -> dict[str, Any]:
         """Race up to four optimisers on the formula from ``x0``: each one's path, loss per step,
         outcome and full history."""
-        return await _bounded(run, req)
+        return await _bounded(run, req, slots)
 
-    @app.post("/api/fit")
+    @app.post("/api/fit", responses=REFUSALS)
     async def api_fit(req: FitRequest) -> dict[str, Any]:
         """Fit y = w x + b by full-batch, mini-batch or per-sample gradient descent: the (w, b) path,
         the loss, the closed form and the loss contours."""
-        return await _bounded(fit, req)
+        return await _bounded(fit, req, slots)
 
-    @app.post("/api/upload")
+    @app.post("/api/upload", responses=REFUSALS)
     async def api_upload(file: Annotated[UploadFile, File(description="A CSV with two columns: x, y")]) -> dict[str, Any]:
         """Points from an uploaded CSV of two columns (at most 1 MB and 5000 rows)."""
         data = await file.read(LIMITS["upload_bytes"] + 1)
-        return await _bounded(points_from_csv, data)
+        return await _bounded(points_from_csv, data, slots)
 
     return app
 
@@ -426,4 +615,4 @@ def warn_if_exposed(host: str) -> str | None:
             f"bind to 127.0.0.1 unless you mean it")
 
 
-__all__ = ["LIMITS", "PRESETS", "create_app", "warn_if_exposed"]
+__all__ = ["LIMITS", "PRESETS", "SERVER_LIMITS", "create_app", "warn_if_exposed"]

@@ -835,6 +835,12 @@
       m.append(b, document.createTextNode(`${sentence(res.message)} Batch size ${res.batch_size}, ${res.loss.length} steps; ` +
         `final w = ${fmt(last[0])}, b = ${fmt(last[1])}; closed form w = ${fmt(res.closed_form[0])}, b = ${fmt(res.closed_form[1])}.`));
       box.append(m);
+      for (const text of res.warnings || []) {   // what the fit noticed about the data (e.g. unscaled x)
+        const w = document.createElement("div");
+        w.className = "msg warning";
+        w.textContent = `Note: ${text}`;
+        box.append(w);
+      }
       player.data.setLength(res.path.length);
       $("download").disabled = false;
       updateURL();
