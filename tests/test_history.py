@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -111,3 +113,18 @@ def test_writes_are_atomic(tmp_path, monkeypatch):
         h.to_json(path)
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_written_files_have_the_mode_open_would_give(tmp_path, mask):
+    """Atomic writes go through a private temporary file; the result still gets 0o666 minus the umask,
+    as a file made by open() -- the reference, made beside it."""
+    old = os.umask(mask)
+    try:
+        with open(tmp_path / "plain.json", "w") as f:
+            f.write("{}")
+        History().to_json(tmp_path / "run.json")
+    finally:
+        os.umask(old)
+    mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)
+    assert mode(tmp_path / "run.json") == mode(tmp_path / "plain.json") == 0o666 & ~mask

@@ -99,6 +99,12 @@ def _new_steps() -> dict[str, _Column]:
     return {c: _Column(int if c in ("step", "epoch") else float) for c in STEP_COLUMNS}
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically: a temporary file in the same folder, then a rename.
 
@@ -107,6 +113,7 @@ def atomic_write(path: str | os.PathLike, text: str) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())   # mkstemp's 0600 would hide the file from the group: open()'s mode
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()
