@@ -168,7 +168,12 @@ def _cell_errors(src: _Source, col: _Column, order: int, role: str, requested: b
     errors = []
     where = src.where
     name = col.name
-    if role == "target" and task == "classification":
+    if role == "target" and task == "classification" and col.type_name is not None:
+        # e.g. a Parquet timestamp or a NumPy datetime column: it has no labels to keep
+        errors.append((-1, order, where.error(f"the column has {col.type_name}, which cannot be class labels",
+                                              "class labels must be numbers or text; choose another --target, "
+                                              "or convert the column to text", column=name)))
+    elif role == "target" and task == "classification":
         labels = col.get_labels()
         if isinstance(labels, np.ndarray) and labels.dtype.kind == "f":
             bad = _first(np.isinf(labels))

@@ -187,6 +187,7 @@ class _CsvSource(_Source):
                     "give every column a different name", line=self.header_line, column=name)
             seen[name] = j
         self.names = names
+        self._index = {name: j for j, name in enumerate(names)}  # not names.index: linear in a wide header
         self.n_rows = len(rows)
         self.where = _Located(path, lines)
         with _gc_paused():
@@ -215,9 +216,13 @@ class _CsvSource(_Source):
 
     def _column(self, name: str) -> _Column:
         if name not in self._cache:
-            with _gc_paused():
-                self._cache[name] = _column_from_text(name, self._cells[self.names.index(name)], all_str=True)
+            cells = self._cells[self._index[name]]
+            with _gc_paused() if len(cells) > 10_000 else contextlib.nullcontext():  # costly per column when wide
+                self._cache[name] = _column_from_text(name, cells, all_str=True)
         return self._cache[name]
+
+    def resolve(self, name: str, role: str) -> str | None:
+        return name if name in self._index else None
 
     def columns(self, names: Sequence[str]) -> dict[str, _Column]:
         return {name: self._column(name) for name in names}
