@@ -2,7 +2,6 @@
 
     python fuzz/count.py            # 10 times the CI budget
     python fuzz/count.py --scale 3  # 3 times
-    python fuzz/count.py --slow     # also the 1 000 000-column header
 
 It runs ``tests/test_fuzz_parser.py`` and ``tests/test_fuzz_readers.py`` in this
 process under pytest with ``GRADSTEP_FUZZ_SCALE`` set (each property's
@@ -36,11 +35,8 @@ class _Failures:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=10.0, help="times the CI budget (default 10)")
-    parser.add_argument("--slow", action="store_true", help="also run the slow tests (a 1 000 000-column header)")
     args = parser.parse_args()
     os.environ["GRADSTEP_FUZZ_SCALE"] = str(args.scale)
-    if args.slow:
-        os.environ["GRADSTEP_FUZZ_SLOW"] = "1"
     import pytest
 
     failures = _Failures()

@@ -16,8 +16,10 @@ or grow without bound (``benchmarks/playground_load.py`` measures it under load)
 * a request body larger than ``body_bytes`` is refused with **413** before it is read -- from its
   ``Content-Length``, or as soon as a body sent without one (chunked) passes the bound -- instead of
   being read whole into memory and parsed;
-* at most ``computations`` computations run at once (worker threads that share one interpreter lock:
-  more would not compute faster, only slow every answer, the page's lightest included); a request
+* at most ``computations`` computations run at once, the machine's cores up to 4 (worker threads that
+  share one interpreter lock: more would not compute faster, only slow every answer, and push requests
+  that take a few seconds alone past ``LIMITS["seconds"]``: with 4 on 2 cores the load test saw such
+  408s, with 2 none); a request
   beyond them waits for a slot, first come first served, at most ``queue_seconds``, with at most
   ``queued`` others; past either it is answered **503** with ``Retry-After``. A request's
   ``LIMITS["seconds"]`` count from when it has a slot; its slot is given back when its computation has
@@ -38,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import io
 import math
+import os
 import threading
 import warnings
 from collections import deque
@@ -66,7 +69,7 @@ LIMITS = {
 
 SERVER_LIMITS = {
     "body_bytes": 1_100_000,
-    "computations": 4,
+    "computations": max(1, min(4, os.cpu_count() or 1)),
     "queued": 64,
     "queue_seconds": 30.0,
 }
