@@ -29,12 +29,12 @@ import math
 import os
 import re
 import string
-import sys
 import time
 import warnings
 
 import numpy as np
 import pytest
+from audit import audited, besides_ast_parse
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -48,17 +48,6 @@ COUNTS: dict[str, int] = {"grammar": 0, "text": 0, "tokens": 0, "parsed": 0}
 SLOWEST: dict[str, float] = {}
 
 # --- no evaluation: audit hook and canaries ----------------------------------------------
-
-_EVENTS: list[tuple[str, tuple]] = []
-_RECORDING = [False]
-
-
-def _audit(event: str, args: tuple) -> None:
-    if _RECORDING[0]:
-        _EVENTS.append((event, args))
-
-
-sys.addaudithook(_audit)
 
 CANARY_NAMES = ("gradstep_fuzz_canary", "canary")
 _CALLED: list[str] = []
@@ -80,26 +69,19 @@ def watched():
             raise AssertionError(f"{name} was called while parsing")
         return call
 
-    _EVENTS.clear()
     _CALLED.clear()
     for name in saved:
         setattr(builtins, name, forbidden(name))
     for name in CANARY_NAMES:
         setattr(builtins, name, _canary)
-    _RECORDING[0] = True
     try:
-        yield _EVENTS
+        with audited() as events:
+            yield events
     finally:
-        _RECORDING[0] = False
         for name, value in saved.items():
             setattr(builtins, name, value)
         for name in CANARY_NAMES:
             delattr(builtins, name)
-
-
-def _only_ast_parse(events: list[tuple[str, tuple]]) -> list[tuple[str, tuple]]:
-    """The audited actions other than ast.parse (a compile event with the default filename)."""
-    return [(name, args[1:2]) for name, args in events if not (name == "compile" and args[1] == "<unknown>")]
 
 
 # --- evaluation at finite points ---------------------------------------------------------
@@ -142,7 +124,7 @@ def check(text: str, target: str, bound: float = TIME_BOUND) -> None:
             assert err.position is None or 0 <= err.position <= len(text)
     parse_time = time.perf_counter() - start
     assert not _CALLED, f"called during parse: {_CALLED}"
-    assert not _only_ast_parse(events), _only_ast_parse(events)[:5]
+    assert not besides_ast_parse(events), besides_ast_parse(events)[:5]
     if f is not None:
         COUNTS["parsed"] += 1
         assert isinstance(f, Formula) and f.text == text
