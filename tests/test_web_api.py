@@ -893,6 +893,15 @@ def _blocking(monkeypatch, release, log, hold=0.0):
     return state
 
 
+def _until_running(state, n, seconds=10.0):
+    """Wait (at most ``seconds``) until ``n`` of the fake computations of :func:`_blocking` run."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while state["now"] < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def _in_threads(client, bodies, stagger=0.0):
     import time
     from concurrent.futures import ThreadPoolExecutor
@@ -914,9 +923,7 @@ def test_at_most_the_configured_computations_run_at_once(monkeypatch):
     state = _blocking(monkeypatch, release, log)
     client = TestClient(create_app())
     pool, futures = _in_threads(client, [run_body(steps=k + 1) for k in range(10)])
-    deadline = time.monotonic() + 10
-    while state["now"] < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    _until_running(state, 3)
     time.sleep(0.2)                                     # the others are waiting, not running
     assert state["now"] == 3
     release.set()
@@ -937,9 +944,7 @@ def test_a_full_line_is_503_at_once_with_retry_after(monkeypatch):
     state = _blocking(monkeypatch, release, log)
     client = TestClient(create_app())
     pool, futures = _in_threads(client, [run_body(steps=1), run_body(steps=2)], stagger=0.3)
-    deadline = time.monotonic() + 10
-    while state["now"] < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    _until_running(state, 1)
     time.sleep(0.3)
     t = time.monotonic()
     r = client.post("/api/run", json=run_body(steps=3))     # one running, one waiting: no room
@@ -962,9 +967,7 @@ def test_a_wait_past_queue_seconds_is_503(monkeypatch):
     state = _blocking(monkeypatch, release, log)
     client = TestClient(create_app())
     pool, futures = _in_threads(client, [run_body(steps=1)])
-    deadline = time.monotonic() + 10
-    while state["now"] < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    _until_running(state, 1)
     t = time.monotonic()
     r = client.post("/api/run", json=run_body(steps=2))
     waited = time.monotonic() - t
