@@ -16,7 +16,6 @@ input.
 from __future__ import annotations
 
 import atexit
-import os
 import sys
 import time
 import warnings
@@ -27,8 +26,8 @@ with atheris.instrument_imports(include=["gradstep"]):
     from gradstep.expression import FormulaError, parse
 
 import numpy as np
+from _timing import account
 
-BOUND = float(os.environ.get("GRADSTEP_FUZZ_BOUND", "2"))
 POINTS = np.array([0.0, 1.0, -1.0, 0.5, -2.5, 1e-300, 1e300, -1e300, 710.0, -745.0])
 STATS = {"runs": 0, "parsed": 0, "refused": 0, "slowest_s": 0.0, "slowest_input": ""}
 
@@ -58,14 +57,7 @@ def TestOneInput(data: bytes) -> None:
             f(np.stack(grids)[:, 0]), f.grad(np.stack(grids)[:, 1])
         assert np.shape(value) == POINTS.shape and len(grads) == len(f.variables)
     elapsed = time.perf_counter() - start
-    if elapsed > STATS["slowest_s"]:
-        STATS["slowest_s"], STATS["slowest_input"] = elapsed, text[:200]
-        if elapsed > 0.01:
-            _report("new slowest")
-    if STATS["runs"] & (STATS["runs"] - 1) == 0 or STATS["runs"] % 10000 == 0:
-        _report("progress")
-    if elapsed > BOUND:
-        raise AssertionError(f"parse({text!r}) took {elapsed:.2f} s (bound {BOUND} s)")
+    account(STATS, elapsed, text[:200], _report, 0.01, f"parse({text!r})")
 
 
 @atexit.register

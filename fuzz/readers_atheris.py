@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import io
-import os
 import sys
 import tempfile
 import time
@@ -30,8 +29,8 @@ with atheris.instrument_imports(include=["gradstep"]):
     from gradstep.data.readers import DataError, read_csv, read_table
 
 import numpy as np
+from _timing import account
 
-BOUND = float(os.environ.get("GRADSTEP_FUZZ_BOUND", "2"))
 SUFFIXES = (".csv", ".parquet", ".npz", ".npy", ".tsv", ".txt", ".bin", ".pq")
 TARGETS = (None, "y", "last", "x")
 FOLDER = Path(tempfile.mkdtemp(prefix="gradstep-fuzz-readers-"))
@@ -71,14 +70,7 @@ def TestOneInput(data: bytes) -> None:
             assert f"line {err.line}" in message and 1 <= err.line <= lines, message
     elapsed = time.perf_counter() - start
     assert not UNPICKLED, "an object array was unpickled"
-    if elapsed > STATS["slowest_s"]:
-        STATS["slowest_s"], STATS["slowest_input"] = elapsed, f"{suffix} {raw[:60]!r}"
-        if elapsed > 0.05:
-            _report("new slowest")
-    if STATS["runs"] & (STATS["runs"] - 1) == 0 or STATS["runs"] % 10000 == 0:
-        _report("progress")
-    if elapsed > BOUND:
-        raise AssertionError(f"reading {len(raw)} bytes as {suffix} took {elapsed:.2f} s (bound {BOUND} s)")
+    account(STATS, elapsed, f"{suffix} {raw[:60]!r}", _report, 0.05, f"reading {len(raw)} bytes as {suffix}")
 
 
 def _seeds(folder: Path) -> None:
