@@ -54,20 +54,20 @@ def sweep(
     resume: Annotated[bool, typer.Option("--resume", help="Go on from --checkpoint: finished runs are not redone.")] = False,
 ) -> None:
     """Run a grid of settings on one problem: final loss, steps to tolerance, divergence, overlaid paths."""
-    from ..loop import INTERRUPTED
-
     session = Session("sweep", checkpoint, resume, {
         "file": str(file) if file else None, "formula": formula, "x0": x0, "dataset": dataset, "target": target,
         "lr": lr, "optimizer": optimizer, "batch_size": batch_size, "steps": steps, "epochs": epochs, "loss": loss,
         "scale": scale, "seed": seed})
     with stoppable():
         _sweep(session, file, formula, x0, dataset, target, lr, optimizer, batch_size, steps, epochs, loss, scale, tol,
-               seed, plot, as_json, INTERRUPTED)
+               seed, plot, as_json)
 
 
 def _sweep(session: Session, file: Path | None, formula: str | None, x0: str | None, dataset: str | None,
            target: str | None, lr: str, optimizer: str, batch_size: str, steps: int, epochs: int, loss: str,
-           scale: str, tol: float, seed: int, plot: Path | None, as_json: bool, INTERRUPTED: int) -> None:
+           scale: str, tol: float, seed: int, plot: Path | None, as_json: bool) -> None:
+    from ..loop import INTERRUPTED
+
     lrs = floats(lr, "--lr")
     optimizers = names(optimizer) or ["gd"]
     rows: list[dict[str, Any]] = []

@@ -11,6 +11,7 @@ and the history exactly where the previous call left them.
 
 from __future__ import annotations
 
+import functools
 import numbers
 import os
 import warnings
@@ -250,7 +251,8 @@ class GradientDescentModel(BaseEstimator):
 
     def _descend(self, X: Any, Y: Any, w: Any, y_raw: np.ndarray, *, epochs: int,
                  tol: float | None, early_stopping: bool, callback: Callable | None, checkpoint: Any = None,
-                 checkpoint_every: int | None = None, resume: Any = None, description: str | None = None) -> Result:
+                 checkpoint_every: int | None = None, resume: Any = None,
+                 description: Callable[[], str] | str | None = None) -> Result:
         """One call of the loop on rows in memory, from the current state (``self._theta``, ...)."""
         validation = None
         if early_stopping:
@@ -279,7 +281,7 @@ class GradientDescentModel(BaseEstimator):
              validation: tuple | None, explain: Callable[[], float | None],
              compile: Callable[[], EpochRunner | None], epoch_metrics: Callable | None = None,
              checkpoint: Any = None, checkpoint_every: int | None = None, resume: Any = None,
-             data_description: str | None = None) -> Result:
+             data_description: Callable[[], str] | str | None = None) -> Result:
         """The loop on ``batches`` from the current state; the fitted attributes from its result."""
         stop = StopRule(max_epochs=epochs, tol=tol, n_iter_no_change=self.n_iter_no_change)
         transform = self._make_transform()  # built (and its settings checked) before any fast path looks at them
@@ -296,7 +298,8 @@ class GradientDescentModel(BaseEstimator):
             from .. import checkpoint as checkpoints
 
             def save(snapshot: Snapshot) -> None:
-                checkpoints.save(checkpoint, {"model": self, "snapshot": snapshot, "data": data_description})
+                described = data_description() if callable(data_description) else data_description
+                checkpoints.save(checkpoint, {"model": self, "snapshot": snapshot, "data": described})
 
         result = run(objective, self._theta, transform, batches, stop, history=self.history_,
                      state=self._state, callback=both if callbacks else None, stable_lr=explain,
@@ -439,10 +442,11 @@ class GradientDescentModel(BaseEstimator):
         warm = self.warm_start and hasattr(self, "_theta") and coef_init is None and intercept_init is None
         X, y_raw, Y, w = self._prepare(X, y, reset=not warm, sample_weight=sample_weight)
         description, snapshot = None, None
-        if checkpoint is not None:   # a checkpoint resumes only on the same rows, weights and start
-            description = _fingerprint(X, Y, w, coef_init, intercept_init)
+        if checkpoint is not None:   # a checkpoint resumes only on the same rows, weights and start; the data
+            # are hashed when a checkpoint is written or read, not for a run that never saves one
+            description = functools.cache(lambda: _fingerprint(X, Y, w, coef_init, intercept_init))
             if resume and os.path.exists(checkpoint):
-                snapshot = self._restore(checkpoint, description)
+                snapshot = self._restore(checkpoint, description())
         from .. import faults
 
         if not warm and snapshot is None:
