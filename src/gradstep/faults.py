@@ -93,6 +93,8 @@ def _column_stats(X: Any, centre: bool = False, extras: bool = False, gram: bool
     centred ``U``). NumPy input is read in blocks of rows (no copy of ``X``); other libraries
     (torch, on their device) work on the whole array.
     """
+    from .objectives.stats import gram as xtx
+
     xp = backend.namespace(X)
     n, d = X.shape
     mx, mn = xp.max(X, axis=0), xp.min(X, axis=0)
@@ -119,8 +121,7 @@ def _column_stats(X: Any, centre: bool = False, extras: bool = False, gram: bool
             if extras:
                 sig += r[i:i + rows] @ U
             if gram:
-                C64 = C.astype(np.float64, copy=False)
-                G += C64.T @ C64
+                G += xtx(C.astype(np.float64, copy=False))
         out.update(s2=s2, sc=sc if centre else s2, sig=sig, G=G)
         return out
     U = X / xp.asarray(m, dtype=X.dtype, device=backend.device(X))

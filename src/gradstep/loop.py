@@ -28,6 +28,8 @@ Stopping (first that holds):
 
 * ``max_steps`` updates or ``max_epochs`` epochs done (``status`` 1);
 * ``gtol``: the gradient norm at the current point is at most ``gtol`` (status 0);
+* ``rgtol`` (full batch): the gradient norm is at most ``rgtol`` times the first one recorded in
+  the history (this run's first step, or the first of the run it continues) (status 0);
 * ``tol`` with patience: the loss has not gone below ``best - tol`` for
   ``n_iter_no_change`` epochs in a row, scikit-learn's rule (status 0);
 * divergence: a non-finite loss, gradient or parameter, or a loss above
@@ -137,6 +139,7 @@ class StopRule:
     n_iter_no_change: int = 5
     gtol: float | None = None
     divergence: float | None = 1e6
+    rgtol: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "max_epochs"):
@@ -145,7 +148,7 @@ class StopRule:
                 raise ValueError(f"{name} must be a whole number >= 0, got {v!r}")
         if self.max_steps is None and self.max_epochs is None:
             raise ValueError("give max_steps or max_epochs: a run needs a limit")
-        for name in ("tol", "gtol", "divergence"):
+        for name in ("tol", "gtol", "divergence", "rgtol"):
             v = getattr(self, name)
             if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be None or a finite number >= 0, got {v!r}")
@@ -352,8 +355,11 @@ def run(
         Index of the first epoch (a continued run goes on counting; shuffling
         depends on it).
     epoch_metrics : callable, optional
-        ``epoch_metrics(params) -> {name: value}`` after every epoch, recorded
-        in the epoch table (e.g. training and validation accuracy).
+        ``epoch_metrics(params, seen) -> {name: value}`` after every epoch, recorded in the epoch
+        table (e.g. training and validation accuracy). ``seen`` holds the metrics that the pass over
+        all the training rows at ``params`` already measured (an objective with
+        ``evaluate(params, batch, grad) -> (value, grad, metrics)``, e.g. the classifiers' accuracy),
+        or None: they need not be measured again. Full batch, that pass is the next step's.
     epoch_runner : EpochRunner, optional
         Makes all the updates of a mini-batch epoch in one call (a compiled loop), with the
         same iterates, rows and step checks as the per-batch body; used only for mini-batches
@@ -448,12 +454,20 @@ def run(
                       status=status, message=message, history=history, state=state,
                       snapshot=interrupted[0] if interrupted else None)
 
+    first_gnorm = [float(history.grad_norm[0])] if history.n_steps else []
+
     def check_gradient(value: float, gnorm: float) -> None:
-        """The checks before an update: a non-finite gradient diverges, ``gtol`` converges."""
+        """The checks before an update: a non-finite gradient diverges, ``gtol`` and ``rgtol`` converge."""
         if not math.isfinite(gnorm):
             raise _Divergence(f"the gradient became {gnorm}", value, f"at step {history.n_steps}")
         if stop.gtol is not None and gnorm <= stop.gtol:
             raise _Stop(CONVERGED, f"converged: the gradient norm {gnorm:.3g} is at most gtol={stop.gtol:g}")
+        if stop.rgtol is not None and full_batch:
+            first = first_gnorm[0] if first_gnorm else gnorm
+            first_gnorm[:1] = [first]
+            if gnorm <= stop.rgtol * first:
+                raise _Stop(CONVERGED, f"converged: the gradient norm {gnorm:.3g} is at most gtol={stop.rgtol:g} "
+                                       f"times its first value {first:.3g}")
 
     def parameters_diverged(value: float) -> None:
         raise _Divergence("the parameters became non-finite", value, f"at step {history.n_steps - 1}")
@@ -488,20 +502,36 @@ def run(
                 parameters_diverged(done.halt_loss)
             save_checkpoint()
 
+    measured = epoch_metrics is not None and hasattr(objective, "evaluate")
+
+    def evaluate(rows: Any, grad: bool = True) -> tuple[float, Any, dict | None]:
+        """``(value, gradient or None, what the same pass measured)`` on all the training rows: an objective
+        with ``evaluate`` (the classifiers) counts the epoch metrics it can (accuracy) in its pass."""
+        if measured:
+            return objective.evaluate(params, rows, grad=grad)
+        if grad:
+            value, g = objective.value_and_grad(params, rows)
+            return value, g, None
+        return objective.value(params, rows), None, None
+
+    def metrics(seen: dict | None) -> dict:
+        """The epoch metrics at ``params``; those in ``seen`` (measured by the pass just made there) are not
+        measured again."""
+        return epoch_metrics(params, seen) if epoch_metrics is not None else {}
+
     def end_of_epoch() -> None:
-        """Validation loss and, for mini-batches, the loss on all the data; then the rules."""
+        """Validation loss and, for mini-batches, the loss and metrics on all the data (one pass); then the
+        rules. A full-batch epoch's loss and metrics come from the next step's pass, at the same point."""
         nonlocal epoch, batch
         extra = {}
         if validation is not None:
             extra["val_loss"] = objective.value(params, validation)
-        if epoch_metrics is not None:
-            extra.update(epoch_metrics(params))
         if full_batch:
             pending.clear()
-            pending.update(extra)  # the training loss arrives with the next step's evaluation
+            pending.update(extra)  # the training loss and metrics arrive with the next step's evaluation
         else:
-            loss = objective.value(params, data)
-            history.record_epoch(epoch, loss, **extra)
+            loss, _, seen = evaluate(data, grad=False)
+            history.record_epoch(epoch, loss, **extra, **metrics(seen))
             diverges.check(loss, f"after epoch {epoch} (step {history.n_steps - 1})")
             if validation is None:
                 patience.check(loss)
@@ -524,14 +554,17 @@ def run(
                     if stop.max_steps is not None and step >= stop.max_steps:
                         raise _Stop(MAX_ITER, "")
                     stop_if_asked()
-                    value, grad = objective.value_and_grad(params, rows)
+                    if full_batch:
+                        value, grad, seen = evaluate(rows)
+                    else:
+                        value, grad = objective.value_and_grad(params, rows)
                     if tuple(grad.shape) != tuple(params.shape):
                         raise ValueError(f"the gradient has shape {tuple(grad.shape)} but the parameters "
                                          f"{tuple(params.shape)}")
                     gnorm = global_norm(grad)
                     if full_batch:
                         if batches is not None and step > 0:
-                            history.record_epoch(epoch - 1, value, **pending)
+                            history.record_epoch(epoch - 1, value, **{**pending, **metrics(seen)})
                         diverges.check(value, f"at step {history.n_steps}")
                         if validation is None:
                             patience.check(value)
@@ -559,15 +592,15 @@ def run(
             fun, jac = (objective.value_and_grad(params, None) if batches is None
                         else (float(history.loss[-1]) if history.n_steps else math.nan, None))
             return finish(fun, jac, status, message)
-        fun, jac = objective.value_and_grad(params, data)
+        fun, jac, seen = evaluate(data)
 
-    last = history.last_epoch
-    if full_batch and batches is not None and step > 0 and (last is None or last < epoch - 1):
-        history.record_epoch(epoch - 1, fun, **pending)
+        last = history.last_epoch
+        if full_batch and batches is not None and step > 0 and (last is None or last < epoch - 1):
+            history.record_epoch(epoch - 1, fun, **{**pending, **metrics(seen)})
     if not math.isfinite(fun):
         return finish(fun, jac, DIVERGED, *explain(f"the loss became {fun}", f"after step {history.n_steps - 1}"))
     if status == MAX_ITER:
-        tol_on = stop.tol is not None or stop.gtol is not None
+        tol_on = stop.tol is not None or stop.gtol is not None or (stop.rgtol is not None and full_batch)
         limit = f"{step} steps" if stop.max_steps is not None and step >= stop.max_steps else f"{epoch - start_epoch} epochs"
         message = (f"stopped after {limit} without meeting the tolerance" if tol_on
                    else f"completed the {limit} asked for")

@@ -32,6 +32,9 @@ from .stopping import NEVER, default_checkpoint, stoppable, stopped
 MODELS = {"linear": ("LinearRegression", "regression"), "logistic": ("LogisticRegression", "classification"),
           "softmax": ("SoftmaxRegression", "classification")}
 LOSS_OF = {"logistic": "log_loss", "softmax": "cross_entropy"}
+DEFAULT_GTOL = 1e-6
+"""``--gtol`` of the classifiers by default: full-batch descent stops once the gradient norm is a millionth
+of its first value (the training accuracy and loss have long settled; 5,000 epochs would be spent otherwise)."""
 
 
 def _lr(text: str | None, model: str) -> float | str:
@@ -50,19 +53,24 @@ def lr_check(X: np.ndarray, lr: float, loss: str, fit_intercept: bool, scale: st
              batch_size: int | None, l2: float, plain: bool) -> tuple[float, float, str | None]:
     """For the data gradient descent will see (after scaling): the largest stable learning rate of plain
     GD, the condition number, and a warning when a plain-GD ``lr`` exceeds the bound (other optimisers
-    have other bounds, so they get none)."""
-    from ..diagnostics import condition_number, stable_lr
+    have other bounds, so they get none). One pass over the rows: both come from their Gram matrix
+    (mapped through the scaling, so the scaled rows are not made here)."""
+    from ..diagnostics import condition_number, gram, largest_stable_lr, stable_lr
     from ..scaling import FeatureScaling
 
-    Z = FeatureScaling.fit(scale, X, center=fit_intercept).transform(np.asarray(X, dtype=float))
+    scaling = FeatureScaling.fit(scale, X, center=fit_intercept)
+    G = scaling.transform_gram(gram(X, fit_intercept), fit_intercept)
     per_sample = batch_size == 1
-    bound = stable_lr(Z, loss, fit_intercept, l2=l2, per_sample=per_sample)
+    if per_sample:   # the worst row: their norms after scaling
+        bound = stable_lr(scaling.transform(X), loss, fit_intercept, l2=l2, per_sample=True)
+    else:
+        bound = largest_stable_lr(G, X.shape[0], loss, fit_intercept, l2)
     warning = None
     if plain and lr > bound:
         kind = "per-sample SGD" if per_sample else "plain gradient descent"
         warning = (f"lr {lr:g} is above the largest stable learning rate {bound:.4g} of {kind} on this "
                    f"data: expect divergence; lower --lr" + ("" if scale else " or use --scale standard"))
-    return bound, condition_number(Z, fit_intercept), warning
+    return bound, condition_number(X, fit_intercept, gram=G), warning
 
 
 def fit(
@@ -95,6 +103,9 @@ def fit(
     scale: Annotated[str, typer.Option(help="Feature scaling inside the model: standard, minmax, none.")] = "none",
     no_intercept: Annotated[bool, typer.Option("--no-intercept", help="Fit y = w.x without b.")] = False,
     tol: Annotated[str, typer.Option(help="Stop when the epoch loss improves by less than this (or 'none').")] = "none",
+    gtol: Annotated[str | None, typer.Option(help="Full batch: stop when the gradient norm falls to this fraction of its "
+                                             "first value (or 'none'); default 1e-6 for the classifiers, none for "
+                                             "linear regression (the tutorials' fixed epochs).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the shuffling.")] = 0,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write the figures to this folder.")] = None,
     history: Annotated[Path | None, typer.Option(help="Write the run's history to this JSON file.")] = None,
@@ -135,7 +146,7 @@ def fit(
         lr = _lr(lr_text, model)
         params = _params(model, optimizer, lr, schedule_spec, opt, epochs, batch_size, shuffle, seed, penalty, alpha,
                          clip_value, clip_norm, scale_kind, tol, early_stopping, validation_fraction, loss,
-                         class_weight, task)
+                         class_weight, task, gtol)
         params["fit_intercept"] = not no_intercept
         try:
             est = getattr(models, cls_name)(**params)
@@ -157,7 +168,7 @@ def fit(
     opt_params = optimizer_params(opt)
     params = _params(model, optimizer, lr, schedule_spec, opt, epochs, batch_size, shuffle, seed, penalty, alpha,
                      clip_value, clip_norm, scale_kind, tol, early_stopping, validation_fraction, loss, class_weight,
-                     task)
+                     task, gtol)
     params["fit_intercept"] = not no_intercept
     try:
         est = getattr(models, cls_name)(**params)
@@ -205,7 +216,7 @@ def _params(model: str, optimizer: str, lr: Any, schedule_spec: str | None, opt:
             batch_size: int | None, shuffle: bool, seed: int, penalty: str | None, alpha: float,
             clip_value: float | None, clip_norm: float | None, scale_kind: str | None, tol: str,
             early_stopping: bool, validation_fraction: float, loss: str, class_weight: str | None,
-            task: str) -> dict[str, Any]:
+            task: str, gtol: str | None = None) -> dict[str, Any]:
     """The estimator's hyper-parameters from the options."""
     params: dict[str, Any] = {
         "optimizer": optimizer, "lr": lr if lr == "auto" else schedule(schedule_spec, lr),
@@ -213,6 +224,7 @@ def _params(model: str, optimizer: str, lr: Any, schedule_spec: str | None, opt:
         "epochs": epochs, "batch_size": batch_size, "shuffle": shuffle, "random_state": seed,
         "penalty": penalty, "alpha": alpha, "clip_value": clip_value, "clip_norm": clip_norm,
         "scale": scale_kind, "tol": optional_float(tol, "--tol"), "early_stopping": early_stopping,
+        "gtol": optional_float(gtol, "--gtol") if gtol is not None else (DEFAULT_GTOL if task == "classification" else None),
         "validation_fraction": validation_fraction,
     }
     if task == "regression":

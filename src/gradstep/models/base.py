@@ -113,6 +113,7 @@ class GradientDescentModel(BaseEstimator):
         scale: str | None = None,
         tol: float | None = 1e-3,
         n_iter_no_change: int = 5,
+        gtol: float | None = None,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         average: bool | int = False,
@@ -137,6 +138,7 @@ class GradientDescentModel(BaseEstimator):
         self.scale = scale
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.gtol = gtol
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.average = average
@@ -216,7 +218,7 @@ class GradientDescentModel(BaseEstimator):
         if reset:
             self._placement = Placement.resolve(X, self.backend, self.device)
         if not is_tensor(X):
-            return self._placement.put(validate_data(self, X, reset=reset, dtype=[np.float64, np.float32]))
+            return self._placement.put(validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], order="C"))
         X = check_tensor(X)
         if reset:
             self.n_features_in_ = X.shape[1]
@@ -283,7 +285,8 @@ class GradientDescentModel(BaseEstimator):
              checkpoint: Any = None, checkpoint_every: int | None = None, resume: Any = None,
              data_description: Callable[[], str] | str | None = None) -> Result:
         """The loop on ``batches`` from the current state; the fitted attributes from its result."""
-        stop = StopRule(max_epochs=epochs, tol=tol, n_iter_no_change=self.n_iter_no_change)
+        stop = StopRule(max_epochs=epochs, tol=tol, n_iter_no_change=self.n_iter_no_change,
+                        rgtol=self.gtol)
         transform = self._make_transform()  # built (and its settings checked) before any fast path looks at them
         compiled = compile()
         self.history_.meta["compiled"] = compiled is not None
@@ -336,7 +339,7 @@ class GradientDescentModel(BaseEstimator):
         """How the loop sees the (scaled) training rows: :class:`Batches` by default."""
         return Batches(Z, Y, self.batch_size, bool(self.shuffle), self._seed, w)
 
-    def _epoch_metrics(self, train: tuple, validation: tuple | None) -> Callable[[np.ndarray], dict] | None:
+    def _epoch_metrics(self, train: tuple, validation: tuple | None) -> Callable[..., dict] | None:
         """What to record after each epoch besides the losses (classifiers: accuracy); None for nothing."""
         return None
 
@@ -658,8 +661,8 @@ class GradientDescentModel(BaseEstimator):
         """``(Z, Y)``: validated data in the units gradient descent ran in, the target encoded, as
         NumPy float64 (diagnostics are computed on the host, in double precision)."""
         check_is_fitted(self)
-        Z = _host(self.scaling_.transform(self._check_X(X, reset=False))).astype(np.float64)
-        return Z, self._encode(np.asarray(_host(y)), first=False).astype(np.float64)
+        Z = _host(self.scaling_.transform(self._check_X(X, reset=False))).astype(np.float64, copy=False)
+        return Z, self._encode(np.asarray(_host(y)), first=False).astype(np.float64, copy=False)
 
     def loss_value(self, X: Any, y: Any) -> float:
         """The objective (loss plus penalty) of the fitted parameters on ``(X, y)``."""
