@@ -374,8 +374,10 @@ def _check_gap(model: Any, obj: Any, Z: Any, w: Any, result: Any, stacklevel: in
     xp = backend.namespace(Z)
     n, k = Z.shape[0], obj.n_outputs
     c = _curvature(model._loss_name, n, k)
-    sq = Z * Z if w is None else w[:, None] * (Z * Z)
-    col = _host(xp.sum(sq, axis=0))
+    if isinstance(Z, np.ndarray):  # no temporary of Z's size
+        col = np.einsum("ij,ij->j", Z, Z) if w is None else np.einsum("ij,ij,i->j", Z, Z, w)
+    else:
+        col = _host(xp.sum(Z * Z if w is None else w[:, None] * (Z * Z), axis=0))
     ones = float(n if w is None else backend.as_float(xp.sum(w)))
     h = np.repeat(c * col + obj.penalty.l2, k)
     if obj.fit_intercept:

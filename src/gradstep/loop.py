@@ -156,8 +156,17 @@ class StopRule:
             raise ValueError(f"n_iter_no_change must be a whole number >= 1, got {self.n_iter_no_change!r}")
 
 
+def every_step(callback: Any) -> bool:
+    """Whether ``callback`` must hear about every update. A callback that only reports progress sets the
+    attribute ``every_step = False``: compiled epochs then stay on, and it is called after each piece of
+    them (at most :data:`INTERRUPT_PIECE` updates) with the last update's :class:`StepInfo`."""
+    return bool(getattr(callback, "every_step", True))
+
+
 class StepInfo(NamedTuple):
-    """What a callback receives after each update (``params`` are those after it)."""
+    """What a callback receives after each update (``params`` are those after it); a callback with
+    ``every_step = False`` may receive it only for the last update of a compiled piece (:func:`every_step`),
+    ``rows`` then counting the rows of the whole piece."""
 
     step: int
     epoch: int
@@ -343,7 +352,8 @@ def run(
         Optimiser state to continue from (default: ``transform.init(params0)``);
         its counters carry schedules on across calls.
     callback : callable, optional
-        ``callback(StepInfo)`` after each update; raise ``StopIteration`` to stop.
+        ``callback(StepInfo)`` after each update; raise ``StopIteration`` to stop. It turns
+        ``epoch_runner`` off unless it has ``every_step = False`` (:func:`every_step`: progress bars).
     stable_lr : callable, optional
         ``stable_lr() -> float | None``, the largest stable learning rate of
         the problem, called only to explain a divergence.
@@ -363,7 +373,7 @@ def run(
     epoch_runner : EpochRunner, optional
         Makes all the updates of a mini-batch epoch in one call (a compiled loop), with the
         same iterates, rows and step checks as the per-batch body; used only for mini-batches
-        and without ``callback``. The rules of this function apply to what it returns.
+        and without a ``callback`` that needs every step. The rules of this function apply to what it returns.
     checkpoint : callable, optional
         ``checkpoint(Snapshot)`` after every ``checkpoint_every``-th update of this run (e.g. to
         save it to disk: :mod:`gradstep.checkpoint`).
@@ -403,7 +413,7 @@ def run(
     batch = 0  # batches of the current epoch done
     status, message = MAX_ITER, ""
     pending: dict[str, float] = {}  # a full-batch epoch's extras, recorded with its loss at the next step
-    compiled = epoch_runner is not None and not full_batch and callback is None
+    compiled = epoch_runner is not None and not full_batch and (callback is None or not every_step(callback))
     if resume is not None:
         params, state, step, epoch, batch = resume.params, resume.state, resume.step, resume.epoch, resume.batch
         diverges.reference, patience.best, patience.no_improvement = (resume.reference, resume.best,
@@ -469,6 +479,13 @@ def run(
                 raise _Stop(CONVERGED, f"converged: the gradient norm {gnorm:.3g} is at most gtol={stop.rgtol:g} "
                                        f"times its first value {first:.3g}")
 
+    def tell(info: StepInfo) -> None:
+        """The callback; its ``StopIteration`` stops the run."""
+        try:
+            callback(info)
+        except StopIteration:
+            raise _Stop(STOPPED, "stopped by the callback") from None
+
     def parameters_diverged(value: float) -> None:
         raise _Divergence("the parameters became non-finite", value, f"at step {history.n_steps - 1}")
 
@@ -483,7 +500,7 @@ def run(
             allowed = [stop.max_steps - step] if stop.max_steps is not None else []
             if checkpoint is not None:
                 allowed.append(checkpoint_every - step % checkpoint_every)
-            if interrupt.active():   # short pieces, so that a stop asked for is honoured soon
+            if interrupt.active() or callback is not None:  # short pieces: a stop is honoured soon, progress shown
                 allowed.append(INTERRUPT_PIECE)
             done = epoch_runner(params, state, epoch, start=batch, gtol=stop.gtol,
                                 record_params=history.record_params, max_steps=min(allowed) if allowed else None)
@@ -500,6 +517,9 @@ def run(
                                    f"which passes the checks")
             if done.halt == "parameters":
                 parameters_diverged(done.halt_loss)
+            if callback is not None and len(done.loss):
+                tell(StepInfo(history.n_steps, epoch, params, float(done.loss[-1]), float(done.grad_norm[-1]),
+                              float(done.lr[-1]), len(done.loss) * batches.size))
             save_checkpoint()
 
     measured = epoch_metrics is not None and hasattr(objective, "evaluate")
@@ -578,10 +598,7 @@ def run(
                     if not isfinite_all(params):
                         parameters_diverged(value)
                     if callback is not None:
-                        try:
-                            callback(StepInfo(history.n_steps, epoch, params, value, gnorm, lr, _rows(rows)))
-                        except StopIteration:
-                            raise _Stop(STOPPED, "stopped by the callback") from None
+                        tell(StepInfo(history.n_steps, epoch, params, value, gnorm, lr, _rows(rows)))
                     save_checkpoint()
                 end_of_epoch()
         except _Stop as s:

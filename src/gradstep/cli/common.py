@@ -132,8 +132,11 @@ def brief(summary: dict[str, Any], numbers: np.ndarray, as_json: bool, quiet: bo
 class Progress:
     """A progress bar on stderr that appears only once a run has taken longer than ``delay`` seconds.
 
-    Use as the run's callback: ``callback(StepInfo)``.
+    Use as the run's callback: ``callback(StepInfo)``. It needs no more than one call per compiled piece
+    of an epoch (``every_step = False``), so it leaves a fit on the compiled path.
     """
+
+    every_step = False
 
     def __init__(self, total: int, description: str, enabled: bool = True, delay: float = 1.0) -> None:
         self.total, self.description, self.enabled, self.delay = total, description, enabled, delay

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from .common import (
     EXIT_DIVERGED,
+    err,
     SCHEDULE_HELP,
     Progress,
     brief,
@@ -120,6 +121,9 @@ def fit(
     resume: Annotated[bool, typer.Option("--resume", help="Go on from --checkpoint if it exists.")] = False,
     scheduler: Annotated[str | None, typer.Option(help="Run on this Dask scheduler, e.g. tcp://HOST:8786.")] = None,
     workers: Annotated[int | None, typer.Option(help="Start a local Dask cluster with this many workers.")] = None,
+    memory: Annotated[str | None, typer.Option(help="Memory the data may take, e.g. 800M or 4G: a larger Parquet or "
+                                               "CSV file is streamed (default: a quarter of the memory available).")]
+    = None,
 ) -> None:
     """Fit a model by gradient descent; compare it with the closed form (linear) or scikit-learn (classifiers)."""
     from .. import models
@@ -135,6 +139,8 @@ def fit(
                 or workers is not None or len(files) > 1 or any(f.is_dir() for f in files))
     if resume and checkpoint is None:
         fail("--resume needs --checkpoint PATH (the checkpoint to go on from)")
+    if not streamed and len(files) == 1:
+        streamed = _too_big(files[0], memory, dropna or fill is not None, not (quiet or as_json))
     if streamed:
         if not files:
             fail("streaming (--stream, --chunk-rows, --scheduler, --workers) needs a FILE, folder or files")
@@ -157,7 +163,8 @@ def fit(
         fit_streamed(est, files, target=target, features=names(features), delimiter=delimiter, chunk_rows=chunk_rows,
                      buffer_rows=buffer_rows, scheduler=scheduler, workers=workers, checkpoint=checkpoint,
                      checkpoint_every=checkpoint_every, resume=resume, history=history, as_json=as_json,
-                     quiet=quiet, summary={"model": model, "optimizer": optimizer, "batch_size": batch_size})
+                     quiet=quiet, summary={"model": model, "optimizer": optimizer, "batch_size": batch_size,
+                                                    "streamed": True})
         return
     if getattr(ds, "task", task) != task:
         fail(f"dataset {ds.name!r} is a {ds.task} task; --model {model} needs a "
@@ -206,10 +213,35 @@ def fit(
         "schedule": schedule_spec, "batch_size": batch_size, "scale": scale_kind, "epochs_run": est.n_iter_,
         "steps": est.t_, "success": bool(est.result_.success), "message": est.result_.message,
         "loss_value": est.result_.fun, "coef": est.coef_, "intercept": est.intercept_, "stable_lr": bound,
-        "lr_warning": warning, "condition_number": kappa, "seconds": seconds,
+        "lr_warning": warning, "condition_number": kappa, "seconds": seconds, "streamed": False,
     }
     report = _regression if task == "regression" else _classification
     report(est, ds, X, y, common, files, plot, as_json, quiet)
+
+
+def _too_big(file: Path, memory: str | None, cleaning: bool, verbose: bool) -> bool:
+    """Whether ``file`` is streamed because its table would take more than the memory budget
+    (:mod:`gradstep.data.memory`); says which way it is read when that is worth saying."""
+    from ..data.memory import default_budget, describe, parse_size, table_bytes
+
+    try:
+        budget = parse_size(memory) if memory is not None else default_budget()
+        need = table_bytes(file) if file.is_file() else None
+    except ValueError as e:
+        fail(f"--memory: {e}" if memory is not None and "memory size" in str(e) else f"{file}: {e}")
+    except Exception:  # noqa: BLE001 - an unreadable file is reported by the reader, with its own message
+        return False
+    if need is None or need <= budget:
+        return False
+    whose = "--memory" if memory is not None else "the memory budget (a quarter of the available memory)"
+    if cleaning:
+        fail(f"{file}: its table takes about {describe(need)} as float64, more than {whose}, {describe(budget)}, so "
+             f"it would be streamed, and --dropna and --fill are not available when streaming: clean the file "
+             f"first, or give --memory {describe(int(need * 1.5)).replace(' ', '')} to read it into memory")
+    if verbose:
+        err.print(f"streaming {file.name}: its table takes about {describe(need)} as float64, more than {whose}, "
+                  f"{describe(budget)} (--memory SIZE to read it into memory)", highlight=False, markup=False)
+    return True
 
 
 def _params(model: str, optimizer: str, lr: Any, schedule_spec: str | None, opt: list[str] | None, epochs: int,

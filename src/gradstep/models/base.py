@@ -39,6 +39,7 @@ from ..loop import (
     Snapshot,
     StepInfo,
     StopRule,
+    every_step,
     run,
 )
 from ..objectives import PENALTIES, Penalty
@@ -290,11 +291,14 @@ class GradientDescentModel(BaseEstimator):
         transform = self._make_transform()  # built (and its settings checked) before any fast path looks at them
         compiled = compile()
         self.history_.meta["compiled"] = compiled is not None
-        callbacks = [c for c in (self._averager, callback) if c is not None and compiled is None]
+        # compiled epochs average inside the kernel and tell a progress callback between their pieces
+        callbacks = [c for c in (self._averager, callback) if c is not None and (compiled is None or c is callback)]
 
         def both(info: StepInfo) -> None:
             for c in callbacks:
                 c(info)
+
+        both.every_step = any(every_step(c) for c in callbacks)  # type: ignore[attr-defined]
 
         save = None
         if checkpoint is not None:
@@ -325,7 +329,8 @@ class GradientDescentModel(BaseEstimator):
     def _compiled_epochs(self, batches: Any, callback: Callable | None, block: bool = False) -> EpochRunner | None:
         """The compiled epochs of :mod:`gradstep.kernels.loops` when they can run this fit (mini-batches
         of NumPy rows, a named optimiser, no callback; averaging included), else None: the plain loop."""
-        if callback is not None or not isinstance(batches, Batches) or (batches.full_batch and not block):
+        if (callback is not None and every_step(callback)) or not isinstance(batches, Batches) or (
+                batches.full_batch and not block):
             return None
         if not isinstance(self.optimizer, str) or not isinstance(batches.X, np.ndarray):
             return None
