@@ -249,7 +249,7 @@ def stable_lr(
 
 
 def _row_norms(X: Any) -> Any:
-    """:math:`\lVert x_i\rVert^2` of every row, without a temporary of ``X``'s size for NumPy."""
+    r""":math:`\lVert x_i\rVert^2` of every row, without a temporary of ``X``'s size for NumPy."""
     if isinstance(X, np.ndarray):
         return np.einsum("ij,ij->i", X, X)
     xp = backend.namespace(X)
@@ -320,7 +320,7 @@ def condition_number(X: Any, fit_intercept: bool = True, gram: Any = None) -> fl
 
 
 SOLVE_RCOND = 1e-10
-""":func:`closed_form` solves the normal equations when :math:`\lambda_{min}/\lambda_{max}` of the
+r""":func:`closed_form` solves the normal equations when :math:`\lambda_{min}/\lambda_{max}` of the
 Gram matrix is above this (then one refinement pass makes the answer as accurate as ``lstsq``'s),
 and falls back to ``lstsq`` on the rows below it."""
 

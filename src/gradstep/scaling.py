@@ -127,7 +127,7 @@ class FeatureScaling:
 
 
 def _variance(X: Any, mean: Any) -> Any:
-    """The column variances :math:`\frac1n\sum_i (x_{ij} - \bar x_j)^2` (``ddof=0``); NumPy arrays
+    r"""The column variances :math:`\frac1n\sum_i (x_{ij} - \bar x_j)^2` (``ddof=0``); NumPy arrays
     block by block, so no temporary of ``X``'s size is made."""
     if not isinstance(X, np.ndarray):
         xp = backend.namespace(X)
