@@ -41,6 +41,8 @@ __all__ = ["open_lean_csv"]
 
 HEAD_BYTES = 4 * 65536 + 4
 """Bytes decoded to detect the delimiter: at least the 65536 characters the careful reader samples."""
+BLOCK_BYTES = 1 << 22
+"""Bytes of text pyarrow parses (and this reader copies into the destination) at a time."""
 MAX_COLUMNS = 10_000
 """Wider files are read by the careful reader (its header parsing is linear in the width)."""
 _SCAN_BYTES = 16 << 20
@@ -128,7 +130,7 @@ class _ArrowCsvSource(_Source):
         import pyarrow.csv as pacsv
 
         return {
-            "read_options": pacsv.ReadOptions(block_size=1 << 22),
+            "read_options": pacsv.ReadOptions(block_size=BLOCK_BYTES),
             "parse_options": pacsv.ParseOptions(delimiter=self.delimiter, quote_char='"', double_quote=True,
                                                 escape_char=False, newlines_in_values=False,
                                                 ignore_empty_lines=True),

@@ -66,13 +66,13 @@ class _ParquetSource(_Source):
         """Whether every column of ``names`` holds numbers (so it can be filled into a float64 array)."""
         return all(self._kind(name) == "numeric" for name in names)
 
-    def batches(self, features: Sequence[str], target: str, batch_rows: int = BATCH_ROWS) -> Iterator[Any]:
+    def batches(self, features: Sequence[str], target: str, batch_rows: int | None = None) -> Iterator[Any]:
         """The columns ``features`` and ``target`` as record batches of ``batch_rows`` rows, one after the other."""
         import pyarrow.parquet as pq
 
         try:
             with pq.ParquetFile(self.path, pre_buffer=False) as pf:  # pre-buffering would hold the whole file
-                yield from pf.iter_batches(batch_size=batch_rows, columns=[*features, target],
+                yield from pf.iter_batches(batch_size=batch_rows or BATCH_ROWS, columns=[*features, target],
                                            use_pandas_metadata=False)
         except Exception as err:
             raise self._unreadable(err) from None
