@@ -542,7 +542,7 @@ def _target_values(path: Path, col: _Column, keep: np.ndarray | None, task: str)
     """``y``: the target's numbers (regression) or labels (classification) in the rows kept."""
     if task == "regression":
         values = col.values if keep is None else col.values[keep]
-        return values.astype(np.float64)
+        return values.astype(np.float64, copy=False)  # a fresh array already (the column is not kept)
     y = np.asarray(col.get_labels())
     y = y if keep is None else y[keep]
     if col.label_dtype is not None and col.label_dtype != y.dtype:
