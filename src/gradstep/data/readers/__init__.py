@@ -37,6 +37,17 @@ fills missing *feature* cells with the column's mean (the target is never filled
 a missing target is an error under ``"mean"``). Infinite values and numbers
 too large for a 64-bit float are always errors.
 
+Memory
+------
+Parquet files, and CSV files whose cells pyarrow parses exactly as Python does (no quoted
+cells under the header, plain header names, numeric feature columns), are read in blocks
+straight into one preallocated C-ordered float64 array (:mod:`.dense`): peak memory is the
+data plus a block, and each block is checked as it is copied, so a missing or infinite cell
+deep in the file is reported from the one read pass. Any other CSV file, or one in which
+pyarrow meets a cell it does not parse, is read by the careful text reader, which gives the
+located message. ``.npy`` and ``.npz`` files whose headers promise arrays larger than
+``memory_budget`` bytes are refused before anything is read or decompressed.
+
 By default the features are every column but the target that holds numbers; the
 columns left out (text, empty, unnamed, an index) are listed in ``Dataset.skipped``
 and in the description. A column with both numbers and other text is an error,
