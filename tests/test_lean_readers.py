@@ -29,6 +29,7 @@ N = 203  # rows: not a multiple of the block size
 def small_blocks(monkeypatch):
     monkeypatch.setattr(parquet, "BATCH_ROWS", 16)
     monkeypatch.setattr(arrow_csv, "BLOCK_BYTES", 1024)
+    monkeypatch.setattr(arrow_csv, "MIN_BYTES", 0)  # small files too
 
 
 def frame(seed: int, n: int = N) -> pd.DataFrame:

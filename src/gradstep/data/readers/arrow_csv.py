@@ -9,20 +9,20 @@ parsed as float64 (correctly rounded, as Python's ``float``), the target as text
 careful reader parses it.
 
 Whatever this reader cannot decide exactly as the careful reader would -- a text column, an unnamed
-or padded header name, a cell pyarrow does not parse, an infinite value, a problem in a file whose
-has empty lines (so lines and rows differ) -- raises :class:`~.common._Fallback`, and the file
+or padded header name, a cell pyarrow does not parse, an infinite value, a problem in a file with
+empty lines (so lines and rows differ) -- raises :class:`~.common._Fallback`, and the file
 is read again by the careful reader, which gives the located message.
 
 Examples
 --------
 >>> import os, tempfile
 >>> path = os.path.join(tempfile.mkdtemp(), "clean.csv")
->>> _ = open(path, "w").write("a,b,y\\n1,2,3\\n4,5,6\\n")
+>>> _ = open(path, "w").write("a,b,y\\n1,2,3\\n4,5,6\\n" + "7,8,9\\n" * 200_000)
 >>> src = open_lean_csv(path, None)
 >>> src.names, src.delimiter, src.n_rows >= 2
 (['a', 'b', 'y'], ',', True)
->>> [b.num_rows for b in src.batches(["a", "b"], "y")]
-[2]
+>>> sum(b.num_rows for b in src.batches(["a", "b"], "y"))
+200002
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ from .text import _MAGIC, DELIMITERS, _check_delimiter, _sniff_delimiter
 
 __all__ = ["open_lean_csv"]
 
+MIN_BYTES = 1 << 20
+"""Smaller files are read by the careful reader: little memory either way, and no pyarrow to import."""
 HEAD_BYTES = 4 * 65536 + 4
 """Bytes decoded to detect the delimiter: at least the 65536 characters the careful reader samples."""
 BLOCK_BYTES = 1 << 22
@@ -185,14 +187,17 @@ class _ArrowCsvSource(_Source):
 def open_lean_csv(path: str | os.PathLike, delimiter: str | None) -> _ArrowCsvSource | None:
     """A lean reader for the CSV file ``path``, or None when the careful reader must read it.
 
-    None for files whose head is not clean UTF-8 text with a plain header (``_header``), that hold NUL
-    bytes, have fewer than two data lines, or when pyarrow cannot be imported.
+    None for files under :data:`MIN_BYTES`, whose head is not clean UTF-8 text with a plain header
+    (``_header``), that hold NUL bytes or quoted cells, have fewer than two data lines, or when pyarrow
+    cannot be imported.
     """
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size < MIN_BYTES:
+            return None
         import pyarrow.csv  # noqa: F401
 
-        size = path.stat().st_size
         with open(path, "rb") as f:
             head = f.read(HEAD_BYTES)
     except (ImportError, OSError):
