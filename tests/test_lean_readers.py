@@ -287,3 +287,15 @@ def test_fit_command_refuses_an_npz_past_the_default_budget(tmp_path, monkeypatc
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "expands to 2.4 kB in memory" in lines[0]
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("labels", [np.arange(N) % 3, (np.arange(N) % 2).astype(bool),
+                                    (np.arange(N) % 4).astype(np.float32), np.arange(N) % 5 + 2**60])
+def test_parquet_class_labels_keep_their_values_and_dtype(tmp_path, labels):
+    df = frame(8).assign(label=labels)
+    path = tmp_path / "clf.parquet"
+    df.to_parquet(path, index=False)
+    ds = read_table(path, target="label", task="classification")
+    ref = pq.read_table(path).to_pandas()["label"].to_numpy()
+    assert ds.y.dtype == ref.dtype and ds.y.tolist() == ref.tolist()
+    assert bitwise_equal(ds.X, pq.read_table(path).to_pandas()[["a", "b", "c", "d", "y"]].to_numpy(np.float64))

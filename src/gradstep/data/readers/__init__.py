@@ -39,13 +39,13 @@ too large for a 64-bit float are always errors.
 
 Memory
 ------
-Parquet files, and CSV files whose cells pyarrow parses exactly as Python does (no quoted
+Parquet files, and CSV files of 1 MiB or more whose cells pyarrow parses exactly as Python does (no quoted
 cells under the header, plain header names, numeric feature columns), are read in blocks
 straight into one preallocated C-ordered float64 array (:mod:`.dense`): peak memory is the
-data plus a block, and each block is checked as it is copied, so a missing or infinite cell
-deep in the file is reported from the one read pass. Any other CSV file, or one in which
-pyarrow meets a cell it does not parse, is read by the careful text reader, which gives the
-located message. ``.npy`` and ``.npz`` files whose headers promise arrays larger than
+data plus a block, and each block is checked as it is copied, so a missing cell (in Parquet
+also an infinite one) deep in the file is reported from the one read pass. Any other CSV file,
+or one in which pyarrow meets a cell it does not parse (text, an infinity), is read again by the
+careful text reader, which gives the located message. ``.npy`` and ``.npz`` files whose headers promise arrays larger than
 ``memory_budget`` bytes are refused before anything is read or decompressed.
 
 By default the features are every column but the target that holds numbers; the

@@ -15,6 +15,16 @@ BATCH_ROWS = 65_536
 _PARQUET_HINT = "check that the file is complete (an interrupted copy or download truncates it) or export it again"
 
 
+def _labels(arr: Any) -> np.ndarray:
+    """Class labels of a numeric column: its own NumPy array when it has no nulls (no Python objects made)."""
+    import pyarrow as pa
+
+    t = arr.type
+    if arr.null_count == 0 and (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)):
+        return np.asarray(arr.to_numpy())
+    return np.array(arr.to_pylist(), dtype=object)
+
+
 class _ParquetSource(_Source):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
@@ -104,7 +114,7 @@ class _ParquetSource(_Source):
                 np_type = np.dtype(object)
             col = _Column(name, values, missing, cells=values, nonfinite=_first(np.isinf(values)),
                           n_numbers=int(values.size - missing.sum()), label_dtype=np_type)
-            col.labels = lambda arr=arr: np.array(arr.to_pylist(), dtype=object)
+            col.labels = lambda arr=arr: _labels(arr)
             return col
         except Exception as err:
             raise self._unreadable(err) from None
