@@ -126,10 +126,6 @@ def fit(
     = None,
 ) -> None:
     """Fit a model by gradient descent; compare it with the closed form (linear) or scikit-learn (classifiers)."""
-    from .. import models
-    from ..loop import INTERRUPTED, DivergenceError
-    from ..objectives import Penalty
-
     if model not in MODELS:
         fail(f"--model must be one of {list(MODELS)}, got {model!r}")
     cls_name, task = MODELS[model]
@@ -147,13 +143,16 @@ def fit(
         if dropna or fill is not None:
             fail("--dropna and --fill are not available when streaming: clean the files first")
     file = files[0] if files else None
-    ds = None if streamed else load_data(file, dataset, target, features, delimiter, dropna, fill, task=task)
+    ds = None if streamed else load_data(file, dataset, target, features, delimiter, dropna, fill, task=task,
+                                            memory=memory)
     if streamed:
         lr = _lr(lr_text, model)
         params = _params(model, optimizer, lr, schedule_spec, opt, epochs, batch_size, shuffle, seed, penalty, alpha,
                          clip_value, clip_norm, scale_kind, tol, early_stopping, validation_fraction, loss,
                          class_weight, task, gtol)
         params["fit_intercept"] = not no_intercept
+        from .. import models  # scikit-learn with it: imported once the data are known to be good
+
         try:
             est = getattr(models, cls_name)(**params)
         except ValueError as e:
@@ -177,6 +176,10 @@ def fit(
                      clip_value, clip_norm, scale_kind, tol, early_stopping, validation_fraction, loss, class_weight,
                      task, gtol)
     params["fit_intercept"] = not no_intercept
+    from .. import models
+    from ..loop import INTERRUPTED, DivergenceError
+    from ..objectives import Penalty
+
     try:
         est = getattr(models, cls_name)(**params)
         plain = optimizer in ("gd", "sgd") and not opt_params.get("momentum")
