@@ -18,6 +18,7 @@ batch lies inside a block), so a streamed epoch makes exactly the updates the pl
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,33 +108,64 @@ class StreamEpochs:
     kernel of :mod:`gradstep.kernels.loops` over each block of
     :meth:`~gradstep.data.stream.StreamBatches.blocks` in turn, its steps joined into one epoch.
 
+    The loop calls it in pieces (up to a checkpoint, or :data:`~gradstep.loop.INTERRUPT_PIECE`
+    updates while a stop can be asked for). Between two calls it keeps its place in the stream:
+    the open block iterator, the current block's compiled runner and the batches of that block
+    done, keyed by ``(epoch, next batch)``. A call whose ``start`` is that key goes on from there,
+    so every row of an epoch is read once however the epoch is cut; any other ``start`` (a
+    resumed run) opens the stream again, skipping ``start`` batches.
+
     ``make(batches)`` builds the compiled runner for in-memory :class:`Batches` of one block
     (None when the run cannot be compiled).
     """
 
     def __init__(self, batches: Any, make: Any) -> None:
         self.batches, self.make = batches, make
+        self._at: tuple[int, int] | None = None   # (epoch, next batch) where the kept place is
+        self._blocks: Iterator[tuple] | None = None
+        self._block: tuple[Any, int, int] | None = None  # (runner, batches in the block, batches of it done)
+
+    def _next_block(self, epoch: int, start: int) -> tuple[Any, int, int] | None:
+        """The block holding batch ``start`` of ``epoch``: the kept one, or the next one read."""
+        if self._at != (epoch, start):   # a resume, or a new epoch: open the stream at ``start``
+            self._blocks, self._block = iter(self.batches.blocks(epoch, start)), None
+        elif self._block is not None and self._block[2] < self._block[1]:
+            return self._block
+        block = next(self._blocks, None)
+        if block is None:
+            self._block = None
+            return None
+        b = self.batches
+        runner = self.make(Batches(block[0], block[1], b.size, False, 0, block[2] if len(block) > 2 else None))
+        if runner is None:
+            raise RuntimeError("these rows cannot go through the compiled epochs (their dtype or shape "
+                               "changed); set GRADSTEP_COMPILED=0")
+        self._block = (runner, -(-block[0].shape[0] // b.size), 0)
+        return self._block
 
     def __call__(self, params: Any, state: Any, epoch: int, *, start: int = 0, max_steps: int | None = None,
                  gtol: float | None = None, record_params: bool = True) -> EpochSteps:
-        b = self.batches
         parts: list[EpochSteps] = []
         left = math.inf if max_steps is None else max_steps
         halt = None
-        for block in b.blocks(epoch, start):
-            if left <= 0:
+        while left > 0:
+            current = self._next_block(epoch, start)
+            if current is None:
                 break
-            runner = self.make(Batches(block[0], block[1], b.size, False, 0, block[2] if len(block) > 2 else None))
-            if runner is None:
-                raise RuntimeError("these rows cannot go through the compiled epochs (their dtype or shape "
-                                   "changed); set GRADSTEP_COMPILED=0")
-            done = runner(params, state, epoch, gtol=gtol, record_params=record_params,
+            runner, size, offset = current
+            done = runner(params, state, epoch, start=offset, gtol=gtol, record_params=record_params,
                           max_steps=None if math.isinf(left) else int(left))
             parts.append(done)
             params, state = done.params, done.state
-            left -= len(done.loss)
+            made = len(done.loss)
+            if made == 0 and done.halt is None:   # nothing left in the rows read (the loop reports it)
+                break
+            left -= made
+            start += made
+            self._block, self._at = (runner, size, offset + made), (epoch, start)
             if done.halt not in (None, "max_steps"):
                 halt = done
+                self._at = None   # the run stops here; a later call reopens the stream
                 break
         if not parts:
             empty = np.zeros(0)
