@@ -86,17 +86,21 @@ class RowSource(Protocol):
         """The chunks of ``pieces`` in that order (all, in order, by default), less the first ``skip`` rows."""
         ...
 
-    def map_reduce(self, fn: Callable[[np.ndarray, np.ndarray], Any], combine: Callable[[Any, Any], Any]) -> Any:
-        """``combine`` of ``fn(X, y)`` over all chunks (where the chunks are: a cluster maps on its workers)."""
+    def map_reduce(self, fn: Callable[..., Any], combine: Callable[[Any, Any], Any], indexed: bool = False) -> Any:
+        """``combine`` of ``fn(X, y)`` over all chunks (where the chunks are: a cluster maps on its workers);
+        ``indexed``: ``fn(X, y, first_row)``, with the index of the chunk's first row in all the rows."""
         ...
 
 
-def sequential_map_reduce(source: RowSource, fn: Callable[[np.ndarray, np.ndarray], Any],
-                          combine: Callable[[Any, Any], Any]) -> Any:
-    """``map_reduce`` by reading the chunks one after the other in this process."""
+def sequential_map_reduce(source: RowSource, fn: Callable[..., Any], combine: Callable[[Any, Any], Any],
+                          indexed: bool = False) -> Any:
+    """``map_reduce`` by reading the chunks one after the other in this process (in order, so the
+    index of a chunk's first row is the rows before it)."""
     total = None
+    first = 0
     for X, y in source.read():
-        part = fn(X, y)
+        part = fn(X, y, first) if indexed else fn(X, y)
+        first += X.shape[0]
         total = part if total is None else combine(total, part)
     if total is None:
         raise DataError(f"{source.description}: there are no rows", path=None)
@@ -274,8 +278,8 @@ class ParquetRows:
                 raise _err(self.files[i], f"cannot be read as Parquet ({_brief(err)})",
                            "check that the file is complete or export it again") from None
 
-    def map_reduce(self, fn: Callable, combine: Callable) -> Any:
-        return sequential_map_reduce(self, fn, combine)
+    def map_reduce(self, fn: Callable, combine: Callable, indexed: bool = False) -> Any:
+        return sequential_map_reduce(self, fn, combine, indexed)
 
 
 # --------------------------------------------------------------------------------------------- CSV
@@ -373,8 +377,8 @@ class CsvRows:
             if X.shape[0]:
                 yield X, y
 
-    def map_reduce(self, fn: Callable, combine: Callable) -> Any:
-        return sequential_map_reduce(self, fn, combine)
+    def map_reduce(self, fn: Callable, combine: Callable, indexed: bool = False) -> Any:
+        return sequential_map_reduce(self, fn, combine, indexed)
 
 
 def open_rows(path: str | os.PathLike, target: str | None = None, features: Sequence[str] | str | None = None,
@@ -420,13 +424,13 @@ class ObservedRows:
             self.on_rows(X.shape[0])
             yield X, y
 
-    def map_reduce(self, fn: Callable, combine: Callable) -> Any:
+    def map_reduce(self, fn: Callable, combine: Callable, indexed: bool = False) -> Any:
         if getattr(self.source, "map_reduce", None) is not None and not isinstance(
                 self.source, (ParquetRows, CsvRows)):
-            total = self.source.map_reduce(fn, combine)
+            total = self.source.map_reduce(fn, combine, indexed=indexed)
             self.on_rows(int(self.source.n_rows or 0))
             return total
-        return sequential_map_reduce(self, fn, combine)
+        return sequential_map_reduce(self, fn, combine, indexed)
 
 
 def _positive(name: str, value: Any) -> int:

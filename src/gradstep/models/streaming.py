@@ -17,6 +17,7 @@ batch lies inside a block), so a streamed epoch makes exactly the updates the pl
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,51 +28,209 @@ import numpy as np
 from ..data.batching import Batches
 from ..loop import EpochSteps
 from ..objectives import SquaredStats
+from ..scaling import FeatureScaling
+
+
+@dataclass(frozen=True)
+class Columns:
+    r"""Column statistics of rows: count :math:`n`, means :math:`\bar x`, sums of squared deviations
+    :math:`M_2 = \sum_i (x_i - \bar x)^2` (the variance is :math:`M_2 / n`), minima and maxima.
+
+    Two sets of rows add by the pairwise update of Chan, Golub and LeVeque (1979):
+    :math:`\delta = \bar x_b - \bar x_a`, :math:`\bar x = \bar x_a + \delta\, n_b / n`,
+    :math:`M_2 = M_{2,a} + M_{2,b} + \delta^2 n_a n_b / n`: stable in any order of chunks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1.0], [2.0], [4.0], [9.0]])
+    >>> c = Columns.of(X[:1]) + Columns.of(X[1:])
+    >>> c.mean.tolist(), (c.m2 / c.n).tolist(), c.lo.tolist(), c.hi.tolist()
+    ([4.0], [9.5], [1.0], [9.0])
+    """
+
+    n: int
+    mean: np.ndarray
+    m2: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+
+    @classmethod
+    def of(cls, X: np.ndarray) -> Columns:
+        if X.shape[0] == 0:
+            empty = np.zeros(X.shape[1])
+            return cls(0, empty, empty, np.full(X.shape[1], np.inf), np.full(X.shape[1], -np.inf))
+        mean = X.mean(axis=0)
+        return cls(X.shape[0], mean, ((X - mean) ** 2).sum(axis=0), X.min(axis=0), X.max(axis=0))
+
+    def __add__(self, other: Columns) -> Columns:
+        a, b = self, other
+        if not a.n or not b.n:
+            keep = b if not a.n else a
+            return Columns(keep.n, keep.mean, keep.m2, np.minimum(a.lo, b.lo), np.maximum(a.hi, b.hi))
+        n = a.n + b.n
+        delta = b.mean - a.mean
+        return Columns(n, a.mean + delta * (b.n / n), a.m2 + b.m2 + delta**2 * (a.n * b.n / n),
+                       np.minimum(a.lo, b.lo), np.maximum(a.hi, b.hi))
+
+    def scaling(self, kind: str | None, center: bool) -> FeatureScaling:
+        """The :class:`~gradstep.scaling.FeatureScaling` these rows give (as ``FeatureScaling.fit`` on them)."""
+        return FeatureScaling.from_moments(kind, self.n, self.mean, self.m2 / max(self.n, 1), self.lo, self.hi,
+                                           center=center)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Rows of one label (a classifier) or all rows (a regression): their
+    :class:`~gradstep.objectives.SquaredStats` weighted by the sample weights, and the sum and
+    largest of those weights (1 a row without a weight column)."""
+
+    stats: SquaredStats
+    weight_sum: float
+    max_weight: float
+
+    def __add__(self, other: Group) -> Group:
+        return Group(self.stats + other.stats, self.weight_sum + other.weight_sum,
+                     max(self.max_weight, other.max_weight))
 
 
 @dataclass(frozen=True)
 class Summary:
-    """One pass over the rows: their squared-error statistics, largest squared row norm and labels."""
+    r"""One pass over the rows: per label (classifiers; one group for a regression) their weighted
+    squared-error statistics, weight sums and largest weight; the feature columns'
+    :class:`Columns`; the largest squared row norm :math:`\max_i \lVert x_i \rVert^2`."""
 
-    stats: SquaredStats
-    max_row_sq: float
+    groups: tuple[Group, ...]
     labels: np.ndarray
+    columns: Columns
+    max_row_sq: float
 
     def __add__(self, other: Summary) -> Summary:
-        return Summary(self.stats + other.stats, max(self.max_row_sq, other.max_row_sq),
-                       np.union1d(self.labels, other.labels))
+        a, b = self, other
+        if not a.labels.size and not b.labels.size:   # a regression's one group (or chunks without rows)
+            groups = tuple(x + y for x, y in zip(a.groups, b.groups)) if a.groups and b.groups \
+                else a.groups or b.groups
+            labels = a.labels
+        else:
+            labels = np.union1d(a.labels, b.labels)
+            found = [(a.group(v), b.group(v)) for v in labels]
+            groups = tuple(x + y if x is not None and y is not None else x or y for x, y in found)
+        return Summary(groups, labels, a.columns + b.columns, max(a.max_row_sq, b.max_row_sq))
+
+    def group(self, label: Any) -> Group | None:
+        """The group of ``label`` (None when no row has it)."""
+        i = int(np.searchsorted(self.labels, label))
+        return self.groups[i] if i < self.labels.size and self.labels[i] == label else None
+
+    @property
+    def stats(self) -> SquaredStats:
+        """The statistics of all the rows (weighted by the sample weights)."""
+        return functools.reduce(_add, (g.stats for g in self.groups))
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Rows per group (per label, for a classifier)."""
+        return np.array([g.stats.n_rows for g in self.groups], dtype=np.int64)
 
     @property
     def n_rows(self) -> int:
-        return self.stats.n_rows
+        return self.columns.n
 
 
-def summarise(source: Any, fit_intercept: bool, labels: bool = False) -> Summary:
-    """The :class:`Summary` of all the rows of ``source`` (``labels``: also the distinct targets)."""
+@dataclass(frozen=True)
+class SummaryPart:
+    """The :class:`Summary` of one chunk (picklable: Dask runs it on the workers).
 
-    def part(X: np.ndarray, y: np.ndarray) -> Summary:
+    ``weight_column``: the index in ``X`` of the sample-weight column (taken out of the features),
+    or None; ``labels``: one group per distinct target (classifiers)."""
+
+    fit_intercept: bool
+    labels: bool = False
+    weight_column: int | None = None
+
+    def __call__(self, X: np.ndarray, y: np.ndarray) -> Summary:
+        X, w = split_weights(X, self.weight_column)
         sq = float(np.max(np.einsum("ij,ij->i", X, X))) if X.shape[0] else 0.0
-        return Summary(SquaredStats.of(X, y[:, None], None, fit_intercept), sq,
-                       np.unique(y) if labels else np.zeros(0))
+        if not self.labels:
+            values, masks = np.zeros(0), [slice(None)]
+        else:
+            values = np.unique(y)
+            masks = [y == v for v in values]
+        groups = tuple(_group(X[m], y[m], None if w is None else w[m], self.fit_intercept) for m in masks) \
+            if X.shape[0] else ()
+        return Summary(groups, values, Columns.of(X), sq)
 
-    return source.map_reduce(part, _add)
+
+@dataclass(frozen=True)
+class SplitSummaryPart:
+    """The summaries of a chunk's training rows and held-out rows (``fn(X, y, first_row)`` of an
+    indexed ``map_reduce``; :mod:`gradstep.data.split`)."""
+
+    part: SummaryPart
+    split: Any
+
+    def __call__(self, X: np.ndarray, y: np.ndarray, first_row: int) -> tuple[Summary, Summary]:
+        held = self.split.held(first_row, X.shape[0])
+        return self.part(X[~held], y[~held]), self.part(X[held], y[held])
+
+
+def _group(X: np.ndarray, y: np.ndarray, w: np.ndarray | None, fit_intercept: bool) -> Group:
+    stats = SquaredStats.of(X, y[:, None], w, fit_intercept)
+    if w is None:
+        return Group(stats, float(X.shape[0]), 1.0)
+    return Group(stats, float(np.sum(w)), float(np.max(w)))
+
+
+def split_weights(X: np.ndarray, column: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(features, weights)``: column ``column`` of ``X`` taken out as the sample weights (None: none)."""
+    if column is None:
+        return X, None
+    return np.delete(X, column, axis=1), np.ascontiguousarray(X[:, column])
+
+
+def summarise(source: Any, fit_intercept: bool, labels: bool = False, weight_column: int | None = None,
+              split: Any = None) -> Summary | tuple[Summary, Summary]:
+    """The :class:`Summary` of all the rows of ``source`` (``labels``: one group per distinct target;
+    ``weight_column``: that column of the chunks is the sample weights). With a ``split``
+    (:class:`gradstep.data.split.RowSplit`), the summaries of the training and the held-out rows,
+    in the same one pass.
+    """
+    part = SummaryPart(fit_intercept, labels, weight_column)
+    if split is None:
+        return source.map_reduce(part, _add)
+    return source.map_reduce(SplitSummaryPart(part, split), _add_pairs, indexed=True)
 
 
 def _add(a: Any, b: Any) -> Any:
     return a + b
 
 
-def stable_lr(summary: Summary, loss: str, fit_intercept: bool, l2: float, n_outputs: int,
-              per_sample: bool) -> float:
-    r""":math:`2/L` of plain gradient descent from the summary (as :func:`gradstep.diagnostics.stable_lr`
-    computes it from the rows): :math:`L = \lambda_{max}(c\,G + \lambda D)` with :math:`c` the loss's
-    curvature for :math:`n` rows, or, per sample, the largest one-row bound."""
+def _add_pairs(a: tuple, b: tuple) -> tuple:
+    return a[0] + b[0], a[1] + b[1]
+
+
+def stable_lr(stats: SquaredStats, max_row_sq: float, max_weight: float, loss: str, fit_intercept: bool,
+              l2: float, n_outputs: int, per_sample: bool) -> float:
+    r""":math:`2/L` of plain gradient descent from summary statistics in the units of the fit (as
+    :func:`gradstep.diagnostics.stable_lr` computes it from the rows): :math:`L = \lambda_{max}(c\,G +
+    \lambda D)` with :math:`c` the loss's curvature for :math:`n` rows and :math:`G` the (weighted)
+    :math:`\tilde Z^\top \tilde Z`; or, per sample, the one-row bound for a row of squared norm
+    ``max_row_sq`` and weight ``max_weight`` (the largest of each: a bound on every row's).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1.0], [3.0]])
+    >>> stats = SquaredStats.of(X, np.zeros((2, 1)), None, False)   # G = X'X = 10
+    >>> stable_lr(stats, 9.0, 1.0, "mse", False, 0.0, 1, per_sample=False)   # 2 / (2 G / n)
+    0.2
+    """
     from ..diagnostics import _curvature
 
-    G = np.asarray(summary.stats.G, dtype=np.float64)
+    G = np.asarray(stats.G, dtype=np.float64)
     if per_sample:
-        c1 = _curvature(loss, 1, n_outputs)
-        s = summary.max_row_sq   # the largest |u|^2 over the rows' features
+        c1 = _curvature(loss, 1, n_outputs) * max_weight
+        s = max_row_sq   # the largest |u|^2 over the rows' features
         if fit_intercept:
             T = c1 * s + l2 + c1
             L = (T + math.sqrt(max(T * T - 4 * c1 * l2, 0.0))) / 2
@@ -81,7 +240,7 @@ def stable_lr(summary: Summary, loss: str, fit_intercept: bool, l2: float, n_out
         D = np.ones(G.shape[0])
         if fit_intercept:
             D[-1] = 0.0
-        L = float(np.linalg.eigvalsh(_curvature(loss, summary.n_rows, n_outputs) * G + l2 * np.diag(D))[-1])
+        L = float(np.linalg.eigvalsh(_curvature(loss, stats.n_rows, n_outputs) * G + l2 * np.diag(D))[-1])
     return 2.0 / L if L > 0 else math.inf
 
 
@@ -179,4 +338,5 @@ class StreamEpochs:
                           last.halt_grad_norm)
 
 
-__all__ = ["EncodeLabels", "StreamEpochs", "Summary", "stable_lr", "summarise"]
+__all__ = ["Columns", "EncodeLabels", "Group", "SplitSummaryPart", "StreamEpochs", "Summary", "SummaryPart",
+           "split_weights", "stable_lr", "summarise"]
