@@ -98,9 +98,7 @@ def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: l
         except ValueError as e:
             fail(str(e))
     with cluster:
-        if sample_weight is not None and features is not None and sample_weight not in features:
-            features = [*features, sample_weight]   # read with the rows; fit_stream takes it out of the features
-        source = open_source(files, target, features, delimiter, chunk_rows, dask)
+        source = open_source(files, target, _with_weights(features, sample_weight), delimiter, chunk_rows, dask)
         n = source.n_rows
         passes = 1 + int(est.epochs) if est.batch_size is not None else 1
         bar = RowsProgress(None if n is None else n * passes, f"fit {files[0].name}", enabled=not (quiet or as_json))
@@ -163,6 +161,14 @@ def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: l
               + (f", relative distance to the closed form {summary['relative_error_to_closed_form']:.3g}"
                  if cf is not None else ""), highlight=False)
     written(files_written, quiet)
+
+
+def _with_weights(features: list[str] | None, sample_weight: str | None) -> list[str] | None:
+    """The columns to read: the weight column is read with the rows (``fit_stream`` takes it out of the
+    features); None (every numeric column) reads it anyway."""
+    if sample_weight is None or features is None or sample_weight in features:
+        return features
+    return [*features, sample_weight]
 
 
 def _closed_form(est: Any) -> np.ndarray | None:
