@@ -94,7 +94,7 @@ def test_scaled_stream_equals_in_memory(tmp_path, name, scale, batch_size):
 @pytest.mark.parametrize("scale", ["standard", "minmax"])
 def test_scaling_from_the_summary_is_numpys(tmp_path, scale, fit_intercept):
     X = _frame()[FEATURES].to_numpy()
-    m = LinearRegression(scale=scale, fit_intercept=fit_intercept, epochs=1, batch_size=16, lr=0.01)
+    m = LinearRegression(scale=scale, fit_intercept=fit_intercept, epochs=1, batch_size=16, lr=0.01, tol=None)
     m.fit_stream(_write(_frame(), tmp_path), target="y", features=FEATURES, chunk_rows=CHUNK)
     if scale == "standard":
         center, spread = X.mean(axis=0), X.std(axis=0)
