@@ -154,11 +154,15 @@ class DaskRows:
     def n_blocks(self) -> int:
         return len(self.piece_rows or ())
 
-    def _blocks(self) -> list[tuple[Any, Any]]:
-        """The delayed ``(X, y)`` block pairs, in order (their graphs optimised once, then kept)."""
+    def _blocks(self) -> list[Any]:
+        """The delayed blocks of ``[X, y]``, in order: one array, so that what ``X`` and ``y`` share
+        (e.g. the read of a Parquet partition) is computed once a block; the graphs are optimised
+        once, then kept."""
         if self._delayed is None:
-            xs, ys = self.X.to_delayed().ravel(), self.y.to_delayed().ravel()
-            self._delayed = list(zip(xs, ys))[: self.n_blocks]
+            import dask.array as da
+
+            both = da.concatenate([self.X, self.y[:, None]], axis=1).rechunk({1: self.n_features + 1})
+            self._delayed = list(both.to_delayed().ravel())[: self.n_blocks]
         return self._delayed
 
     def _check(self, p: int, check: bool = True) -> _Block:
@@ -180,7 +184,8 @@ class DaskRows:
                 wanted.append(p)
         fetch = _Fetcher(self._blocks(), wanted)
         for i, p in enumerate(wanted):
-            X, y = self._check(p).clean(*fetch(i))
+            rows = fetch(i)
+            X, y = self._check(p).clean(rows[:, :-1], rows[:, -1])
             if skip:
                 X, y, skip = X[skip:], y[skip:], 0
             yield X, y
@@ -196,7 +201,7 @@ class DaskRows:
             raise DataError(f"{self.description}: there are no rows")
         apply = dask.delayed(_apply, pure=False)
         check = not self._checked
-        parts = [apply(fn, self._check(p, check), xb, yb, indexed) for p, (xb, yb) in enumerate(self._blocks())]
+        parts = [apply(fn, self._check(p, check), b, indexed) for p, b in enumerate(self._blocks())]
         join = dask.delayed(_combine, pure=False)
         while len(parts) > 1:  # a tree of fan-in SPLIT_EVERY: few tasks, each adding a few small results
             parts = [join(combine, *parts[i:i + SPLIT_EVERY]) for i in range(0, len(parts), SPLIT_EVERY)]
@@ -219,10 +224,10 @@ class DaskRows:
 
 
 class _Fetcher:
-    """The computed blocks ``wanted`` of ``delayed`` pairs, in turn: with a ``distributed`` client, block
+    """The computed blocks ``wanted`` of ``delayed`` ones, in turn: with a ``distributed`` client, block
     ``i + 1`` is submitted when block ``i`` is asked for (one in flight); else computed on demand."""
 
-    def __init__(self, delayed: Sequence[tuple[Any, Any]], wanted: Sequence[int]) -> None:
+    def __init__(self, delayed: Sequence[Any], wanted: Sequence[int]) -> None:
         self.delayed, self.wanted = delayed, list(wanted)
         try:
             from distributed import default_client
@@ -234,17 +239,16 @@ class _Fetcher:
 
     def _submit(self, i: int) -> None:
         if self.client is not None and i < len(self.wanted) and i not in self.futures:
-            self.futures[i] = self.client.compute(list(self.delayed[self.wanted[i]]), optimize_graph=False)
+            self.futures[i] = self.client.compute(self.delayed[self.wanted[i]], optimize_graph=False)
 
-    def __call__(self, i: int) -> tuple[Any, Any]:
+    def __call__(self, i: int) -> Any:
         import dask
 
         if self.client is None:
-            return dask.compute(*self.delayed[self.wanted[i]], optimize_graph=False)
+            return dask.compute(self.delayed[self.wanted[i]], optimize_graph=False)[0]
         self._submit(i)
         self._submit(i + 1)
-        X, y = self.client.gather(self.futures.pop(i))
-        return X, y
+        return self.client.gather(self.futures.pop(i))
 
 
 class _Block:
@@ -282,9 +286,10 @@ def _combine(combine: Callable, *parts: Any) -> Any:
     return total
 
 
-def _apply(fn: Callable, block: _Block, X: Any, y: Any, indexed: bool = False) -> Any:
-    """``fn`` on one block, checked (a task on a worker); ``indexed``: with the block's first row."""
-    return fn(*block.clean(X, y), block.first_row) if indexed else fn(*block.clean(X, y))
+def _apply(fn: Callable, block: _Block, rows: Any, indexed: bool = False) -> Any:
+    """``fn`` on one block ``[X, y]``, checked (a task on a worker); ``indexed``: with the block's first row."""
+    X, y = block.clean(rows[:, :-1], rows[:, -1])
+    return fn(X, y, block.first_row) if indexed else fn(X, y)
 
 
 def _from_frame(df: Any, y: Any, features: Sequence[str] | None) -> tuple[Any, Any, tuple[str, ...], str | None]:
@@ -333,10 +338,15 @@ def read_parquet(path: str | os.PathLike, target: str, features: Sequence[str] |
     """Parquet files (a file, a folder or a glob) read lazily by :func:`dask.dataframe.read_parquet`.
 
     ``features`` default to every numeric column but ``target``; ``kwargs`` go to Dask's reader.
+    The blocks are the row groups (``split_row_groups=True``, as the pieces of
+    :class:`~gradstep.data.stream.ParquetRows`), unless ``kwargs`` say otherwise: small blocks
+    spread the one-pass summary over the workers, and a mini-batch epoch fetches the next block
+    while it descends on this one.
     """
     import dask.dataframe as dd
 
     text = os.fspath(path)
+    kwargs.setdefault("split_row_groups", True)
     try:
         df = dd.read_parquet(text, **kwargs)
     except (OSError, ValueError) as err:
