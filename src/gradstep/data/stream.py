@@ -507,14 +507,14 @@ class StreamBatches(BatchCount):
             for X, y in self.source.read(skip=skip):
                 yield self._prepared(X, y)
             return
-        for w, left, X, y in self._windows(epoch, skip):
+        for w, left, X, y in self._shuffle_windows(epoch, skip):
             perm = np.random.default_rng([self.seed, epoch, w]).permutation(X.shape[0])[left:]
             X, y = X[perm], y[perm]
             del perm  # only the permuted window stays alive while the next one is read
             yield self._prepared(X, y)
             del X, y
 
-    def _windows(self, epoch: int, skip: int) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    def _shuffle_windows(self, epoch: int, skip: int) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
         """``(w, left, X, y)``: window ``w`` of a shuffled epoch and the rows of it to leave out (the
         rest of ``skip``). With the pieces' sizes known, whole windows inside ``skip`` are not read,
         and the others are read by one ``read`` call (a source may fetch ahead across windows)."""
