@@ -91,9 +91,43 @@ def test_checkpoint_then_resume_gives_the_same_result(parquet, tmp_path):
     assert other.returncode == 2 and "lr=0.02 there" in other.stderr
 
 
+def test_stream_fit_with_scaling_equals_the_in_memory_fit(parquet):
+    path, df = parquet
+    res = gradstep("fit", path, "--target", "y", "--features", "a,b,c", "--stream", "--batch-size", "16",
+                   "--epochs", "2", "--lr", "0.05", "--no-shuffle", "--scale", "minmax", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    ref = LinearRegression(batch_size=16, epochs=2, lr=0.05, shuffle=False, tol=None, scale="minmax").fit(
+        df[["a", "b", "c"]].to_numpy(), df["y"].to_numpy())
+    assert relative(fitted(out), np.append(ref.coef_, ref.intercept_)) < 1e-12
+    assert out["rows_read"] == 3 * len(df)  # the summary pass and two epochs
+
+
+def test_fit_streamed_takes_a_sample_weight_column(parquet, tmp_path):
+    """``fit_streamed(..., sample_weight=COLUMN)`` (the keyword ``--sample-weight`` goes to): the
+    column weighs the rows and is not a feature, whether or not the features name it."""
+    from gradstep.cli.stream import fit_streamed
+
+    path, df = parquet
+    X, y, w = df[["a", "b", "c"]].to_numpy(), df["y"].to_numpy(), df["label"].to_numpy() + 0.5
+    weighted = tmp_path / "weighted.parquet"
+    df.assign(w=w).to_parquet(weighted, row_group_size=50, index=False)
+    kw = {"batch_size": 16, "epochs": 2, "lr": 0.05, "shuffle": False, "tol": None}
+    ref = LinearRegression(**kw).fit(X, y, sample_weight=w)
+    for features in (["a", "b", "c"], None):
+        est, summary = LinearRegression(**kw), {}
+        data = weighted if features else tmp_path / "no_label.parquet"
+        if not features:
+            df.drop(columns="label").assign(w=w).to_parquet(data, row_group_size=50, index=False)
+        fit_streamed(est, [data], target="y", features=features, delimiter=None, chunk_rows=None, buffer_rows=None,
+                     scheduler=None, workers=None, checkpoint=None, checkpoint_every=1000, resume=False,
+                     history=None, as_json=True, quiet=True, summary=summary, sample_weight="w")
+        assert summary["features"] == ["a", "b", "c"] and summary["sample_weight"] == "w"
+        assert relative(fitted(summary), np.append(ref.coef_, ref.intercept_)) < 1e-12
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--resume"], "--resume needs --checkpoint"),
-    (["--stream", "--scale", "standard"], "scale='standard' is not available for streamed rows"),
     (["--stream", "--dropna"], "--dropna and --fill are not available when streaming"),
     (["--stream", "--target", "nope"], "no column 'nope'"),
 ])

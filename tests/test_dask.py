@@ -138,6 +138,28 @@ def test_minibatch_shuffled_is_seeded_and_visits_every_row(cluster):
     assert not np.array_equal(a.history_.params, c.history_.params)
 
 
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_minibatch_epoch_in_pieces_fetches_each_block_once(cluster, monkeypatch, shuffle):
+    """Compiled epochs cut into pieces of 3 updates (a stop can be asked for): each block comes to
+    this process once an epoch (counted by the blocks' rows read: n per epoch, besides the summary
+    reduced on the workers, n more), and the iterates are those of the uncut epochs on NumPy."""
+    from gradstep import interrupt, loop
+    from gradstep.data.stream import ObservedRows
+
+    X, y = rows()
+    make = lambda: LinearRegression(batch_size=16, shuffle=shuffle, random_state=1, lr=0.01, epochs=2, tol=None)
+    reference = make().fit_stream(DaskRows(*on_dask(X, y)), buffer_rows=200)
+    read = []
+    monkeypatch.setattr(loop, "INTERRUPT_PIECE", 3)
+    with interrupt.graceful(notice=False):
+        got = make().fit_stream(ObservedRows(DaskRows(*on_dask(X, y)), read.append), buffer_rows=200)
+    assert got.history_.meta["compiled"] is True
+    assert sum(read) == 3 * N
+    np.testing.assert_array_equal(got.history_.params, reference.history_.params)
+    if not shuffle:
+        same_path(make().fit(X, y), got)
+
+
 def test_read_pieces_and_skip():
     X, y = rows()
     src = DaskRows(*on_dask(X, y))

@@ -257,3 +257,24 @@ def test_gradstep_fit_streams_a_file_past_the_memory_budget_and_gives_the_in_mem
     assert "streaming d.parquet" in said.stderr and "--memory" in said.stderr
     refused = runner.invoke(app, [*args, "--memory", "10K", "--dropna"])
     assert refused.exit_code == 2 and "--memory" in refused.stderr and math.isfinite(memory.table_bytes(path))
+
+
+def test_sample_weight_column_in_memory_and_streamed_equals_the_library_fit(tmp_path):
+    import pandas as pd
+
+    X = RNG.standard_normal((300, 2))
+    w = RNG.uniform(0.5, 2.0, 300)
+    y = X @ [1.0, 2.0] + 0.5 + 0.1 * RNG.standard_normal(300)
+    path = tmp_path / "w.csv"
+    pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "wt": w, "y": y}).to_csv(path, index=False)
+    ref = gradstep.LinearRegression(lr=0.1, epochs=100, tol=None).fit(X, y, sample_weight=w)
+    runner = CliRunner()
+    for extra in ([], ["--stream"]):
+        out = runner.invoke(app, ["fit", str(path), "--target", "y", "--sample-weight", "wt", "--lr", "0.1",
+                                  "--epochs", "100", "--json", *extra])
+        assert out.exit_code == 0, out.output
+        got = json.loads(out.stdout)
+        assert got["features"] == ["a", "b"]
+        np.testing.assert_allclose(got["coef"], ref.coef_, rtol=1e-12)
+    bad = runner.invoke(app, ["fit", str(path), "--target", "y", "--sample-weight", "nope"])
+    assert bad.exit_code == 2 and "--sample-weight 'nope'" in bad.stderr

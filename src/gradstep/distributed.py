@@ -154,44 +154,54 @@ class DaskRows:
     def n_blocks(self) -> int:
         return len(self.piece_rows or ())
 
-    def _blocks(self) -> list[tuple[Any, Any]]:
-        """The delayed ``(X, y)`` block pairs, in order (their graphs optimised once, then kept)."""
+    def _blocks(self) -> list[Any]:
+        """The delayed blocks of ``[X, y]``, in order: one array, so that what ``X`` and ``y`` share
+        (e.g. the read of a Parquet partition) is computed once a block; the graphs are optimised
+        once, then kept."""
         if self._delayed is None:
-            xs, ys = self.X.to_delayed().ravel(), self.y.to_delayed().ravel()
-            self._delayed = list(zip(xs, ys))[: self.n_blocks]
+            import dask.array as da
+
+            both = da.concatenate([self.X, self.y[:, None]], axis=1).rechunk({1: self.n_features + 1})
+            self._delayed = list(both.to_delayed().ravel())[: self.n_blocks]
         return self._delayed
 
     def _check(self, p: int, check: bool = True) -> _Block:
         return _Block(p, int(self._starts[p]), self.description, self.feature_names, self.target_name, check)
 
     def read(self, pieces: Sequence[int] | None = None, skip: int = 0) -> Iterator[Chunk]:
-        """The blocks ``pieces`` (all, in order, by default), computed one at a time, less the first ``skip`` rows."""
-        import dask
+        """The blocks ``pieces`` (all, in order, by default), less the first ``skip`` rows.
 
-        order = range(self.n_blocks) if pieces is None else pieces
-        for p in order:
-            p = int(p)
-            rows = self.piece_rows[p]
-            if skip >= rows:
-                skip -= rows
-                continue
-            X, y = dask.compute(self.X.blocks[p], self.y.blocks[p])
-            X, y = self._check(p).clean(X, y)
+        Each block is computed once, from its optimised graph (:meth:`_blocks`); on a
+        ``distributed`` cluster the next block is already being computed (and sent) while this
+        one is used, so the transfers overlap the descent.
+        """
+        order = [int(p) for p in (range(self.n_blocks) if pieces is None else pieces)]
+        wanted = []
+        for p in order:   # blocks wholly inside ``skip`` are not computed
+            if skip >= self.piece_rows[p]:
+                skip -= self.piece_rows[p]
+            else:
+                wanted.append(p)
+        fetch = _Fetcher(self._blocks(), wanted)
+        for i, p in enumerate(wanted):
+            rows = fetch(i)
+            X, y = self._check(p).clean(rows[:, :-1], rows[:, -1])
             if skip:
                 X, y, skip = X[skip:], y[skip:], 0
             yield X, y
 
-    def map_reduce(self, fn: Callable[[np.ndarray, np.ndarray], Any], combine: Callable[[Any, Any], Any]) -> Any:
+    def map_reduce(self, fn: Callable[..., Any], combine: Callable[[Any, Any], Any], indexed: bool = False) -> Any:
         """``combine`` of ``fn(X, y)`` over the blocks: ``fn`` runs on the workers, the results are
         combined in a tree of tasks there, and one result comes back (one ``dask.compute``).
-        The blocks are checked finite until one call has gone through them all."""
+        The blocks are checked finite until one call has gone through them all. ``indexed``:
+        ``fn(X, y, first_row)``, with the index of the block's first row."""
         import dask
 
         if not self.n_blocks:
             raise DataError(f"{self.description}: there are no rows")
         apply = dask.delayed(_apply, pure=False)
         check = not self._checked
-        parts = [apply(fn, self._check(p, check), xb, yb) for p, (xb, yb) in enumerate(self._blocks())]
+        parts = [apply(fn, self._check(p, check), b, indexed) for p, b in enumerate(self._blocks())]
         join = dask.delayed(_combine, pure=False)
         while len(parts) > 1:  # a tree of fan-in SPLIT_EVERY: few tasks, each adding a few small results
             parts = [join(combine, *parts[i:i + SPLIT_EVERY]) for i in range(0, len(parts), SPLIT_EVERY)]
@@ -211,6 +221,34 @@ class DaskRows:
 
     def __repr__(self) -> str:
         return f"DaskRows({self.description})"
+
+
+class _Fetcher:
+    """The computed blocks ``wanted`` of ``delayed`` ones, in turn: with a ``distributed`` client, block
+    ``i + 1`` is submitted when block ``i`` is asked for (one in flight); else computed on demand."""
+
+    def __init__(self, delayed: Sequence[Any], wanted: Sequence[int]) -> None:
+        self.delayed, self.wanted = delayed, list(wanted)
+        try:
+            from distributed import default_client
+
+            self.client: Any = default_client()
+        except (ImportError, ValueError):  # no distributed client: Dask's local scheduler
+            self.client = None
+        self.futures: dict[int, Any] = {}
+
+    def _submit(self, i: int) -> None:
+        if self.client is not None and i < len(self.wanted) and i not in self.futures:
+            self.futures[i] = self.client.compute(self.delayed[self.wanted[i]], optimize_graph=False)
+
+    def __call__(self, i: int) -> Any:
+        import dask
+
+        if self.client is None:
+            return dask.compute(self.delayed[self.wanted[i]], optimize_graph=False)[0]
+        self._submit(i)
+        self._submit(i + 1)
+        return self.client.gather(self.futures.pop(i))
 
 
 class _Block:
@@ -248,9 +286,10 @@ def _combine(combine: Callable, *parts: Any) -> Any:
     return total
 
 
-def _apply(fn: Callable, block: _Block, X: Any, y: Any) -> Any:
-    """``fn`` on one block, checked (a task on a worker)."""
-    return fn(*block.clean(X, y))
+def _apply(fn: Callable, block: _Block, rows: Any, indexed: bool = False) -> Any:
+    """``fn`` on one block ``[X, y]``, checked (a task on a worker); ``indexed``: with the block's first row."""
+    X, y = block.clean(rows[:, :-1], rows[:, -1])
+    return fn(X, y, block.first_row) if indexed else fn(X, y)
 
 
 def _from_frame(df: Any, y: Any, features: Sequence[str] | None) -> tuple[Any, Any, tuple[str, ...], str | None]:
@@ -299,10 +338,15 @@ def read_parquet(path: str | os.PathLike, target: str, features: Sequence[str] |
     """Parquet files (a file, a folder or a glob) read lazily by :func:`dask.dataframe.read_parquet`.
 
     ``features`` default to every numeric column but ``target``; ``kwargs`` go to Dask's reader.
+    The blocks are the row groups (``split_row_groups=True``, as the pieces of
+    :class:`~gradstep.data.stream.ParquetRows`), unless ``kwargs`` say otherwise: small blocks
+    spread the one-pass summary over the workers, and a mini-batch epoch fetches the next block
+    while it descends on this one.
     """
     import dask.dataframe as dd
 
     text = os.fspath(path)
+    kwargs.setdefault("split_row_groups", True)
     try:
         df = dd.read_parquet(text, **kwargs)
     except (OSError, ValueError) as err:

@@ -55,22 +55,46 @@ class FeatureScaling:
         if kind not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}, got {kind!r}")
         xp = backend.namespace(X)
-        d = X.shape[1]
-        zeros = xp.zeros(d, dtype=X.dtype, device=backend.device(X))
-        ones = xp.ones(d, dtype=X.dtype, device=backend.device(X))
+        if kind in (None, "none"):
+            return cls.from_moments(None, X.shape[0], *(xp.zeros(X.shape[1], dtype=X.dtype,
+                                                                 device=backend.device(X)),) * 4, center=center)
+        if kind == "standard":
+            mean = xp.mean(X, axis=0)
+            var = _variance(X, mean)
+            return cls.from_moments(kind, X.shape[0], mean, var, mean, mean, center=center)
+        lo = xp.min(X, axis=0)
+        return cls.from_moments(kind, X.shape[0], lo, lo, lo, xp.max(X, axis=0), center=center)
+
+    @classmethod
+    def from_moments(cls, kind: str | None, n: int, mean: Any, var: Any, lo: Any, hi: Any,
+                     center: bool = True) -> FeatureScaling:
+        """The scaling from column statistics of ``n`` rows (the means, variances with ``ddof=0``,
+        minima and maxima, in one array library), as :meth:`fit` computes it from the rows: how a
+        stream gets it from its one-pass summary. ``"standard"`` uses ``mean`` and ``var``,
+        ``"minmax"`` ``lo`` and ``hi``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> sc = FeatureScaling.from_moments("standard", 3, np.array([1.0]), np.array([4.0]), None, None)
+        >>> sc.center.tolist(), sc.scale.tolist()
+        ([1.0], [2.0])
+        """
+        if kind not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, got {kind!r}")
+        ref = mean if kind != "minmax" else lo
+        xp = backend.namespace(ref)
+        zeros = xp.zeros(ref.shape[0], dtype=ref.dtype, device=backend.device(ref))
+        ones = xp.ones(ref.shape[0], dtype=ref.dtype, device=backend.device(ref))
         if kind in (None, "none"):
             return cls(None, zeros, ones)
         if kind == "standard":
-            n = X.shape[0]
-            mean = xp.mean(X, axis=0)
-            var = _variance(X, mean)
             eps = float(np.finfo(np.float64).eps)  # sklearn.preprocessing._data._is_constant_feature
             constant = var <= n * eps * var + (n * mean * eps) ** 2
             c, s = (mean if center else zeros), xp.where(constant, ones, xp.sqrt(var))
         else:
-            lo = xp.min(X, axis=0)
-            rng = xp.max(X, axis=0) - lo
-            eps = float(np.finfo(np.float32 if X.dtype == xp.float32 else np.float64).eps)
+            rng = hi - lo
+            eps = float(np.finfo(np.float32 if ref.dtype == xp.float32 else np.float64).eps)
             c, s = (lo if center else zeros), xp.where(rng < 10 * eps, ones, rng)
         return cls(kind, c, s)
 

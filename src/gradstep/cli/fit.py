@@ -95,6 +95,8 @@ def fit(
     shuffle: Annotated[bool, typer.Option("--shuffle/--no-shuffle", help="Shuffle rows each epoch (mini-batch/SGD).")] = True,
     loss: Annotated[str, typer.Option(help="Linear model's loss: mse (mean of squares), half_mse (1/2m), sum.")] = "mse",
     class_weight: Annotated[str | None, typer.Option(help="Classifiers: 'balanced' weighs classes by n / (k count).")] = None,
+    sample_weight: Annotated[str | None, typer.Option("--sample-weight", help="Column of row weights (not a "
+                                                      "feature).")] = None,
     early_stopping: Annotated[bool, typer.Option("--early-stopping", help="Hold out rows; stop on their loss.")] = False,
     validation_fraction: Annotated[float, typer.Option(help="Share of rows held out with --early-stopping.")] = 0.1,
     penalty: Annotated[str | None, typer.Option(help="l2, l1 or elasticnet.")] = None,
@@ -143,8 +145,8 @@ def fit(
         if dropna or fill is not None:
             fail("--dropna and --fill are not available when streaming: clean the files first")
     file = files[0] if files else None
-    ds = None if streamed else load_data(file, dataset, target, features, delimiter, dropna, fill, task=task,
-                                            memory=memory)
+    ds = None if streamed else load_data(file, dataset, target, _with_column(features, sample_weight), delimiter,
+                                            dropna, fill, task=task, memory=memory)
     if streamed:
         lr = _lr(lr_text, model)
         params = _params(model, optimizer, lr, schedule_spec, opt, epochs, batch_size, shuffle, seed, penalty, alpha,
@@ -163,11 +165,12 @@ def fit(
                      buffer_rows=buffer_rows, scheduler=scheduler, workers=workers, checkpoint=checkpoint,
                      checkpoint_every=checkpoint_every, resume=resume, history=history, as_json=as_json,
                      quiet=quiet, summary={"model": model, "optimizer": optimizer, "batch_size": batch_size,
-                                                    "streamed": True})
+                                                    "streamed": True}, sample_weight=sample_weight)
         return
     if getattr(ds, "task", task) != task:
         fail(f"dataset {ds.name!r} is a {ds.task} task; --model {model} needs a "
              + ("numeric target to regress" if task == "regression" else "class label target"))
+    ds, weights = _split_weights(ds, sample_weight)
     X = ds.X
     y = np.asarray(ds.y, dtype=float) if task == "regression" else np.asarray(ds.y)
     lr = _lr(lr_text, model)
@@ -196,7 +199,7 @@ def fit(
     with stoppable():
         try:
             with Progress(epochs * steps_per_epoch, f"fit {ds.name}", enabled=not (quiet or as_json)) as bar:
-                est.fit(X, y, callback=bar, checkpoint=ck, checkpoint_every=checkpoint_every if checkpoint else NEVER,
+                est.fit(X, y, sample_weight=weights, callback=bar, checkpoint=ck, checkpoint_every=checkpoint_every if checkpoint else NEVER,
                         resume=resume)
         except DivergenceError as e:
             if history is not None:
@@ -220,6 +223,27 @@ def fit(
     }
     report = _regression if task == "regression" else _classification
     report(est, ds, X, y, common, files, plot, as_json, quiet)
+
+
+def _with_column(features: str | None, column: str | None) -> str | None:
+    """``--features`` with the weight column read too (it is split off after reading)."""
+    if column is None or features is None or column in names(features):
+        return features
+    return f"{features},{column}"
+
+
+def _split_weights(ds: Any, column: str | None) -> tuple[Any, np.ndarray | None]:
+    """``(ds, w)``: the data without the ``--sample-weight`` column among its features, and that column."""
+    import dataclasses
+
+    if column is None:
+        return ds, None
+    if column not in list(ds.feature_names):
+        fail(f"--sample-weight {column!r}: no such numeric column in {ds.description}; give one of "
+             f"{list(ds.feature_names)[:10]}")
+    j = list(ds.feature_names).index(column)
+    rest = tuple(f for f in ds.feature_names if f != column)
+    return dataclasses.replace(ds, X=np.delete(ds.X, j, axis=1), feature_names=rest), ds.X[:, j].copy()
 
 
 def _too_big(file: Path, memory: str | None, cleaning: bool, verbose: bool) -> bool:

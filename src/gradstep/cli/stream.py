@@ -78,8 +78,10 @@ def open_source(files: list[Path], target: str | None, features: list[str] | Non
 def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: list[str] | None,
                  delimiter: str | None, chunk_rows: int | None, buffer_rows: int | None, scheduler: str | None,
                  workers: int | None, checkpoint: Path | None, checkpoint_every: int, resume: bool,
-                 history: Path | None, as_json: bool, quiet: bool, summary: dict[str, Any]) -> None:
-    """Fit ``est`` on the rows of ``files`` and print the result."""
+                 history: Path | None, as_json: bool, quiet: bool, summary: dict[str, Any],
+                 sample_weight: str | None = None) -> None:
+    """Fit ``est`` on the rows of ``files`` and print the result (``sample_weight``: the column of
+    row weights, ``--sample-weight COLUMN``)."""
     from ..data.readers import DataError
     from ..data.stream import ObservedRows
     from ..loop import INTERRUPTED, DivergenceError
@@ -96,7 +98,7 @@ def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: l
         except ValueError as e:
             fail(str(e))
     with cluster:
-        source = open_source(files, target, features, delimiter, chunk_rows, dask)
+        source = open_source(files, target, _with_weights(features, sample_weight), delimiter, chunk_rows, dask)
         n = source.n_rows
         passes = 1 + int(est.epochs) if est.batch_size is not None else 1
         bar = RowsProgress(None if n is None else n * passes, f"fit {files[0].name}", enabled=not (quiet or as_json))
@@ -105,7 +107,8 @@ def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: l
         files_written: list[Path] = []
         with stoppable():
             try:
-                est.fit_stream(ObservedRows(source, bar), buffer_rows=buffer_rows, checkpoint=str(ck),
+                est.fit_stream(ObservedRows(source, bar), sample_weight=sample_weight, buffer_rows=buffer_rows,
+                               checkpoint=str(ck),
                                checkpoint_every=checkpoint_every if checkpoint is not None else NEVER, resume=resume)
             except DivergenceError as e:
                 bar.close()
@@ -122,16 +125,17 @@ def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: l
             if est.result_.status == INTERRUPTED:
                 stopped("fit", est.t_, ck, files_written)
         seconds = time.perf_counter() - t0
-    rows = est._summary.n_rows
+    rows = int(est.history_.meta["n_samples"])   # all the rows (training and held-out)
     summary.update(
-        data=source.description, features=list(source.feature_names), target=source.target_name,
+        data=source.description, features=[str(f) for f in est.feature_names_in_], target=source.target_name,
+        sample_weight=sample_weight,
         rows=rows, rows_read=bar.rows, rows_per_second=bar.rows / seconds if seconds > 0 else None,
         lr=est.lr_ if isinstance(est.lr_, (int, float)) or est.lr_ is None else repr(est.lr_),
         epochs_run=est.n_iter_, steps=est.t_, success=bool(est.result_.success), message=est.result_.message,
         loss_value=est.result_.fun, coef=est.coef_, intercept=est.intercept_, seconds=seconds,
         checkpoint=str(checkpoint) if checkpoint else None, files=[str(p) for p in files_written],
     )
-    names = [*source.feature_names, "intercept"]
+    names = [*map(str, est.feature_names_in_), "intercept"]
     gd = np.append(np.ravel(est.coef_), np.ravel(est.intercept_))
     cf = _closed_form(est)
     if cf is not None:
@@ -139,7 +143,7 @@ def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: l
             np.linalg.norm(gd - cf) / max(float(np.linalg.norm(cf)), 1e-300)))
     if brief(summary, gd, as_json, quiet):
         return
-    out.print(f"[bold]gradstep fit[/] — {escape(source.description)}: {rows:,} rows, {len(source.feature_names)} features, "
+    out.print(f"[bold]gradstep fit[/] — {escape(source.description)}: {rows:,} rows, {len(names) - 1} features, "
               f"read in chunks", highlight=False)
     table = Table("parameter", "gradient descent", *(["closed form"] if cf is not None else []), show_edge=False)
     if gd.size == len(names):
@@ -157,6 +161,14 @@ def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: l
               + (f", relative distance to the closed form {summary['relative_error_to_closed_form']:.3g}"
                  if cf is not None else ""), highlight=False)
     written(files_written, quiet)
+
+
+def _with_weights(features: list[str] | None, sample_weight: str | None) -> list[str] | None:
+    """The columns to read: the weight column is read with the rows (``fit_stream`` takes it out of the
+    features); None (every numeric column) reads it anyway."""
+    if sample_weight is None or features is None or sample_weight in features:
+        return features
+    return [*features, sample_weight]
 
 
 def _closed_form(est: Any) -> np.ndarray | None:

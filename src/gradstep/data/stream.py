@@ -86,17 +86,21 @@ class RowSource(Protocol):
         """The chunks of ``pieces`` in that order (all, in order, by default), less the first ``skip`` rows."""
         ...
 
-    def map_reduce(self, fn: Callable[[np.ndarray, np.ndarray], Any], combine: Callable[[Any, Any], Any]) -> Any:
-        """``combine`` of ``fn(X, y)`` over all chunks (where the chunks are: a cluster maps on its workers)."""
+    def map_reduce(self, fn: Callable[..., Any], combine: Callable[[Any, Any], Any], indexed: bool = False) -> Any:
+        """``combine`` of ``fn(X, y)`` over all chunks (where the chunks are: a cluster maps on its workers);
+        ``indexed``: ``fn(X, y, first_row)``, with the index of the chunk's first row in all the rows."""
         ...
 
 
-def sequential_map_reduce(source: RowSource, fn: Callable[[np.ndarray, np.ndarray], Any],
-                          combine: Callable[[Any, Any], Any]) -> Any:
-    """``map_reduce`` by reading the chunks one after the other in this process."""
+def sequential_map_reduce(source: RowSource, fn: Callable[..., Any], combine: Callable[[Any, Any], Any],
+                          indexed: bool = False) -> Any:
+    """``map_reduce`` by reading the chunks one after the other in this process (in order, so the
+    index of a chunk's first row is the rows before it)."""
     total = None
+    first = 0
     for X, y in source.read():
-        part = fn(X, y)
+        part = fn(X, y, first) if indexed else fn(X, y)
+        first += X.shape[0]
         total = part if total is None else combine(total, part)
     if total is None:
         raise DataError(f"{source.description}: there are no rows", path=None)
@@ -274,8 +278,8 @@ class ParquetRows:
                 raise _err(self.files[i], f"cannot be read as Parquet ({_brief(err)})",
                            "check that the file is complete or export it again") from None
 
-    def map_reduce(self, fn: Callable, combine: Callable) -> Any:
-        return sequential_map_reduce(self, fn, combine)
+    def map_reduce(self, fn: Callable, combine: Callable, indexed: bool = False) -> Any:
+        return sequential_map_reduce(self, fn, combine, indexed)
 
 
 # --------------------------------------------------------------------------------------------- CSV
@@ -373,8 +377,8 @@ class CsvRows:
             if X.shape[0]:
                 yield X, y
 
-    def map_reduce(self, fn: Callable, combine: Callable) -> Any:
-        return sequential_map_reduce(self, fn, combine)
+    def map_reduce(self, fn: Callable, combine: Callable, indexed: bool = False) -> Any:
+        return sequential_map_reduce(self, fn, combine, indexed)
 
 
 def open_rows(path: str | os.PathLike, target: str | None = None, features: Sequence[str] | str | None = None,
@@ -420,13 +424,13 @@ class ObservedRows:
             self.on_rows(X.shape[0])
             yield X, y
 
-    def map_reduce(self, fn: Callable, combine: Callable) -> Any:
+    def map_reduce(self, fn: Callable, combine: Callable, indexed: bool = False) -> Any:
         if getattr(self.source, "map_reduce", None) is not None and not isinstance(
                 self.source, (ParquetRows, CsvRows)):
-            total = self.source.map_reduce(fn, combine)
+            total = self.source.map_reduce(fn, combine, indexed=indexed)
             self.on_rows(int(self.source.n_rows or 0))
             return total
-        return sequential_map_reduce(self, fn, combine)
+        return sequential_map_reduce(self, fn, combine, indexed)
 
 
 def _positive(name: str, value: Any) -> int:
@@ -499,34 +503,50 @@ class StreamBatches(BatchCount):
 
     def rows(self, epoch: int, skip: int = 0) -> Iterator[tuple]:
         """The epoch's rows in order, as prepared chunks, less the first ``skip`` rows."""
-        src = self.source
         if not self.shuffle:
-            for X, y in src.read(skip=skip):
+            for X, y in self.source.read(skip=skip):
                 yield self._prepared(X, y)
             return
-        if src.piece_rows is not None:  # windows of pieces, their sizes known: skipped ones are not read
-            order = np.random.default_rng([self.seed, epoch]).permutation(len(src.piece_rows))
-            groups: Iterator = ((sum(src.piece_rows[p] for p in win), lambda win=win: list(src.read(win)))
-                                for win in _windows(src.piece_rows, order, self.buffer_rows))
-        else:  # read in order, gathered into windows as the chunks come
-            groups = ((None, lambda g=g: g) for g in _buffered(src.read(), self.buffer_rows))
-        left = skip
-        for w, (size, load) in enumerate(groups):
-            if size is not None and left >= size:
-                left -= size
-                continue
-            chunks = load()
-            X = np.concatenate([c[0] for c in chunks]) if len(chunks) > 1 else chunks[0][0]
-            y = np.concatenate([c[1] for c in chunks]) if len(chunks) > 1 else chunks[0][1]
-            if left >= X.shape[0]:
-                left -= X.shape[0]
-                continue
+        for w, left, X, y in self._shuffle_windows(epoch, skip):
             perm = np.random.default_rng([self.seed, epoch, w]).permutation(X.shape[0])[left:]
-            left = 0
             X, y = X[perm], y[perm]
-            del chunks, perm  # only the permuted window stays alive while the next one is read
+            del perm  # only the permuted window stays alive while the next one is read
             yield self._prepared(X, y)
             del X, y
+
+    def _shuffle_windows(self, epoch: int, skip: int) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+        """``(w, left, X, y)``: window ``w`` of a shuffled epoch and the rows of it to leave out (the
+        rest of ``skip``). With the pieces' sizes known, whole windows inside ``skip`` are not read,
+        and the others are read by one ``read`` call (a source may fetch ahead across windows)."""
+        src = self.source
+        if src.piece_rows is None:  # read in order, gathered into windows as the chunks come
+            left = skip
+            for w, chunks in enumerate(_buffered(src.read(), self.buffer_rows)):
+                X, y = _joined(chunks)
+                if left < X.shape[0]:
+                    yield w, left, X, y
+                left = max(0, left - X.shape[0])
+            return
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(src.piece_rows))
+        windows = _windows(src.piece_rows, order, self.buffer_rows)
+        sizes = [sum(src.piece_rows[p] for p in win) for win in windows]
+        first, left = 0, skip
+        while first < len(windows) and left >= sizes[first]:
+            left -= sizes[first]
+            first += 1
+        chunks = iter(src.read([p for win in windows[first:] for p in win]))
+        for w in range(first, len(windows)):
+            got: list[Chunk] = []
+            rows = 0
+            while rows < sizes[w]:  # a chunk never straddles two pieces, so never two windows
+                c = next(chunks, None)
+                if c is None:  # fewer rows than counted (the loop says the data changed)
+                    break
+                got.append(c)
+                rows += c[0].shape[0]
+            if rows > left:
+                yield (w, left, *_joined(got))
+            left = max(0, left - rows)
 
     def blocks(self, epoch: int, start: int = 0) -> Iterator[tuple]:
         """The epoch's rows from batch ``start`` on, in blocks whose rows are a multiple of the batch
@@ -563,6 +583,13 @@ class StreamBatches(BatchCount):
         for block in self.blocks(epoch, start):
             for lo in range(0, block[0].shape[0], bs):
                 yield tuple(a[lo:lo + bs] for a in block)
+
+
+def _joined(chunks: list[Chunk]) -> Chunk:
+    """The rows of ``chunks`` as one chunk (no copy for one)."""
+    if len(chunks) == 1:
+        return chunks[0]
+    return np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
 
 
 def _buffered(chunks: Iterator[Chunk], buffer_rows: int) -> Iterator[list[Chunk]]:

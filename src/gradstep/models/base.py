@@ -486,18 +486,28 @@ class GradientDescentModel(BaseEstimator):
 
     # ------------------------------------------------------------------ rows that do not fit in memory
     def fit_stream(self, source: Any, target: str | None = None, features: Any = None, *,
-                   chunk_rows: int | None = None, buffer_rows: int | None = None,
+                   sample_weight: str | None = None, chunk_rows: int | None = None, buffer_rows: int | None = None,
                    callback: Callable[[StepInfo], Any] | None = None, checkpoint: str | os.PathLike | None = None,
                    checkpoint_every: int = 1000, resume: bool = False) -> GradientDescentModel:
         r"""Fit on rows read piece by piece: Parquet files, a CSV file or Dask arrays (see :mod:`gradstep.data.stream`).
 
         The same descent as :meth:`fit` (the same iterates, in data order), with memory bounded by
         the chunks and the shuffle buffer rather than the data. The rows are read once to gather
-        their summary (:func:`gradstep.models.streaming.summarise`: the number of rows, the labels,
-        :math:`\tilde X^\top \tilde X` and, for squared error, :math:`\tilde X^\top y`), then once
-        per epoch. For squared error the loss on all the rows, and full-batch descent, then come
-        from the summary at :math:`O(d^2)` a step; a classifier reads the rows again for its
-        loss after every epoch and, in full-batch descent, for every step.
+        their summary (:func:`gradstep.models.streaming.summarise`: the number of rows, the labels
+        and their counts, the column means, variances, minima and maxima, the sample weights' sums,
+        :math:`\tilde X^\top W \tilde X` and, for squared error, :math:`\tilde X^\top W y`), then once
+        per epoch. ``scale``, ``class_weight`` and sample weights are learnt from the summary and
+        applied to every chunk as it is read (:mod:`gradstep.models.stream_units`), as ``fit``
+        applies them to the rows in memory. For squared error the loss on all the rows, the
+        validation loss, and full-batch descent, come from the summary at :math:`O(d^2)` a step; a
+        classifier reads the rows again for its loss after every epoch and, in full-batch
+        descent, for every step.
+
+        With ``early_stopping``, row :math:`i` is held out for validation iff a hash of
+        (seed, :math:`i`) falls below ``validation_fraction`` (:mod:`gradstep.data.split`): the
+        same rows in every epoch and after a resume, about ``validation_fraction`` of them (the
+        in-memory fit draws exactly that share at random instead). Their loss is recorded after
+        every epoch (``val_loss``) and the ``tol`` rule watches it.
 
         Parameters
         ----------
@@ -506,6 +516,8 @@ class GradientDescentModel(BaseEstimator):
             (:func:`gradstep.data.stream.open_rows`, :class:`gradstep.distributed.DaskRows`).
         target, features : str, sequence of str, optional
             The columns, when ``source`` is a path.
+        sample_weight : str, optional
+            The column holding each row's weight (non-negative): read with the rows, not a feature.
         chunk_rows, buffer_rows : int, optional
             Rows read at a time and rows shuffled together (defaults
             :data:`~gradstep.data.stream.CHUNK_ROWS`, :data:`~gradstep.data.stream.BUFFER_ROWS`).
@@ -523,8 +535,9 @@ class GradientDescentModel(BaseEstimator):
 
         Notes
         -----
-        Not available for streamed rows: ``scale``, ``early_stopping``, ``class_weight`` and
-        sample weights, and ``backend="torch"`` (the rows are NumPy chunks).
+        Not available for streamed rows: ``backend="torch"`` (the rows are NumPy chunks). With
+        ``scale`` or weights and ``batch_size=1``, ``lr="auto"`` bounds the rows' norms and weights
+        by their largest values from the summary (it may be below the in-memory fit's).
 
         Examples
         --------
@@ -537,39 +550,43 @@ class GradientDescentModel(BaseEstimator):
         >>> model = LinearRegression(batch_size=50, lr=0.5, epochs=200, tol=None, random_state=0)
         >>> np.round(model.fit_stream(path, target="y").coef_, 3), round(model.intercept_, 3)
         (array([2.]), 1.0)
+        >>> model = LinearRegression(batch_size=50, epochs=20, scale="standard", random_state=0)
+        >>> np.round(model.fit_stream(path, target="y").coef_, 3)
+        array([2.])
         """
-        from ..data.stream import BUFFER_ROWS, CHUNK_ROWS, open_rows
+        from ..data.stream import BUFFER_ROWS
 
-        if isinstance(source, (str, os.PathLike)):
-            source = open_rows(source, target, features, chunk_rows=chunk_rows or CHUNK_ROWS)
+        source = _open_stream(source, target, features, sample_weight, chunk_rows)
         penalty = self._check_hyper()
         self._check_streamable()
         if resume and checkpoint is None:
             raise ValueError("resume=True needs checkpoint= (the file to go on from)")
-        snapshot = None
+        column = _weight_column(source, sample_weight)
         buffer_rows = buffer_rows or BUFFER_ROWS
         # what the batches depend on besides the settings: a checkpoint resumes only on the same
-        description = f"{getattr(source, 'description', type(source).__name__)} (shuffle buffer {buffer_rows} rows)"
+        description = (f"{getattr(source, 'description', type(source).__name__)} (shuffle buffer {buffer_rows} rows"
+                       + (f", sample weights {sample_weight!r})" if sample_weight is not None else ")"))
+        snapshot = None
         if resume and checkpoint is not None and os.path.exists(checkpoint):
             snapshot = self._restore(checkpoint, description)
         else:
-            from . import streaming
-
-            summary = streaming.summarise(source, bool(self.fit_intercept), labels=self._stratify)
-            self._start_stream(source, summary, penalty)
-        batches = self._stream_batches(source, buffer_rows)
+            self._start_stream(source, penalty, column)
+        train, validation = self._stream_split(source)
+        batches = self._stream_batches(train, buffer_rows)
         per_sample = batches.size == 1
 
         def explain() -> float | None:
             from . import streaming
 
-            return streaming.stable_lr(self._summary, self._loss_name, bool(self.fit_intercept),
+            units = self._stream_units
+            return streaming.stable_lr(units.stats(self._summary), units.max_row_sq(self._summary),
+                                       units.max_weight(self._summary), self._loss_name, bool(self.fit_intercept),
                                        self._objective_.penalty.l2, self._objective_.n_outputs, per_sample)
 
         from ..objectives import ChunkedObjective
 
         result = self._run(ChunkedObjective(self._objective_), batches, epochs=int(self.epochs), tol=self.tol,
-                           callback=callback, validation=None, explain=explain,
+                           callback=callback, validation=validation, explain=explain,
                            compile=lambda: self._compiled_stream(batches, callback),
                            checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=snapshot,
                            data_description=description)
@@ -579,30 +596,58 @@ class GradientDescentModel(BaseEstimator):
         return self
 
     def _check_streamable(self) -> None:
-        for name, off in (("scale", (None, "none")), ("early_stopping", (False,)), ("class_weight", (None,)),
-                          ("backend", (None, "numpy"))):
-            if getattr(self, name, None) not in off:
-                raise ValueError(f"{name}={getattr(self, name)!r} is not available for streamed rows; set it to "
-                                 f"{off[0]!r}, or read the data into memory and use fit")
+        if getattr(self, "backend", None) not in (None, "numpy"):
+            raise ValueError(f"backend={self.backend!r} is not available for streamed rows (they are NumPy "
+                             f"chunks); set it to None, or read the data into memory and use fit")
+        from ..scaling import SCALES
 
-    def _start_stream(self, source: Any, summary: Any, penalty: Penalty) -> None:
-        """A fresh streamed run: features and labels from the source and its summary."""
+        if self.scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, got {self.scale!r}")
+
+    def _start_stream(self, source: Any, penalty: Penalty, column: int | None) -> None:
+        """A fresh streamed run: the one summary pass (split into training and held-out rows with
+        ``early_stopping``); features, labels, scaling and weights from it."""
+        from ..data.split import RowSplit
+        from . import streaming
+        from .stream_units import StreamUnits
+
+        split = RowSplit(resolve_seed(self.random_state), float(self.validation_fraction)) \
+            if self.early_stopping else None
+        found = streaming.summarise(source, bool(self.fit_intercept), labels=self._stratify, weight_column=column,
+                                    split=split)
+        summary, held = found if split is not None else (found, None)
+        every = summary + held if held is not None else summary   # scaling and weights: from all rows, as in memory
         self._placement = self._output = Placement.resolve(np.zeros((1, 1)), None, None)
-        d = int(source.n_features)
-        self.n_features_in_ = d
-        self.feature_names_in_ = np.asarray(source.feature_names, dtype=object)
-        k = self._encode(summary.labels if self._stratify else np.zeros(1), first=True).shape[1]
-        self._summary = summary
-        identity = FeatureScaling.fit(None, np.zeros((1, d)))
+        names = [n for i, n in enumerate(source.feature_names) if i != column]
+        self.n_features_in_ = d = len(names)
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        k = self._encode(every.labels if self._stratify else np.zeros(1), first=True).shape[1]
+        units = StreamUnits.of(every, self.scale, bool(self.fit_intercept), getattr(self, "class_weight", None),
+                               weighted=column is not None)
+        self._summary, self._held_summary, self._split, self._weight_column = summary, held, split, column
+        self._stream_units = units
 
         def stable() -> float:
-            from . import streaming
+            return streaming.stable_lr(units.stats(every), units.max_row_sq(every), units.max_weight(every),
+                                       self._loss_name, bool(self.fit_intercept), self._objective_.penalty.l2, k,
+                                       per_sample=self.batch_size == 1)
 
-            return streaming.stable_lr(summary, self._loss_name, bool(self.fit_intercept),
-                                       self._objective_.penalty.l2, k, per_sample=self.batch_size == 1)
-
-        self._begin(penalty, d, k, summary.n_rows, np.dtype(np.float64), identity, stable, None, None)
+        self._begin(penalty, d, k, every.n_rows, np.dtype(np.float64), units.scaling, stable, None, None)
         self.history_.meta["data"] = getattr(source, "description", None)
+
+    def _stream_split(self, source: Any) -> tuple[Any, Any]:
+        """``(training rows, validation)``: the source itself and None without ``early_stopping``; else
+        the training rows and what the held-out rows' loss is computed on (their statistics, or
+        the rows read again: :class:`~gradstep.data.stream.StreamData`)."""
+        if self._split is None:
+            return source, None
+        from ..data.split import SplitRows
+        from ..data.stream import StreamData
+
+        held = self._summary_data(self._held_summary)
+        if held is None:
+            held = StreamData(SplitRows(source, self._split, held=True), self._stream_prepare())
+        return SplitRows(source, self._split, held=False), held
 
     def _restore(self, path: str | os.PathLike, description: str) -> Snapshot:
         """The fitted state saved in the checkpoint ``path`` (after checking it is this run's), and its snapshot."""
@@ -623,22 +668,26 @@ class GradientDescentModel(BaseEstimator):
         self.__dict__.update(model.__dict__)
         return saved["snapshot"]
 
-    def _summary_data(self) -> Any:
-        """What stands for all the streamed rows in the loss after each epoch, without reading them
-        (LinearRegression: their :class:`~gradstep.objectives.SquaredStats`); None: read them."""
+    def _summary_data(self, summary: Any) -> Any:
+        """What stands for the streamed rows of ``summary`` in the loss after each epoch, without reading
+        them (LinearRegression: their :class:`~gradstep.objectives.SquaredStats`); None: read them."""
         return None
 
     def _chunk_encoder(self) -> Callable | None:
         """``(X, y) -> (X, Y)`` for each streamed chunk; None: ``Y = y[:, None]``."""
         return None
 
+    def _stream_prepare(self) -> Callable:
+        """How the model sees each raw chunk: weight column taken out, scaled, encoded, weighted."""
+        return self._stream_units.prepare(self._chunk_encoder(), self._weight_column)
+
     def _stream_batches(self, source: Any, buffer_rows: int) -> Any:
         from ..data.batching import FixedBatch
         from ..data.stream import StreamBatches
 
-        data = self._summary_data()
+        data = self._summary_data(self._summary)
         batches = StreamBatches(source, self.batch_size, bool(self.shuffle), self._seed, buffer_rows,
-                                self._chunk_encoder(), None)
+                                self._stream_prepare(), None)
         self.history_.meta["sufficient_stats"] = data is not None and batches.full_batch
         if data is not None and batches.full_batch:
             return FixedBatch(data, batches.n_samples)
@@ -683,6 +732,32 @@ class GradientDescentModel(BaseEstimator):
         coef = xp.reshape(self._placement.put(self.coef_, dtype), (-1, Xc.shape[1]))
         b = self._placement.put(np.atleast_1d(_host(self.intercept_)), dtype)
         return Placement.resolve(X, None, None).put(Xc @ coef.T + b)
+
+
+def _open_stream(source: Any, target: str | None, features: Any, sample_weight: str | None,
+                 chunk_rows: int | None) -> Any:
+    """The row source of ``source`` (a path is opened with the weight column among its columns)."""
+    from ..data.stream import CHUNK_ROWS, open_rows
+
+    if not isinstance(source, (str, os.PathLike, list, tuple)):
+        return source
+    if sample_weight is not None and features is not None:
+        names = [f.strip() for f in features.split(",")] if isinstance(features, str) else list(features)
+        features = names if sample_weight in names else [*names, sample_weight]
+    return open_rows(source, target, features, chunk_rows=chunk_rows or CHUNK_ROWS)
+
+
+def _weight_column(source: Any, sample_weight: str | None) -> int | None:
+    """The index of the sample-weight column among the source's columns (None without one)."""
+    if sample_weight is None:
+        return None
+    names = list(source.feature_names)
+    if sample_weight not in names:
+        raise ValueError(f"sample_weight={sample_weight!r} is not a column of {source.description} (its columns "
+                         f"are {names + [source.target_name]}); name the column holding the weights")
+    if len(names) < 2:
+        raise ValueError(f"sample_weight={sample_weight!r} is the only feature column; the fit needs at least one other")
+    return names.index(sample_weight)
 
 
 def _is_dask(X: Any) -> bool:

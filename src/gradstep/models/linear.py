@@ -209,8 +209,8 @@ class LinearRegression(RegressorMixin, GradientDescentModel):
             return batches
         return FixedBatch(SquaredStats.of(Z, Y, w, bool(self.fit_intercept)), Z.shape[0])
 
-    def _summary_data(self) -> Any:
-        return None if self.sufficient_stats is False else self._summary.stats
+    def _summary_data(self, summary: Any) -> Any:
+        return None if self.sufficient_stats is False else self._stream_units.stats(summary)
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegression:
         """One more epoch over ``(X, y)``, continuing the optimiser state, schedule and history.
