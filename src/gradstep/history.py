@@ -110,6 +110,18 @@ class _Column:
     def tolist(self) -> list:
         return self.array().tolist()
 
+    def since(self, k: int) -> np.ndarray:
+        """The values from row ``k`` on (only the blocks holding them are read)."""
+        self._flush()
+        parts, end = [], self._n
+        for block in reversed(self._blocks):
+            if end <= k:
+                break
+            begin = end - block.shape[0]
+            parts.append(block[max(k - begin, 0):])
+            end = begin
+        return np.concatenate(parts[::-1]) if parts else np.empty(0, dtype=self.dtype)
+
     def last(self) -> Any:
         return self._tail[-1] if self._tail else self._blocks[-1][-1].item()
 
@@ -291,7 +303,7 @@ class History:
                 every, first = 1, 0
             elif len(params) != wanted:
                 raise ValueError(f"{len(params)} parameter rows for {n} steps kept from {first} every {every}")
-            params = params.reshape(len(params), -1)
+            params = params.reshape(len(params), -1) if len(params) else None
         self._param_rows.add_piece(first_step, n, params, every, first)
 
     def param_plan(self, max_steps: int | None) -> tuple[int, int, int | None]:
@@ -461,8 +473,10 @@ class History:
 
     def _set_steps(self, epoch: Any, loss: Any, grad_norm: Any, lr: Any) -> None:
         """Replace the step table (a history being loaded)."""
-        self._steps = {"step": _Count(len(loss)), "epoch": _Runs(epoch),
-                       **{k: _Column(float, v) for k, v in zip(SCALARS, (loss, grad_norm, lr))}}
+        self._steps = {"step": _Count(len(loss)), "epoch": _Runs(epoch), **{k: _Column(float) for k in SCALARS}}
+        for k, v in zip(SCALARS, (loss, grad_norm, lr)):
+            if len(v):
+                self._steps[k].extend(np.asarray(v, dtype=float))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
@@ -518,6 +532,62 @@ class History:
         h = cls(record_params=policy, param_names=names if pcols and not all(n.isdigit() for n in names) else None)
         h._set_steps(df["epoch"].astype(int).to_numpy(), *(df[k].astype(float).tolist() for k in SCALARS))
         h._param_rows = ParamRows.restore(h._param_rows.limit, len(df), kept, P[kept], kept.tolist())  # as written
+        return h
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickling; a history pickled by gradstep before version 2 (a row per step) is converted."""
+        if "_param_rows" not in state:
+            old = state.pop("_params", [])
+            steps = state["_steps"]
+            n = len(steps["step"])
+            state["_steps"] = {"step": _Count(n), "epoch": _Runs(steps["epoch"].array()),
+                               **{c: steps[c] for c in SCALARS}}
+            rows = np.concatenate(old) if old else np.empty((0, 0))
+            state["_param_rows"] = ParamRows.restore(limit_of(state.get("record_params", True)), n,
+                                                     np.arange(len(rows)), rows, [])
+        self.__dict__.update(state)
+
+    # ------------------------------------------------------------------ pieces, for append-only checkpoints
+    def _mark(self) -> tuple[int, int, int]:
+        """Where the record stands: ``(steps, epochs, epoch ends kept)``."""
+        return self.n_steps, self.n_epochs, len(self._param_rows.pinned)
+
+    def _header(self) -> dict[str, Any]:
+        """What is not appended step by step: the settings, names, meta and final parameters."""
+        return {"record_params": self.record_params, "param_names": self.param_names, "meta": self.meta,
+                "final_params": self.final_params}
+
+    def _piece(self, since: tuple[int, int, int]) -> dict[str, Any]:
+        """What was recorded after the :meth:`_mark` ``since``: the steps, epochs and parameter rows
+        from there (:meth:`_from_pieces` joins such pieces back into the history)."""
+        k, e, q = since
+        steps, rows = self._param_rows.since(k)   # an epoch end kept at step k may come again: later wins
+        return {"n0": k, "e0": e, "epoch": self._steps["epoch"].since(k),
+                **{c: self._steps[c].since(k) for c in SCALARS}, "param_steps": steps, "params": rows,
+                "pinned": self._param_rows.pinned[q:], "epochs": {c: v[e:] for c, v in self._epochs.items()}}
+
+    @classmethod
+    def _from_pieces(cls, header: dict[str, Any], pieces: list[dict[str, Any]]) -> History:
+        """The history whose :meth:`_header` and successive :meth:`_piece` these are."""
+        h = cls(record_params=header["record_params"], param_names=header["param_names"], meta=header["meta"])
+        for i, piece in enumerate(pieces):
+            if piece["n0"] != sum(len(p["loss"]) for p in pieces[:i]):
+                raise ValueError("the pieces of the history do not follow each other")
+        join = [np.concatenate([p[c] for p in pieces]) if pieces else np.empty(0) for c in ("epoch", *SCALARS)]
+        h._set_steps(*join)
+        rows = [p["params"] for p in pieces if len(p["param_steps"])]
+        h._param_rows = ParamRows.restore(
+            h._param_rows.limit, h.n_steps,
+            np.concatenate([p["param_steps"] for p in pieces]) if pieces else np.empty(0, np.int64),
+            np.concatenate(rows) if rows else np.empty((0, 0)), [t for p in pieces for t in p["pinned"]])
+        n = 0
+        for p in pieces:   # a column that appeared later is NaN on the rows before it
+            for c, v in p["epochs"].items():
+                h._epochs.setdefault(c, [math.nan] * n).extend(v)
+            n += len(p["epochs"]["epoch"])
+            for v in h._epochs.values():
+                v.extend([math.nan] * (n - len(v)))
+        h.final_params = header["final_params"]
         return h
 
     def __repr__(self) -> str:

@@ -84,6 +84,28 @@ def stride(n: int, limit: float) -> int:
     return s
 
 
+class KeepParams:
+    """Which steps' parameters an epoch runner hands back: of the steps it makes, ``first``,
+    ``first + every``, ... (``every`` 0: none). A runner that makes its steps in several calls (the
+    blocks of a stream) passes the same object on; each call :meth:`advance`s it past its steps.
+
+    >>> keep = KeepParams(4, 1)
+    >>> keep.advance(6); (keep.every, keep.first)    # steps 1 and 5 kept; the next kept is 3 steps on
+    (4, 3)
+    """
+
+    def __init__(self, every: int, first: int) -> None:
+        self.every, self.first = int(every), int(first)
+
+    def __bool__(self) -> bool:
+        return self.every > 0
+
+    def advance(self, done: int) -> None:
+        """``done`` steps were made: ``first`` becomes the next kept step's offset from there."""
+        if self.every:
+            self.first = self.first - done if self.first >= done else (self.first - done) % self.every
+
+
 class ParamRows:
     """The kept parameter vectors of a run, with the step index of each, in step order.
 
@@ -222,4 +244,4 @@ class ParamRows:
         return r
 
 
-__all__ = ["MAX_PARAM_ROWS", "POLICIES", "ParamRows", "limit_of", "stride"]
+__all__ = ["MAX_PARAM_ROWS", "POLICIES", "KeepParams", "ParamRows", "limit_of", "stride"]

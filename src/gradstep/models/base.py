@@ -117,7 +117,7 @@ class GradientDescentModel(BaseEstimator):
         validation_fraction: float = 0.1,
         average: bool | int = False,
         warm_start: bool = False,
-        record_params: bool = True,
+        record_params: bool | int | str = "thinned",
         backend: str | None = None,
         device: Any = None,
     ) -> None:
