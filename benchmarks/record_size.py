@@ -1,6 +1,8 @@
 """What a long per-sample fit costs in memory and checkpoints (issue 15, item 7).
 
-Each case runs in a fresh child process (peak RSS is per process)::
+Each case runs in a fresh child process (peak RSS is per process), with one BLAS thread (on a
+busy machine a multi-threaded BLAS makes the small blocks of ``faults.check_data`` 100 times
+slower, which would swamp the figures)::
 
     PYTHONPATH=src python benchmarks/record_size.py            # every case, 1M x 20 rows
     PYTHONPATH=src python benchmarks/record_size.py --rows 200000 memory
@@ -9,9 +11,11 @@ Cases:
 
 * ``memory``: ``LinearRegression(batch_size=1, lr=0.001, epochs=5, tol=None)`` on X (rows x 20,
   float64, in memory): peak RSS (``ru_maxrss``) before and after the fit, for the default
-  ``record_params="thinned"`` and for ``"all"`` (every step's parameters, the old default);
+  ``record_params="thinned"``, for ``"all"`` (every step's parameters, the old default) and for
+  ``"none"`` (the run without any parameter record: what the rest of the fit costs);
 * ``checkpoint``: 2 epochs without and with ``checkpoint_every=50000``: the time ratio and the size
   on disk of the checkpoint (its state and its ``.history`` files);
+* ``graceful``: the ``checkpoint`` case inside :func:`gradstep.interrupt.graceful` (short pieces);
 * ``sigterm``: the same with checkpoints inside :func:`gradstep.interrupt.graceful`, SIGTERM sent
   one second into the fit: the seconds until ``fit`` returns;
 * ``resume``: that interrupted run killed with SIGKILL mid-way, then resumed from its checkpoint:
@@ -52,18 +56,34 @@ def child(args: argparse.Namespace) -> None:
 
     X, y = data(args.rows)
     LinearRegression(batch_size=1, lr=0.001, epochs=1, tol=None).fit(X[:100], y[:100])  # compile / load kernel
+    from gradstep.models.base import GradientDescentModel
+
+    loop_seconds = []
+    run = GradientDescentModel._run
+
+    def timed(self, *a, **k):
+        t = time.perf_counter()
+        try:
+            return run(self, *a, **k)
+        finally:
+            loop_seconds.append(time.perf_counter() - t)
+
+    GradientDescentModel._run = timed
     before = peak_mb()
     model = LinearRegression(batch_size=1, lr=0.001, epochs=args.epochs, tol=None, random_state=0,
                              record_params=args.record)
     kw = {"checkpoint": args.checkpoint, "checkpoint_every": args.every, "resume": args.resume} if args.checkpoint else {}
     print(json.dumps({"event": "fitting", "time": time.time()}), flush=True)
     t0 = time.perf_counter()
-    with interrupt.graceful(notice=False):
+    if args.graceful:
+        with interrupt.graceful(notice=False):
+            model.fit(X, y, **kw)
+    else:
         model.fit(X, y, **kw)
     seconds = time.perf_counter() - t0
     h = model.history_
     out = {"event": "done", "time": time.time(), "seconds": seconds, "peak_before_mb": before,
-           "peak_after_mb": peak_mb(), "steps": h.n_steps, "param_rows": 0 if h.params is None else len(h.params),
+           "peak_after_mb": peak_mb(), "loop_seconds": sum(loop_seconds), "steps": h.n_steps, "param_rows": 0 if h.params is None else len(h.params),
            "status": model.result_.status}
     if args.save:
         np.savez(args.save, coef=model.coef_, intercept=model.intercept_, loss=h.loss, params=h.params,
@@ -71,9 +91,12 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(out), flush=True)
 
 
+ONE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
 def spawn(rows: int, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, __file__, "--child", "--rows", str(rows), *extra],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, **ONE_THREAD})
 
 
 def lines(p: subprocess.Popen) -> list[dict]:
@@ -87,24 +110,26 @@ def ckpt_size(path: Path) -> int:
 
 def memory(rows: int) -> None:
     data_mb = rows * D * 8 / 2**20
-    for record in ("thinned", "all"):
+    for record in ("thinned", "all", "none"):
         r = lines(spawn(rows, "--epochs", "5", "--record", record))[-1]
         print(f"memory  record_params={record!r:10} {r['steps']} steps, {r['param_rows']} parameter rows: peak RSS "
               f"{r['peak_before_mb']:.0f} MB -> {r['peak_after_mb']:.0f} MB (+{r['peak_after_mb'] - r['peak_before_mb']:.0f} MB;"
-              f" data {data_mb:.0f} MB), fit {r['seconds']:.2f} s")
+              f" data {data_mb:.0f} MB), fit {r['seconds']:.2f} s (descent {r['loop_seconds']:.2f} s)")
 
 
-def checkpoint(rows: int, folder: Path) -> None:
-    plain = lines(spawn(rows, "--epochs", "2"))[-1]
+def checkpoint(rows: int, folder: Path, *extra: str) -> None:
+    plain = lines(spawn(rows, "--epochs", "2", *extra))[-1]
     ck = folder / "bench.ckpt"
-    saved = lines(spawn(rows, "--epochs", "2", "--checkpoint", str(ck)))[-1]
-    print(f"checkpoint  {plain['steps']} steps: {plain['seconds']:.2f} s without, {saved['seconds']:.2f} s with a "
-          f"checkpoint every 50000 (x{saved['seconds'] / plain['seconds']:.2f}); on disk {ckpt_size(ck) / 2**20:.1f} MB")
+    saved = lines(spawn(rows, "--epochs", "2", "--checkpoint", str(ck), *extra))[-1]
+    print(f"checkpoint{' (in graceful)' if extra else ''}  {plain['steps']} steps: fit {plain['seconds']:.2f} s without, {saved['seconds']:.2f} s with a "
+          f"checkpoint every 50000 (x{saved['seconds'] / plain['seconds']:.2f}); descent {plain['loop_seconds']:.2f} s "
+          f"and {saved['loop_seconds']:.2f} s (x{saved['loop_seconds'] / plain['loop_seconds']:.2f}); on disk "
+          f"{ckpt_size(ck) / 2**20:.1f} MB")
 
 
 def sigterm(rows: int, folder: Path) -> None:
     ck = folder / "term.ckpt"
-    p = spawn(rows, "--epochs", "2", "--checkpoint", str(ck))
+    p = spawn(rows, "--epochs", "2", "--checkpoint", str(ck), "--graceful")
     first = json.loads(p.stdout.readline())
     time.sleep(max(0.0, first["time"] + 1.0 - time.time()))
     sent = time.time()
@@ -120,18 +145,22 @@ def resume(rows: int, folder: Path) -> None:
     ck, out = folder / "kill.ckpt", folder / "resumed.npz"
     p = spawn(rows, "--epochs", "2", "--checkpoint", str(ck))
     first = json.loads(p.stdout.readline())
-    time.sleep(max(0.0, first["time"] + 1.0 - time.time()))
+    time.sleep(max(0.0, first["time"] + 0.7 - time.time()))
     p.send_signal(signal.SIGKILL)
     p.communicate()
+    from gradstep import checkpoint as checkpoints
+
+    at = checkpoints.load(ck)["snapshot"].step
     r = lines(spawn(rows, "--epochs", "2", "--checkpoint", str(ck), "--resume", "--save", str(out)))[-1]
-    a, b = np.load(ref), np.load(out)
+    a, b = np.load(ref, allow_pickle=True), np.load(out, allow_pickle=True)
     same = all(np.array_equal(a[k], b[k]) for k in a.files)
-    print(f"resume  killed, then resumed to {r['steps']} steps: identical to the uninterrupted run: {same}")
+    print(f"resume  killed (last checkpoint at step {at}), then resumed to {r['steps']} steps: coef_, intercept_, "
+          f"losses and kept parameters identical to the uninterrupted run: {same}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("cases", nargs="*", default=["memory", "checkpoint", "sigterm", "resume"])
+    parser.add_argument("cases", nargs="*", default=["memory", "checkpoint", "graceful", "sigterm", "resume"])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--epochs", type=int, default=5)
@@ -140,6 +169,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=50_000)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--save", default=None)
+    parser.add_argument("--graceful", action="store_true", help="fit inside gradstep.interrupt.graceful")
     args = parser.parse_args()
     if args.child:
         if args.record in ("True", "False"):
@@ -149,6 +179,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for case in args.cases:
             {"memory": memory, "checkpoint": lambda r: checkpoint(r, Path(tmp)),
+             "graceful": lambda r: checkpoint(r, Path(tmp), "--graceful"),
              "sigterm": lambda r: sigterm(r, Path(tmp)), "resume": lambda r: resume(r, Path(tmp))}[case](args.rows)
 
 

@@ -110,11 +110,17 @@ class _Loader(pickle.Unpickler):
     def __init__(self, f: Any, path: Path) -> None:
         super().__init__(f)
         self.path = path
+        self.loaded: dict[tuple[str, int], History] = {}   # one history however often the state names it
 
     def persistent_load(self, pid: Any) -> Any:
         if not (isinstance(pid, tuple) and len(pid) == 4 and pid[0] == HISTORY_ID):
             raise pickle.UnpicklingError(f"unknown reference {pid!r}")
         _, name, end, header = pid
+        if (name, end) not in self.loaded:
+            self.loaded[name, end] = self._history(name, end, header)
+        return self.loaded[name, end]
+
+    def _history(self, name: str, end: int, header: dict[str, Any]) -> History:
         file = self.path.with_name(name)
         try:
             with open(file, "rb") as f:

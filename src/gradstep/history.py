@@ -76,7 +76,8 @@ class _Column:
 
     A step at a time (:meth:`History.record_step`) costs a list append; an epoch
     of steps from a compiled loop (:meth:`History.record_steps`) is one array,
-    kept as given, with no Python object per value.
+    kept as given, with no Python object per value; a block of one repeated value
+    (a constant learning rate) is kept as that value alone.
     """
 
     def __init__(self, dtype: Any, values: Sequence | None = None) -> None:
@@ -92,8 +93,11 @@ class _Column:
     def extend(self, values: np.ndarray) -> None:
         """Append an array of values; it is kept, not copied (do not modify it afterwards)."""
         self._flush()
-        self._blocks.append(np.asarray(values, dtype=self.dtype).reshape(-1))
-        self._n += self._blocks[-1].shape[0]
+        block = np.asarray(values, dtype=self.dtype).reshape(-1)
+        if block.shape[0] > 1 and block[0] == block[-1] and (block == block[0]).all():
+            block = np.broadcast_to(block[0].copy(), block.shape)   # 8 bytes, whatever the length
+        self._blocks.append(block)
+        self._n += block.shape[0]
 
     def _flush(self) -> None:
         if self._tail:
@@ -103,9 +107,13 @@ class _Column:
     def array(self) -> np.ndarray:
         """All values as a new array."""
         self._flush()
-        if len(self._blocks) > 1:
-            self._blocks = [np.concatenate(self._blocks)]
-        return self._blocks[0].copy() if self._blocks else np.empty(0, dtype=self.dtype)
+        if not self._blocks:
+            return np.empty(0, dtype=self.dtype)
+        whole = np.concatenate(self._blocks)
+        if len(self._blocks) > 1 and all(b.strides[0] for b in self._blocks):
+            self._blocks = [whole]     # joined once (repeated values stay compact)
+            return whole.copy()
+        return whole
 
     def tolist(self) -> list:
         return self.array().tolist()
@@ -127,6 +135,22 @@ class _Column:
 
     def __len__(self) -> int:
         return self._n
+
+
+def _pack(values: np.ndarray) -> Any:
+    """``values`` as ``(run values, run lengths)`` when that is smaller (an epoch column, a constant
+    learning rate), else as they are; :func:`_unpack` undoes it."""
+    values = np.asarray(values)
+    if len(values) < 2:
+        return values
+    starts = np.r_[0, np.flatnonzero(values[1:] != values[:-1]) + 1]
+    if 4 * len(starts) > len(values):
+        return np.ascontiguousarray(values)
+    return values[starts], np.diff(np.r_[starts, len(values)])
+
+
+def _unpack(packed: Any) -> np.ndarray:
+    return np.repeat(*packed) if isinstance(packed, tuple) else packed
 
 
 class _Runs:
@@ -562,8 +586,7 @@ class History:
         from there (:meth:`_from_pieces` joins such pieces back into the history)."""
         k, e, q = since
         steps, rows = self._param_rows.since(k)   # an epoch end kept at step k may come again: later wins
-        return {"n0": k, "e0": e, "epoch": self._steps["epoch"].since(k),
-                **{c: self._steps[c].since(k) for c in SCALARS}, "param_steps": steps, "params": rows,
+        return {"n0": k, "e0": e, **{c: _pack(self._steps[c].since(k)) for c in ("epoch", *SCALARS)}, "param_steps": steps, "params": rows,
                 "pinned": self._param_rows.pinned[q:], "epochs": {c: v[e:] for c, v in self._epochs.items()}}
 
     @classmethod
@@ -571,10 +594,13 @@ class History:
         """The history whose :meth:`_header` and successive :meth:`_piece` these are."""
         h = cls(record_params=header["record_params"], param_names=header["param_names"], meta=header["meta"])
         for i, piece in enumerate(pieces):
-            if piece["n0"] != sum(len(p["loss"]) for p in pieces[:i]):
+            if piece["n0"] != sum(len(_unpack(p["loss"])) for p in pieces[:i]):
                 raise ValueError("the pieces of the history do not follow each other")
-        join = [np.concatenate([p[c] for p in pieces]) if pieces else np.empty(0) for c in ("epoch", *SCALARS)]
-        h._set_steps(*join)
+        for p in pieces:   # piece by piece: a constant learning rate stays one value a piece
+            h._steps["epoch"].extend(_unpack(p["epoch"]))
+            for c in SCALARS:
+                h._steps[c].extend(_unpack(p[c]))
+        h._steps["step"] = _Count(len(h._steps["loss"]))
         rows = [p["params"] for p in pieces if len(p["param_steps"])]
         h._param_rows = ParamRows.restore(
             h._param_rows.limit, h.n_steps,
