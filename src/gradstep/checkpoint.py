@@ -48,6 +48,7 @@ FORMAT = "gradstep-checkpoint-2"
 """2: histories in append-only side files; 1 (still read): everything in one pickle."""
 READS = ("gradstep-checkpoint-1", FORMAT)
 HISTORY_ID = "gradstep.history-log"
+TOKEN_BYTES = 6
 
 # History -> {history file: (mark, bytes)}: what of it the file already holds (only this process's
 # histories that saved or loaded it; a copy of a history starts a file of its own)
@@ -98,7 +99,7 @@ class _Saver(pickle.Pickler):
             known = [Path(f) for f in _saved.get(obj, {}) if Path(f).parent == self.path.parent
                      and Path(f).name.startswith(self.path.name + ".")]
             file = known[0] if known and known[0].exists() else self.path.with_name(
-                f"{self.path.name}.{secrets.token_hex(6)}.history")
+                f"{self.path.name}.{secrets.token_hex(TOKEN_BYTES)}.history")
             self.files[obj] = (file.name, *_append(file, obj))
         name, _, end = self.files[obj]
         return (HISTORY_ID, name, end, obj._header())
@@ -164,12 +165,17 @@ def save(path: str | os.PathLike, content: Any) -> None:
     for history, (name, mark, end) in saver.files.items():
         _saved.setdefault(history, {})[str(folder / name)] = (mark, end)
     for stale in folder.glob(f"{_glob_escape(path.name)}.*.history"):   # files no state names any more
-        if stale.name not in mine:
+        if stale.name not in mine and _is_token(stale.name[len(path.name) + 1:-len(".history")]):
             stale.unlink(missing_ok=True)
 
 
 def _glob_escape(name: str) -> str:
     return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
+
+
+def _is_token(text: str) -> bool:
+    """Whether ``text`` is a history file's token (not, say, ``run.<token>`` of a checkpoint ``NAME.run``)."""
+    return len(text) == 2 * TOKEN_BYTES and all(c in "0123456789abcdef" for c in text)
 
 
 def load(path: str | os.PathLike) -> Any:

@@ -54,6 +54,7 @@ import numpy as np
 
 from .backend import to_numpy
 from .param_rows import MAX_PARAM_ROWS, ParamRows, limit_of
+from .steps_file import ROW_GROUP, StepsFile, StepsWriter
 
 FORMAT = "gradstep.history"
 VERSION = 2
@@ -265,7 +266,9 @@ class History:
         Which parameter vectors :math:`\\theta_k` to keep (:mod:`gradstep.param_rows`):
         ``"thinned"`` every step's up to :data:`~gradstep.param_rows.MAX_PARAM_ROWS` steps, then
         evenly thinned, plus each mini-batch epoch's end; an int ``L >= 2`` the same with at most
-        ``L``; ``"all"`` (or ``True``) every step's; ``"none"`` (or ``False``) none.
+        ``L``; ``"all"`` (or ``True``) every step's; ``"none"`` (or ``False``) none;
+        :class:`~gradstep.steps_file.StepsFile` ``(path)``: every step's row, parameters
+        included, appended to Parquet as the run goes (and its ``keep`` in memory).
     param_names : sequence of str, optional
         Names of the parameter coordinates, e.g. ``("w", "b")``.
     meta : dict, optional
@@ -284,7 +287,26 @@ class History:
         self.meta: dict[str, Any] = dict(meta or {})
         self._steps = _new_steps()
         self._epochs: dict[str, list] = {"epoch": [], "step": [], "loss": []}
-        self.final_params: np.ndarray | None = None
+        self._writer = StepsWriter(record_params.path, self._param_labels) if isinstance(record_params,
+                                                                                          StepsFile) else None
+        self._final: np.ndarray | None = None
+
+    @property
+    def final_params(self) -> np.ndarray | None:
+        """:math:`\\theta_n`, the parameters after the last step (set when a run ends)."""
+        return self._final
+
+    @final_params.setter
+    def final_params(self, value: np.ndarray | None) -> None:
+        self._final = value
+        if self._writer is not None:   # a run ended: its steps file is complete
+            self._writer.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if state.get("_writer") is not None:   # an open file is not pickled: a new part when recording goes on
+            state["_writer"] = None
+        return state
 
     # ------------------------------------------------------------------ recording
     def record_step(self, epoch: int, loss: float, grad_norm: float, lr: float, params: Any | None) -> None:
@@ -297,8 +319,12 @@ class History:
         s["grad_norm"].append(float(grad_norm))
         s["lr"].append(float(lr))
         rows = self._param_rows
-        keep = params is not None and rows.wants(k)   # a NumPy copy, whatever library or device params live on
-        rows.add_one(k, np.array(to_numpy(params), copy=True) if keep else None)
+        keep = params is not None and (rows.wants(k) or self._writer is not None)
+        theta = np.array(to_numpy(params), copy=True) if keep else None   # NumPy, whatever library or device
+        rows.add_one(k, theta)
+        if self._writer is not None:
+            self._writer.write(k, np.array([int(epoch)]), np.array([float(loss)]), np.array([float(grad_norm)]),
+                               np.array([float(lr)]), None if theta is None else theta.reshape(1, -1))
 
     def record_steps(self, epoch: int, loss: np.ndarray, grad_norm: np.ndarray, lr: np.ndarray,
                      params: np.ndarray | None, every: int = 1, first: int = 0) -> None:
@@ -320,6 +346,9 @@ class History:
         s["loss"].extend(loss)
         s["grad_norm"].extend(grad_norm)
         s["lr"].extend(lr)
+        if self._writer is not None:
+            full = params is not None and len(params) == n
+            self._writer.write(first_step, np.full(n, int(epoch)), loss, grad_norm, lr, params if full else None)
         if params is not None and self._param_rows.on:
             params = np.asarray(params)
             wanted = max(0, -(-(n - first) // every))
@@ -333,7 +362,10 @@ class History:
     def param_plan(self, max_steps: int | None) -> tuple[int, int, int | None]:
         """``(every, first, max_steps)``: of the next at most ``max_steps`` steps (lowered so that the
         thinning does not change in between), the record keeps ``first, first + every, ...``
-        (``every`` 0: none). For a compiled epoch, which then makes only these rows."""
+        (``every`` 0: none). For a compiled epoch, which then makes only these rows. With a
+        steps file: every step's, at most :data:`~gradstep.steps_file.ROW_GROUP` at a time."""
+        if self._writer is not None:
+            return 1, 0, ROW_GROUP if max_steps is None else min(max_steps, ROW_GROUP)
         return self._param_rows.plan(max_steps)
 
     def record_epoch(self, epoch: int, loss: float, params: Any | None = None, **extra: float) -> None:
@@ -462,6 +494,7 @@ class History:
     def _policy(self) -> Any:
         """``record_params`` as JSON keeps it."""
         r = self.record_params
+        r = r.keep if isinstance(r, StepsFile) else r
         return r if isinstance(r, (bool, str)) or r is None else int(r)
 
     def to_dict(self) -> dict[str, Any]:
@@ -569,7 +602,10 @@ class History:
             rows = np.concatenate(old) if old else np.empty((0, 0))
             state["_param_rows"] = ParamRows.restore(limit_of(state.get("record_params", True)), n,
                                                      np.arange(len(rows)), rows, [])
+            state["_final"] = state.pop("final_params", None)
         self.__dict__.update(state)
+        rp = self.__dict__.get("record_params")
+        self._writer = StepsWriter(rp.path, self._param_labels) if isinstance(rp, StepsFile) else None
 
     # ------------------------------------------------------------------ pieces, for append-only checkpoints
     def _mark(self) -> tuple[int, int, int]:

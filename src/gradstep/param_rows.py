@@ -24,6 +24,8 @@ an uninterrupted one.
 an int ``L >= 2``     the same with at most ``L`` grid rows
 ``"all"`` or True     every step's parameters (memory grows with the run)
 ``"none"`` or False   no parameters
+``StepsFile(path)``   every step's row to Parquet as the run goes (:mod:`gradstep.steps_file`),
+                      and ``"thinned"`` (or its ``keep``) in memory
 ====================  ==========================================================
 
 Examples
@@ -60,6 +62,9 @@ def limit_of(record_params: Any) -> float:
     >>> limit_of("thinned"), limit_of(True), limit_of(False), limit_of(500)
     (10000, inf, 0, 500)
     """
+    keep = getattr(record_params, "keep", None)   # a StepsFile: every step to disk, ``keep`` in memory
+    if keep is not None and hasattr(record_params, "path"):
+        return limit_of(keep)
     if record_params is True or record_params == "all":
         return math.inf
     if record_params is False or record_params is None or record_params == "none":
@@ -202,6 +207,8 @@ class ParamRows:
         if every == self.every:
             return
         self.every = every
+        if not self._steps:
+            return
         steps, rows = self.steps(), self.rows()
         keep = (steps % every == 0) | np.isin(steps, np.asarray(self.pinned, dtype=np.int64))
         self._steps, self._rows = [steps[keep]], [rows[keep]]
