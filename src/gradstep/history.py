@@ -622,7 +622,8 @@ class History:
         from there (:meth:`_from_pieces` joins such pieces back into the history)."""
         k, e, q = since
         steps, rows = self._param_rows.since(k)   # an epoch end kept at step k may come again: later wins
-        return {"n0": k, "e0": e, **{c: _pack(self._steps[c].since(k)) for c in ("epoch", *SCALARS)}, "param_steps": steps, "params": rows,
+        return {"n0": k, "e0": e, "loss": self._steps["loss"].since(k), "grad_norm": self._steps["grad_norm"].since(k),
+                **{c: _pack(self._steps[c].since(k)) for c in ("epoch", "lr")}, "param_steps": steps, "params": rows,
                 "pinned": self._param_rows.pinned[q:], "epochs": {c: v[e:] for c, v in self._epochs.items()}}
 
     @classmethod
