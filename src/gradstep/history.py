@@ -289,17 +289,13 @@ class History:
         self._epochs: dict[str, list] = {"epoch": [], "step": [], "loss": []}
         self._writer = StepsWriter(record_params.path, self._param_labels) if isinstance(record_params,
                                                                                           StepsFile) else None
-        self._final: np.ndarray | None = None
+        self.final_params: np.ndarray | None = None
 
-    @property
-    def final_params(self) -> np.ndarray | None:
-        """:math:`\\theta_n`, the parameters after the last step (set when a run ends)."""
-        return self._final
-
-    @final_params.setter
-    def final_params(self, value: np.ndarray | None) -> None:
-        self._final = value
-        if self._writer is not None:   # a run ended: its steps file is complete
+    def close(self) -> None:
+        """Complete the part of the steps file (``record_params=StepsFile(...)``) written so far: its last
+        rows and its footer. :func:`gradstep.loop.run` calls it when a run ends (after training with
+        :class:`gradstep.torch.Optimizer`, call it yourself); steps recorded later go to a new part."""
+        if self._writer is not None:
             self._writer.close()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -602,7 +598,6 @@ class History:
             rows = np.concatenate(old) if old else np.empty((0, 0))
             state["_param_rows"] = ParamRows.restore(limit_of(state.get("record_params", True)), n,
                                                      np.arange(len(rows)), rows, [])
-            state["_final"] = state.pop("final_params", None)
         self.__dict__.update(state)
         rp = self.__dict__.get("record_params")
         self._writer = StepsWriter(rp.path, self._param_labels) if isinstance(rp, StepsFile) else None

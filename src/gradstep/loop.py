@@ -446,6 +446,7 @@ def run(
                success: bool = False) -> Result:
         """The Result (a divergence records the stable learning rate that explained it)."""
         history.final_params = to_numpy(params)
+        history.close()   # its steps file, if it has one, complete
         if status == DIVERGED:
             history.meta["stable_lr"] = stable
         return Result(x=params, fun=fun, jac=jac, nit=step, nepoch=epoch - start_epoch, success=success,
