@@ -270,10 +270,13 @@ def test_parquet_reads_only_the_needed_columns(tmp_path, monkeypatch):
     path = tmp_path / "data.parquet"
     df.to_parquet(path, index=False)
     asked = []
-    real = pq.read_table
+    real, real_batches = pq.read_table, pq.ParquetFile.iter_batches
     monkeypatch.setattr(pq, "read_table", lambda *a, **k: asked.append(k.get("columns")) or real(*a, **k))
-    read_table(path, target="target", features=["d"])
-    assert asked == [["d", "target"]]
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches",
+                        lambda self, *a, **k: asked.append(k.get("columns")) or real_batches(self, *a, **k))
+    ds = read_table(path, target="target", features=["d"])
+    assert asked == [["d", "target"]]  # one read of the two columns used (in batches, or whole)
+    assert ds.X.ravel().tolist() == df["d"].tolist()
 
 
 def test_parquet_pandas_index_is_skipped(tmp_path):

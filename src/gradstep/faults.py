@@ -93,6 +93,8 @@ def _column_stats(X: Any, centre: bool = False, extras: bool = False, gram: bool
     centred ``U``). NumPy input is read in blocks of rows (no copy of ``X``); other libraries
     (torch, on their device) work on the whole array.
     """
+    from .objectives.stats import gram as xtx
+
     xp = backend.namespace(X)
     n, d = X.shape
     mx, mn = xp.max(X, axis=0), xp.min(X, axis=0)
@@ -119,8 +121,7 @@ def _column_stats(X: Any, centre: bool = False, extras: bool = False, gram: bool
             if extras:
                 sig += r[i:i + rows] @ U
             if gram:
-                C64 = C.astype(np.float64, copy=False)
-                G += C64.T @ C64
+                G += xtx(C.astype(np.float64, copy=False))
         out.update(s2=s2, sc=sc if centre else s2, sig=sig, G=G)
         return out
     U = X / xp.asarray(m, dtype=X.dtype, device=backend.device(X))
@@ -373,8 +374,10 @@ def _check_gap(model: Any, obj: Any, Z: Any, w: Any, result: Any, stacklevel: in
     xp = backend.namespace(Z)
     n, k = Z.shape[0], obj.n_outputs
     c = _curvature(model._loss_name, n, k)
-    sq = Z * Z if w is None else w[:, None] * (Z * Z)
-    col = _host(xp.sum(sq, axis=0))
+    if isinstance(Z, np.ndarray):  # no temporary of Z's size
+        col = np.einsum("ij,ij->j", Z, Z) if w is None else np.einsum("ij,ij,i->j", Z, Z, w)
+    else:
+        col = _host(xp.sum(Z * Z if w is None else w[:, None] * (Z * Z), axis=0))
     ones = float(n if w is None else backend.as_float(xp.sum(w)))
     h = np.repeat(c * col + obj.penalty.l2, k)
     if obj.fit_intercept:

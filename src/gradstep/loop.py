@@ -28,6 +28,8 @@ Stopping (first that holds):
 
 * ``max_steps`` updates or ``max_epochs`` epochs done (``status`` 1);
 * ``gtol``: the gradient norm at the current point is at most ``gtol`` (status 0);
+* ``rgtol`` (full batch): the gradient norm is at most ``rgtol`` times the first one recorded in
+  the history (this run's first step, or the first of the run it continues) (status 0);
 * ``tol`` with patience: the loss has not gone below ``best - tol`` for
   ``n_iter_no_change`` epochs in a row, scikit-learn's rule (status 0);
 * divergence: a non-finite loss, gradient or parameter, or a loss above
@@ -138,6 +140,7 @@ class StopRule:
     n_iter_no_change: int = 5
     gtol: float | None = None
     divergence: float | None = 1e6
+    rgtol: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "max_epochs"):
@@ -146,7 +149,7 @@ class StopRule:
                 raise ValueError(f"{name} must be a whole number >= 0, got {v!r}")
         if self.max_steps is None and self.max_epochs is None:
             raise ValueError("give max_steps or max_epochs: a run needs a limit")
-        for name in ("tol", "gtol", "divergence"):
+        for name in ("tol", "gtol", "divergence", "rgtol"):
             v = getattr(self, name)
             if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be None or a finite number >= 0, got {v!r}")
@@ -154,8 +157,17 @@ class StopRule:
             raise ValueError(f"n_iter_no_change must be a whole number >= 1, got {self.n_iter_no_change!r}")
 
 
+def every_step(callback: Any) -> bool:
+    """Whether ``callback`` must hear about every update. A callback that only reports progress sets the
+    attribute ``every_step = False``: compiled epochs then stay on, and it is called after each piece of
+    them (at most :data:`INTERRUPT_PIECE` updates) with the last update's :class:`StepInfo`."""
+    return bool(getattr(callback, "every_step", True))
+
+
 class StepInfo(NamedTuple):
-    """What a callback receives after each update (``params`` are those after it)."""
+    """What a callback receives after each update (``params`` are those after it); a callback with
+    ``every_step = False`` may receive it only for the last update of a compiled piece (:func:`every_step`),
+    ``rows`` then counting the rows of the whole piece."""
 
     step: int
     epoch: int
@@ -344,7 +356,8 @@ def run(
         Optimiser state to continue from (default: ``transform.init(params0)``);
         its counters carry schedules on across calls.
     callback : callable, optional
-        ``callback(StepInfo)`` after each update; raise ``StopIteration`` to stop.
+        ``callback(StepInfo)`` after each update; raise ``StopIteration`` to stop. It turns
+        ``epoch_runner`` off unless it has ``every_step = False`` (:func:`every_step`: progress bars).
     stable_lr : callable, optional
         ``stable_lr() -> float | None``, the largest stable learning rate of
         the problem, called only to explain a divergence.
@@ -356,12 +369,15 @@ def run(
         Index of the first epoch (a continued run goes on counting; shuffling
         depends on it).
     epoch_metrics : callable, optional
-        ``epoch_metrics(params) -> {name: value}`` after every epoch, recorded
-        in the epoch table (e.g. training and validation accuracy).
+        ``epoch_metrics(params, seen) -> {name: value}`` after every epoch, recorded in the epoch
+        table (e.g. training and validation accuracy). ``seen`` holds the metrics that the pass over
+        all the training rows at ``params`` already measured (an objective with
+        ``evaluate(params, batch, grad) -> (value, grad, metrics)``, e.g. the classifiers' accuracy),
+        or None: they need not be measured again. Full batch, that pass is the next step's.
     epoch_runner : EpochRunner, optional
         Makes all the updates of a mini-batch epoch in one call (a compiled loop), with the
         same iterates, rows and step checks as the per-batch body; used only for mini-batches
-        and without ``callback``. The rules of this function apply to what it returns.
+        and without a ``callback`` that needs every step. The rules of this function apply to what it returns.
     checkpoint : callable, optional
         ``checkpoint(Snapshot)`` after every ``checkpoint_every``-th update of this run (e.g. to
         save it to disk: :mod:`gradstep.checkpoint`).
@@ -401,7 +417,7 @@ def run(
     batch = 0  # batches of the current epoch done
     status, message = MAX_ITER, ""
     pending: dict[str, float] = {}  # a full-batch epoch's extras, recorded with its loss at the next step
-    compiled = epoch_runner is not None and not full_batch and callback is None
+    compiled = epoch_runner is not None and not full_batch and (callback is None or not every_step(callback))
     if resume is not None:
         params, state, step, epoch, batch = resume.params, resume.state, resume.step, resume.epoch, resume.batch
         diverges.reference, patience.best, patience.no_improvement = (resume.reference, resume.best,
@@ -453,12 +469,27 @@ def run(
                       status=status, message=message, history=history, state=state,
                       snapshot=interrupted[0] if interrupted else None)
 
+    first_gnorm = [float(history.grad_norm[0])] if history.n_steps else []
+
     def check_gradient(value: float, gnorm: float) -> None:
-        """The checks before an update: a non-finite gradient diverges, ``gtol`` converges."""
+        """The checks before an update: a non-finite gradient diverges, ``gtol`` and ``rgtol`` converge."""
         if not math.isfinite(gnorm):
             raise _Divergence(f"the gradient became {gnorm}", value, f"at step {history.n_steps}")
         if stop.gtol is not None and gnorm <= stop.gtol:
             raise _Stop(CONVERGED, f"converged: the gradient norm {gnorm:.3g} is at most gtol={stop.gtol:g}")
+        if stop.rgtol is not None and full_batch:
+            first = first_gnorm[0] if first_gnorm else gnorm
+            first_gnorm[:1] = [first]
+            if gnorm <= stop.rgtol * first:
+                raise _Stop(CONVERGED, f"converged: the gradient norm {gnorm:.3g} is at most gtol={stop.rgtol:g} "
+                                       f"times its first value {first:.3g}")
+
+    def tell(info: StepInfo) -> None:
+        """The callback; its ``StopIteration`` stops the run."""
+        try:
+            callback(info)
+        except StopIteration:
+            raise _Stop(STOPPED, "stopped by the callback") from None
 
     def parameters_diverged(value: float) -> None:
         raise _Divergence("the parameters became non-finite", value, f"at step {history.n_steps - 1}")
@@ -474,7 +505,7 @@ def run(
             allowed = [stop.max_steps - step] if stop.max_steps is not None else []
             if checkpoint is not None:
                 allowed.append(checkpoint_every - step % checkpoint_every)
-            if interrupt.active():   # short pieces, so that a stop asked for is honoured soon
+            if interrupt.active() or callback is not None:  # short pieces: a stop is honoured soon, progress shown
                 allowed.append(INTERRUPT_PIECE)
             # the runner hands back only the parameter rows the history keeps (a bounded number)
             every, first, cap = history.param_plan(min(allowed) if allowed else None)
@@ -493,22 +524,41 @@ def run(
                                    f"which passes the checks")
             if done.halt == "parameters":
                 parameters_diverged(done.halt_loss)
+            if callback is not None and len(done.loss):
+                tell(StepInfo(history.n_steps, epoch, params, float(done.loss[-1]), float(done.grad_norm[-1]),
+                              float(done.lr[-1]), len(done.loss) * batches.size))
             save_checkpoint()
 
+    measured = epoch_metrics is not None and hasattr(objective, "evaluate")
+
+    def evaluate(rows: Any, grad: bool = True) -> tuple[float, Any, dict | None]:
+        """``(value, gradient or None, what the same pass measured)`` on all the training rows: an objective
+        with ``evaluate`` (the classifiers) counts the epoch metrics it can (accuracy) in its pass."""
+        if measured:
+            return objective.evaluate(params, rows, grad=grad)
+        if grad:
+            value, g = objective.value_and_grad(params, rows)
+            return value, g, None
+        return objective.value(params, rows), None, None
+
+    def metrics(seen: dict | None) -> dict:
+        """The epoch metrics at ``params``; those in ``seen`` (measured by the pass just made there) are not
+        measured again."""
+        return epoch_metrics(params, seen) if epoch_metrics is not None else {}
+
     def end_of_epoch() -> None:
-        """Validation loss and, for mini-batches, the loss on all the data; then the rules."""
+        """Validation loss and, for mini-batches, the loss and metrics on all the data (one pass); then the
+        rules. A full-batch epoch's loss and metrics come from the next step's pass, at the same point."""
         nonlocal epoch, batch
         extra = {}
         if validation is not None:
             extra["val_loss"] = objective.value(params, validation)
-        if epoch_metrics is not None:
-            extra.update(epoch_metrics(params))
         if full_batch:
             pending.clear()
-            pending.update(extra)  # the training loss arrives with the next step's evaluation
+            pending.update(extra)  # the training loss and metrics arrive with the next step's evaluation
         else:
-            loss = objective.value(params, data)
-            history.record_epoch(epoch, loss, params=params, **extra)
+            loss, _, seen = evaluate(data, grad=False)
+            history.record_epoch(epoch, loss, params=params, **extra, **metrics(seen))
             diverges.check(loss, f"after epoch {epoch} (step {history.n_steps - 1})")
             if validation is None:
                 patience.check(loss)
@@ -531,14 +581,17 @@ def run(
                     if stop.max_steps is not None and step >= stop.max_steps:
                         raise _Stop(MAX_ITER, "")
                     stop_if_asked()
-                    value, grad = objective.value_and_grad(params, rows)
+                    if full_batch:
+                        value, grad, seen = evaluate(rows)
+                    else:
+                        value, grad = objective.value_and_grad(params, rows)
                     if tuple(grad.shape) != tuple(params.shape):
                         raise ValueError(f"the gradient has shape {tuple(grad.shape)} but the parameters "
                                          f"{tuple(params.shape)}")
                     gnorm = global_norm(grad)
                     if full_batch:
                         if batches is not None and step > 0:
-                            history.record_epoch(epoch - 1, value, **pending)
+                            history.record_epoch(epoch - 1, value, **{**pending, **metrics(seen)})
                         diverges.check(value, f"at step {history.n_steps}")
                         if validation is None:
                             patience.check(value)
@@ -552,10 +605,7 @@ def run(
                     if not isfinite_all(params):
                         parameters_diverged(value)
                     if callback is not None:
-                        try:
-                            callback(StepInfo(history.n_steps, epoch, params, value, gnorm, lr, _rows(rows)))
-                        except StopIteration:
-                            raise _Stop(STOPPED, "stopped by the callback") from None
+                        tell(StepInfo(history.n_steps, epoch, params, value, gnorm, lr, _rows(rows)))
                     save_checkpoint()
                 end_of_epoch()
         except _Stop as s:
@@ -566,15 +616,15 @@ def run(
             fun, jac = (objective.value_and_grad(params, None) if batches is None
                         else (float(history.loss[-1]) if history.n_steps else math.nan, None))
             return finish(fun, jac, status, message)
-        fun, jac = objective.value_and_grad(params, data)
+        fun, jac, seen = evaluate(data)
 
-    last = history.last_epoch
-    if full_batch and batches is not None and step > 0 and (last is None or last < epoch - 1):
-        history.record_epoch(epoch - 1, fun, **pending)
+        last = history.last_epoch
+        if full_batch and batches is not None and step > 0 and (last is None or last < epoch - 1):
+            history.record_epoch(epoch - 1, fun, **{**pending, **metrics(seen)})
     if not math.isfinite(fun):
         return finish(fun, jac, DIVERGED, *explain(f"the loss became {fun}", f"after step {history.n_steps - 1}"))
     if status == MAX_ITER:
-        tol_on = stop.tol is not None or stop.gtol is not None
+        tol_on = stop.tol is not None or stop.gtol is not None or (stop.rgtol is not None and full_batch)
         limit = f"{step} steps" if stop.max_steps is not None and step >= stop.max_steps else f"{epoch - start_epoch} epochs"
         message = (f"stopped after {limit} without meeting the tolerance" if tol_on
                    else f"completed the {limit} asked for")

@@ -63,7 +63,7 @@ class FeatureScaling:
         if kind == "standard":
             n = X.shape[0]
             mean = xp.mean(X, axis=0)
-            var = xp.mean((X - mean) ** 2, axis=0)
+            var = _variance(X, mean)
             eps = float(np.finfo(np.float64).eps)  # sklearn.preprocessing._data._is_constant_feature
             constant = var <= n * eps * var + (n * mean * eps) ** 2
             c, s = (mean if center else zeros), xp.where(constant, ones, xp.sqrt(var))
@@ -79,8 +79,38 @@ class FeatureScaling:
         return self.kind is not None
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        """:math:`Z = (X - c) / s` (``X`` itself when inactive)."""
-        return (X - self.center) / self.scale if self.active else X
+        """:math:`Z = (X - c) / s` (``X`` itself when inactive; one new array of ``X``'s size when active)."""
+        if not self.active:
+            return X
+        if isinstance(X, np.ndarray):
+            Z = np.subtract(X, self.center)
+            return np.divide(Z, self.scale, out=Z)
+        return (X - self.center) / self.scale
+
+    def transform_gram(self, G: np.ndarray, fit_intercept: bool) -> np.ndarray:
+        r"""The Gram matrix of :math:`\tilde Z` from that of :math:`\tilde X` (NumPy, float64), without the rows.
+
+        :math:`\tilde Z = \tilde X A` with :math:`A = \begin{pmatrix} S^{-1} & 0 \\ -c^\top S^{-1} & 1
+        \end{pmatrix}` (:math:`S = \operatorname{diag}(s)`; without an intercept :math:`A = S^{-1}`), so
+        :math:`\tilde Z^\top\tilde Z = A^\top (\tilde X^\top \tilde X) A`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gradstep.diagnostics import gram
+        >>> X = np.array([[0.0], [10.0], [20.0]])
+        >>> sc = FeatureScaling.fit("minmax", X)
+        >>> np.allclose(sc.transform_gram(gram(X), True), gram(sc.transform(X)))
+        True
+        """
+        if not self.active:
+            return G
+        inv = 1.0 / np.asarray(backend.to_numpy(self.scale), dtype=np.float64)
+        A = np.diag(inv)
+        if fit_intercept:
+            shift = -np.asarray(backend.to_numpy(self.center), dtype=np.float64) * inv
+            A = np.block([[A, np.zeros((inv.size, 1))], [shift[None, :], np.ones((1, 1))]])
+        return A.T @ G @ A
 
     def to_original(self, W: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
         """Map ``(W_s, b_s)`` of shapes (d, k), (k,) fitted on ``Z`` back to the units of ``X``."""
@@ -94,3 +124,16 @@ class FeatureScaling:
         if not self.active:
             return W, b
         return W * self.scale[:, None], (None if b is None else b + self.center @ W)
+
+
+def _variance(X: Any, mean: Any) -> Any:
+    r"""The column variances :math:`\frac1n\sum_i (x_{ij} - \bar x_j)^2` (``ddof=0``); NumPy arrays
+    block by block, so no temporary of ``X``'s size is made."""
+    if not isinstance(X, np.ndarray):
+        xp = backend.namespace(X)
+        return xp.mean((X - mean) ** 2, axis=0)
+    total = np.zeros(X.shape[1], dtype=np.result_type(X.dtype, np.float32))
+    for lo in range(0, X.shape[0], 1 << 15):
+        D = X[lo:lo + (1 << 15)] - mean
+        total += np.einsum("ij,ij->j", D, D)
+    return (total / X.shape[0]).astype(X.dtype, copy=False)

@@ -132,8 +132,11 @@ def brief(summary: dict[str, Any], numbers: np.ndarray, as_json: bool, quiet: bo
 class Progress:
     """A progress bar on stderr that appears only once a run has taken longer than ``delay`` seconds.
 
-    Use as the run's callback: ``callback(StepInfo)``.
+    Use as the run's callback: ``callback(StepInfo)``. It needs no more than one call per compiled piece
+    of an epoch (``every_step = False``), so it leaves a fit on the compiled path.
     """
+
+    every_step = False
 
     def __init__(self, total: int, description: str, enabled: bool = True, delay: float = 1.0) -> None:
         self.total, self.description, self.enabled, self.delay = total, description, enabled, delay
@@ -170,9 +173,12 @@ class Progress:
 
 
 def load_data(file: Path | None, dataset: str | None, target: str | None, features: str | None,
-              delimiter: str | None, dropna: bool, fill: str | None, task: str = "regression"):
-    """The data of a command: a file, a bundled dataset by name, or the tutorial line."""
+              delimiter: str | None, dropna: bool, fill: str | None, task: str = "regression",
+              memory: str | None = None):
+    """The data of a command: a file, a bundled dataset by name, or the tutorial line (``memory``: the
+    ``--memory`` budget, past which a NumPy file is refused from its headers)."""
     from ..data.datasets import load_dataset
+    from ..data.memory import parse_size
     from ..data.readers import DataError, read_table
 
     if file is not None and dataset is not None:
@@ -189,10 +195,11 @@ def load_data(file: Path | None, dataset: str | None, target: str | None, featur
         if target is None:
             fail(f"give the column to predict with --target COLUMN (file {file})")
         missing = "drop" if dropna else ("mean" if fill else "error")
+        budget = parse_size(memory) if memory is not None else None
         return read_table(file, target=target, features=names(features), delimiter=delimiter,
-                          missing=missing, task=task)
+                          missing=missing, task=task, memory_budget=budget)
     except DataError as e:
-        fail(str(e))
+        fail(str(e).replace("raise memory_budget", "give --memory SIZE"))
     except ValueError as e:  # unknown dataset name
         fail(str(e))
 

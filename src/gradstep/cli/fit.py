@@ -13,6 +13,7 @@ from rich.table import Table
 
 from .common import (
     EXIT_DIVERGED,
+    err,
     SCHEDULE_HELP,
     Progress,
     brief,
@@ -32,6 +33,9 @@ from .stopping import NEVER, default_checkpoint, stoppable, stopped
 MODELS = {"linear": ("LinearRegression", "regression"), "logistic": ("LogisticRegression", "classification"),
           "softmax": ("SoftmaxRegression", "classification")}
 LOSS_OF = {"logistic": "log_loss", "softmax": "cross_entropy"}
+DEFAULT_GTOL = 1e-6
+"""``--gtol`` of the classifiers by default: full-batch descent stops once the gradient norm is a millionth
+of its first value (the training accuracy and loss have long settled; 5,000 epochs would be spent otherwise)."""
 
 
 def _lr(text: str | None, model: str) -> float | str:
@@ -50,19 +54,24 @@ def lr_check(X: np.ndarray, lr: float, loss: str, fit_intercept: bool, scale: st
              batch_size: int | None, l2: float, plain: bool) -> tuple[float, float, str | None]:
     """For the data gradient descent will see (after scaling): the largest stable learning rate of plain
     GD, the condition number, and a warning when a plain-GD ``lr`` exceeds the bound (other optimisers
-    have other bounds, so they get none)."""
-    from ..diagnostics import condition_number, stable_lr
+    have other bounds, so they get none). One pass over the rows: both come from their Gram matrix
+    (mapped through the scaling, so the scaled rows are not made here)."""
+    from ..diagnostics import condition_number, gram, largest_stable_lr, stable_lr
     from ..scaling import FeatureScaling
 
-    Z = FeatureScaling.fit(scale, X, center=fit_intercept).transform(np.asarray(X, dtype=float))
+    scaling = FeatureScaling.fit(scale, X, center=fit_intercept)
+    G = scaling.transform_gram(gram(X, fit_intercept), fit_intercept)
     per_sample = batch_size == 1
-    bound = stable_lr(Z, loss, fit_intercept, l2=l2, per_sample=per_sample)
+    if per_sample:   # the worst row: their norms after scaling
+        bound = stable_lr(scaling.transform(X), loss, fit_intercept, l2=l2, per_sample=True)
+    else:
+        bound = largest_stable_lr(G, X.shape[0], loss, fit_intercept, l2)
     warning = None
     if plain and lr > bound:
         kind = "per-sample SGD" if per_sample else "plain gradient descent"
         warning = (f"lr {lr:g} is above the largest stable learning rate {bound:.4g} of {kind} on this "
                    f"data: expect divergence; lower --lr" + ("" if scale else " or use --scale standard"))
-    return bound, condition_number(Z, fit_intercept), warning
+    return bound, condition_number(X, fit_intercept, gram=G), warning
 
 
 def fit(
@@ -95,6 +104,9 @@ def fit(
     scale: Annotated[str, typer.Option(help="Feature scaling inside the model: standard, minmax, none.")] = "none",
     no_intercept: Annotated[bool, typer.Option("--no-intercept", help="Fit y = w.x without b.")] = False,
     tol: Annotated[str, typer.Option(help="Stop when the epoch loss improves by less than this (or 'none').")] = "none",
+    gtol: Annotated[str | None, typer.Option(help="Full batch: stop when the gradient norm falls to this fraction of its "
+                                             "first value (or 'none'); default 1e-6 for the classifiers, none for "
+                                             "linear regression (the tutorials' fixed epochs).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the shuffling.")] = 0,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write the figures to this folder.")] = None,
     history: Annotated[Path | None, typer.Option(help="Write the run's history to this JSON file.")] = None,
@@ -109,12 +121,11 @@ def fit(
     resume: Annotated[bool, typer.Option("--resume", help="Go on from --checkpoint if it exists.")] = False,
     scheduler: Annotated[str | None, typer.Option(help="Run on this Dask scheduler, e.g. tcp://HOST:8786.")] = None,
     workers: Annotated[int | None, typer.Option(help="Start a local Dask cluster with this many workers.")] = None,
+    memory: Annotated[str | None, typer.Option(help="Memory the data may take, e.g. 800M or 4G: a larger Parquet or "
+                                               "CSV file is streamed (default: a quarter of the memory available).")]
+    = None,
 ) -> None:
     """Fit a model by gradient descent; compare it with the closed form (linear) or scikit-learn (classifiers)."""
-    from .. import models
-    from ..loop import INTERRUPTED, DivergenceError
-    from ..objectives import Penalty
-
     if model not in MODELS:
         fail(f"--model must be one of {list(MODELS)}, got {model!r}")
     cls_name, task = MODELS[model]
@@ -124,19 +135,24 @@ def fit(
                 or workers is not None or len(files) > 1 or any(f.is_dir() for f in files))
     if resume and checkpoint is None:
         fail("--resume needs --checkpoint PATH (the checkpoint to go on from)")
+    if not streamed and len(files) == 1:
+        streamed = _too_big(files[0], memory, dropna or fill is not None, not (quiet or as_json))
     if streamed:
         if not files:
             fail("streaming (--stream, --chunk-rows, --scheduler, --workers) needs a FILE, folder or files")
         if dropna or fill is not None:
             fail("--dropna and --fill are not available when streaming: clean the files first")
     file = files[0] if files else None
-    ds = None if streamed else load_data(file, dataset, target, features, delimiter, dropna, fill, task=task)
+    ds = None if streamed else load_data(file, dataset, target, features, delimiter, dropna, fill, task=task,
+                                            memory=memory)
     if streamed:
         lr = _lr(lr_text, model)
         params = _params(model, optimizer, lr, schedule_spec, opt, epochs, batch_size, shuffle, seed, penalty, alpha,
                          clip_value, clip_norm, scale_kind, tol, early_stopping, validation_fraction, loss,
-                         class_weight, task)
+                         class_weight, task, gtol)
         params["fit_intercept"] = not no_intercept
+        from .. import models  # scikit-learn with it: imported once the data are known to be good
+
         try:
             est = getattr(models, cls_name)(**params)
         except ValueError as e:
@@ -146,7 +162,8 @@ def fit(
         fit_streamed(est, files, target=target, features=names(features), delimiter=delimiter, chunk_rows=chunk_rows,
                      buffer_rows=buffer_rows, scheduler=scheduler, workers=workers, checkpoint=checkpoint,
                      checkpoint_every=checkpoint_every, resume=resume, history=history, as_json=as_json,
-                     quiet=quiet, summary={"model": model, "optimizer": optimizer, "batch_size": batch_size})
+                     quiet=quiet, summary={"model": model, "optimizer": optimizer, "batch_size": batch_size,
+                                                    "streamed": True})
         return
     if getattr(ds, "task", task) != task:
         fail(f"dataset {ds.name!r} is a {ds.task} task; --model {model} needs a "
@@ -157,8 +174,12 @@ def fit(
     opt_params = optimizer_params(opt)
     params = _params(model, optimizer, lr, schedule_spec, opt, epochs, batch_size, shuffle, seed, penalty, alpha,
                      clip_value, clip_norm, scale_kind, tol, early_stopping, validation_fraction, loss, class_weight,
-                     task)
+                     task, gtol)
     params["fit_intercept"] = not no_intercept
+    from .. import models
+    from ..loop import INTERRUPTED, DivergenceError
+    from ..objectives import Penalty
+
     try:
         est = getattr(models, cls_name)(**params)
         plain = optimizer in ("gd", "sgd") and not opt_params.get("momentum")
@@ -195,17 +216,42 @@ def fit(
         "schedule": schedule_spec, "batch_size": batch_size, "scale": scale_kind, "epochs_run": est.n_iter_,
         "steps": est.t_, "success": bool(est.result_.success), "message": est.result_.message,
         "loss_value": est.result_.fun, "coef": est.coef_, "intercept": est.intercept_, "stable_lr": bound,
-        "lr_warning": warning, "condition_number": kappa, "seconds": seconds,
+        "lr_warning": warning, "condition_number": kappa, "seconds": seconds, "streamed": False,
     }
     report = _regression if task == "regression" else _classification
     report(est, ds, X, y, common, files, plot, as_json, quiet)
+
+
+def _too_big(file: Path, memory: str | None, cleaning: bool, verbose: bool) -> bool:
+    """Whether ``file`` is streamed because its table would take more than the memory budget
+    (:mod:`gradstep.data.memory`); says which way it is read when that is worth saying."""
+    from ..data.memory import default_budget, describe, parse_size, table_bytes
+
+    try:
+        budget = parse_size(memory) if memory is not None else default_budget()
+        need = table_bytes(file) if file.is_file() else None
+    except ValueError as e:
+        fail(f"--memory: {e}" if memory is not None and "memory size" in str(e) else f"{file}: {e}")
+    except Exception:  # noqa: BLE001 - an unreadable file is reported by the reader, with its own message
+        return False
+    if need is None or need <= budget:
+        return False
+    whose = "--memory" if memory is not None else "the memory budget (a quarter of the available memory)"
+    if cleaning:
+        fail(f"{file}: its table takes about {describe(need)} as float64, more than {whose}, {describe(budget)}, so "
+             f"it would be streamed, and --dropna and --fill are not available when streaming: clean the file "
+             f"first, or give --memory {describe(int(need * 1.5)).replace(' ', '')} to read it into memory")
+    if verbose:
+        err.print(f"streaming {file.name}: its table takes about {describe(need)} as float64, more than {whose}, "
+                  f"{describe(budget)} (--memory SIZE to read it into memory)", highlight=False, markup=False)
+    return True
 
 
 def _params(model: str, optimizer: str, lr: Any, schedule_spec: str | None, opt: list[str] | None, epochs: int,
             batch_size: int | None, shuffle: bool, seed: int, penalty: str | None, alpha: float,
             clip_value: float | None, clip_norm: float | None, scale_kind: str | None, tol: str,
             early_stopping: bool, validation_fraction: float, loss: str, class_weight: str | None,
-            task: str) -> dict[str, Any]:
+            task: str, gtol: str | None = None) -> dict[str, Any]:
     """The estimator's hyper-parameters from the options."""
     params: dict[str, Any] = {
         "optimizer": optimizer, "lr": lr if lr == "auto" else schedule(schedule_spec, lr),
@@ -213,6 +259,7 @@ def _params(model: str, optimizer: str, lr: Any, schedule_spec: str | None, opt:
         "epochs": epochs, "batch_size": batch_size, "shuffle": shuffle, "random_state": seed,
         "penalty": penalty, "alpha": alpha, "clip_value": clip_value, "clip_norm": clip_norm,
         "scale": scale_kind, "tol": optional_float(tol, "--tol"), "early_stopping": early_stopping,
+        "gtol": optional_float(gtol, "--gtol") if gtol is not None else (DEFAULT_GTOL if task == "classification" else None),
         "validation_fraction": validation_fraction,
     }
     if task == "regression":

@@ -455,8 +455,31 @@ def _softmax_block(Z, Y, w, m, G, L, B):
 
 
 @njit(**_JIT)
-def _chunk(kind, X, Y, w, WT, b, block_rows, grad, blk0, blk1, out_W, out_b):
-    """Blocks ``blk0 .. blk1 - 1``: sets ``out_W`` (k, d) and ``out_b`` (k,) (with ``grad``); returns the loss sum."""
+def _correct(Z, Y, m):
+    """Rows of the block whose predicted class is the true one: :math:`z > 0` against :math:`y > 1/2` for
+    one output, else the first largest decision (NaN counting as largest, as ``np.argmax``) against the
+    first largest label."""
+    k = Z.shape[0]
+    count = 0
+    for r in range(m):
+        if k == 1:
+            count += (Z[0, r] > 0.0) == (Y[0, r] > 0.5)
+            continue
+        bz, by = 0, 0
+        for j in range(1, k):
+            z, best = Z[j, r], Z[bz, r]
+            if (z > best or np.isnan(z)) and not np.isnan(best):
+                bz = j
+            if Y[j, r] > Y[by, r]:
+                by = j
+        count += bz == by
+    return count
+
+
+@njit(**_JIT)
+def _chunk(kind, X, Y, w, WT, b, block_rows, grad, blk0, blk1, out_W, out_b, out_correct):
+    """Blocks ``blk0 .. blk1 - 1``: sets ``out_W`` (k, d) and ``out_b`` (k,) (with ``grad``) and, for the
+    classifiers, ``out_correct[0]`` (the rows predicted right); returns the loss sum."""
     n, d = X.shape
     k = WT.shape[0]
     weighted = w.shape[0] > 0
@@ -469,6 +492,7 @@ def _chunk(kind, X, Y, w, WT, b, block_rows, grad, blk0, blk1, out_W, out_b):
     acc = np.zeros((k, (d + 7) // 8 * 8))  # padded to whole lanes for _xtg
     acc_b = np.zeros(k)
     loss = 0.0
+    correct = 0
     for blk in range(blk0, blk1):
         i0 = blk * block_rows
         m = min(n, i0 + block_rows) - i0
@@ -484,6 +508,7 @@ def _chunk(kind, X, Y, w, WT, b, block_rows, grad, blk0, blk1, out_W, out_b):
             if weighted:
                 for r in range(m):
                     wb[r] = w[i0 + r]
+            correct += _correct(Z, Yb, m)
             if kind == LOGISTIC:
                 _logistic_block(Z, Yb, wb, m, G, L, B)
             else:
@@ -497,6 +522,7 @@ def _chunk(kind, X, Y, w, WT, b, block_rows, grad, blk0, blk1, out_W, out_b):
         out_b[j] = acc_b[j]
         for l in range(d):
             out_W[j, l] = acc[j, l]
+    out_correct[0] = correct
     return loss
 
 
@@ -532,6 +558,9 @@ def linear_parts(kind, X, Y, w, WT, b, block_rows, grad):
         :math:`\sum_i G_i x_i^\top`, i.e. :math:`(X^\top G)^\top`.
     gb : (k,) float64
         :math:`\sum_i G_i`.
+    correct : int
+        Logistic and softmax: the rows whose predicted class (largest decision) is the label's (0
+        for squared error).
     """
     n, d = X.shape
     k = WT.shape[0]
@@ -541,19 +570,23 @@ def linear_parts(kind, X, Y, w, WT, b, block_rows, grad):
     part_W = np.zeros((n_chunks, k, d))
     part_b = np.zeros((n_chunks, k))
     part_loss = np.zeros(n_chunks)
+    part_correct = np.zeros((n_chunks, 8), dtype=np.int64)  # a cache line per chunk
     for c in prange(n_chunks):
         blk1 = min(n_blocks, (c + 1) * per_chunk)
-        part_loss[c] = _chunk(kind, X, Y, w, WT, b, block_rows, grad, c * per_chunk, blk1, part_W[c], part_b[c])
+        part_loss[c] = _chunk(kind, X, Y, w, WT, b, block_rows, grad, c * per_chunk, blk1, part_W[c], part_b[c],
+                              part_correct[c])
     gWT = np.zeros((k, d))
     gb = np.zeros(k)
     loss = 0.0
+    correct = 0
     for c in range(n_chunks):
         loss += part_loss[c]
+        correct += part_correct[c, 0]
         for j in range(k):
             gb[j] += part_b[c, j]
             for l in range(d):
                 gWT[j, l] += part_W[c, j, l]
-    return loss, gWT, gb
+    return loss, gWT, gb, correct
 
 
 def run(kind, X, Y, w, WT, b, block_rows, grad):

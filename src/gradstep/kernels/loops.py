@@ -252,7 +252,7 @@ class CompiledEpochs:
         self.w = np.empty(0, X.dtype) if batches.w is None else np.ascontiguousarray(batches.w, dtype=X.dtype)
         n, bs = X.shape[0], batches.size
         self._rows = np.arange(n, dtype=np.int64)
-        self._drawn: tuple[int, np.ndarray] | None = None   # (epoch, its order)
+        self._drawn: tuple[int, np.ndarray] | None = None
         last = n - (batches.steps_per_epoch - 1) * bs
         p = objective.n_params
         self.n_params = p
@@ -284,13 +284,10 @@ class CompiledEpochs:
                          np.zeros(bs * k, X.dtype), np.zeros(max(p, bs * k), X.dtype), np.zeros(1, X.dtype))
 
     def _order(self, epoch: int) -> np.ndarray:
-        """The rows of ``epoch`` in order, drawn once per epoch (an epoch run in short pieces, inside
-        :func:`gradstep.interrupt.graceful` or between checkpoints, would draw it again for each)."""
-        b = self.batches
-        if not b.shuffle:
-            return self._rows
+        """The shuffled rows of ``epoch`` (:func:`~gradstep.data.batching.epoch_order`), drawn once for all the
+        pieces the loop runs it in."""
         if self._drawn is None or self._drawn[0] != epoch:
-            self._drawn = (epoch, epoch_order(b.n_samples, epoch, b.seed))
+            self._drawn = (epoch, epoch_order(self.batches.n_samples, epoch, self.batches.seed))
         return self._drawn[1]
 
     def __call__(self, params: Any, state: Any, epoch: int, *, start: int = 0, max_steps: int | None = None,
@@ -305,7 +302,7 @@ class CompiledEpochs:
         p = self.n_params
         left = b.steps_per_epoch - start
         n_steps = left if max_steps is None else min(left, max_steps)
-        order = self._order(epoch)
+        order = self._order(epoch) if b.shuffle else self._rows
         order = order[start * b.size:] if start else order
         lr_state = find_states(state, ScaleByLrState)[-1]
         lrs = learning_rates(spec.schedule, lr_state.count, n_steps)

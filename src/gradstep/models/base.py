@@ -39,6 +39,7 @@ from ..loop import (
     Snapshot,
     StepInfo,
     StopRule,
+    every_step,
     run,
 )
 from ..objectives import PENALTIES, Penalty
@@ -113,6 +114,7 @@ class GradientDescentModel(BaseEstimator):
         scale: str | None = None,
         tol: float | None = 1e-3,
         n_iter_no_change: int = 5,
+        gtol: float | None = None,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         average: bool | int = False,
@@ -137,6 +139,7 @@ class GradientDescentModel(BaseEstimator):
         self.scale = scale
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.gtol = gtol
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.average = average
@@ -216,7 +219,7 @@ class GradientDescentModel(BaseEstimator):
         if reset:
             self._placement = Placement.resolve(X, self.backend, self.device)
         if not is_tensor(X):
-            return self._placement.put(validate_data(self, X, reset=reset, dtype=[np.float64, np.float32]))
+            return self._placement.put(validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], order="C"))
         X = check_tensor(X)
         if reset:
             self.n_features_in_ = X.shape[1]
@@ -283,15 +286,19 @@ class GradientDescentModel(BaseEstimator):
              checkpoint: Any = None, checkpoint_every: int | None = None, resume: Any = None,
              data_description: Callable[[], str] | str | None = None) -> Result:
         """The loop on ``batches`` from the current state; the fitted attributes from its result."""
-        stop = StopRule(max_epochs=epochs, tol=tol, n_iter_no_change=self.n_iter_no_change)
+        stop = StopRule(max_epochs=epochs, tol=tol, n_iter_no_change=self.n_iter_no_change,
+                        rgtol=self.gtol)
         transform = self._make_transform()  # built (and its settings checked) before any fast path looks at them
         compiled = compile()
         self.history_.meta["compiled"] = compiled is not None
-        callbacks = [c for c in (self._averager, callback) if c is not None and compiled is None]
+        # compiled epochs average inside the kernel and tell a progress callback between their pieces
+        callbacks = [c for c in (self._averager, callback) if c is not None and (compiled is None or c is callback)]
 
         def both(info: StepInfo) -> None:
             for c in callbacks:
                 c(info)
+
+        both.every_step = any(every_step(c) for c in callbacks)  # type: ignore[attr-defined]
 
         save = None
         if checkpoint is not None:
@@ -322,7 +329,8 @@ class GradientDescentModel(BaseEstimator):
     def _compiled_epochs(self, batches: Any, callback: Callable | None, block: bool = False) -> EpochRunner | None:
         """The compiled epochs of :mod:`gradstep.kernels.loops` when they can run this fit (mini-batches
         of NumPy rows, a named optimiser, no callback; averaging included), else None: the plain loop."""
-        if callback is not None or not isinstance(batches, Batches) or (batches.full_batch and not block):
+        if (callback is not None and every_step(callback)) or not isinstance(batches, Batches) or (
+                batches.full_batch and not block):
             return None
         if not isinstance(self.optimizer, str) or not isinstance(batches.X, np.ndarray):
             return None
@@ -336,7 +344,7 @@ class GradientDescentModel(BaseEstimator):
         """How the loop sees the (scaled) training rows: :class:`Batches` by default."""
         return Batches(Z, Y, self.batch_size, bool(self.shuffle), self._seed, w)
 
-    def _epoch_metrics(self, train: tuple, validation: tuple | None) -> Callable[[np.ndarray], dict] | None:
+    def _epoch_metrics(self, train: tuple, validation: tuple | None) -> Callable[..., dict] | None:
         """What to record after each epoch besides the losses (classifiers: accuracy); None for nothing."""
         return None
 
@@ -658,8 +666,8 @@ class GradientDescentModel(BaseEstimator):
         """``(Z, Y)``: validated data in the units gradient descent ran in, the target encoded, as
         NumPy float64 (diagnostics are computed on the host, in double precision)."""
         check_is_fitted(self)
-        Z = _host(self.scaling_.transform(self._check_X(X, reset=False))).astype(np.float64)
-        return Z, self._encode(np.asarray(_host(y)), first=False).astype(np.float64)
+        Z = _host(self.scaling_.transform(self._check_X(X, reset=False))).astype(np.float64, copy=False)
+        return Z, self._encode(np.asarray(_host(y)), first=False).astype(np.float64, copy=False)
 
     def loss_value(self, X: Any, y: Any) -> float:
         """The objective (loss plus penalty) of the fitted parameters on ``(X, y)``."""

@@ -31,7 +31,7 @@ _COMMON_DOC = r"""
     Parameters
     ----------
     fit_intercept, optimizer, lr, optimizer_params, epochs, batch_size, shuffle, random_state,
-    penalty, alpha, l1_ratio, clip_value, clip_norm, scale, tol, n_iter_no_change,
+    penalty, alpha, l1_ratio, clip_value, clip_norm, scale, tol, n_iter_no_change, gtol,
     early_stopping, validation_fraction, average, warm_start, record_params, backend, device
         As in :class:`gradstep.LinearRegression`. To match
         scikit-learn's ``LogisticRegression(C=C)`` use ``penalty="l2", alpha=1 / (C * n_samples)``.
@@ -72,6 +72,7 @@ class _Classifier(ClassifierMixin, GradientDescentModel):
         scale: str | None = None,
         tol: float | None = 1e-4,
         n_iter_no_change: int = 5,
+        gtol: float | None = None,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         average: bool | int = False,
@@ -86,7 +87,7 @@ class _Classifier(ClassifierMixin, GradientDescentModel):
             fit_intercept=fit_intercept, optimizer=optimizer, lr=lr, optimizer_params=optimizer_params,
             epochs=epochs, batch_size=batch_size, shuffle=shuffle, random_state=random_state, penalty=penalty,
             alpha=alpha, l1_ratio=l1_ratio, clip_value=clip_value, clip_norm=clip_norm, scale=scale, tol=tol,
-            n_iter_no_change=n_iter_no_change, early_stopping=early_stopping,
+            n_iter_no_change=n_iter_no_change, gtol=gtol, early_stopping=early_stopping,
             validation_fraction=validation_fraction, average=average, warm_start=warm_start,
             record_params=record_params, backend=backend, device=device,
         )
@@ -119,7 +120,9 @@ class _Classifier(ClassifierMixin, GradientDescentModel):
 
     def _epoch_metrics(self, train: tuple, validation: tuple | None):
         """Accuracy on the training rows (and the validation rows) after each epoch, from the
-        encoded targets: the predicted class is the largest decision value (logit > 0 for binary)."""
+        encoded targets: the predicted class is the largest decision value (logit > 0 for binary).
+        The training accuracy is counted by the objective's pass over the rows when the loop made one
+        at these parameters (``seen``), else here."""
         obj = self._objective_
 
         def accuracy(params: Any, batch: tuple) -> float:
@@ -130,8 +133,8 @@ class _Classifier(ClassifierMixin, GradientDescentModel):
             truth = (Y[:, 0] > 0.5) if Y.shape[1] == 1 else xp.argmax(Y, axis=1)
             return backend.as_float(xp.sum(xp.astype(pred == truth, xp.int64))) / D.shape[0]
 
-        def metrics(params: Any) -> dict:
-            out = {"accuracy": accuracy(params, train)}
+        def metrics(params: Any, seen: dict | None = None) -> dict:
+            out = {"accuracy": seen["accuracy"] if seen and "accuracy" in seen else accuracy(params, train)}
             if validation is not None:
                 out["val_accuracy"] = accuracy(params, validation)
             return out

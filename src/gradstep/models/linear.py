@@ -81,6 +81,12 @@ class LinearRegression(RegressorMixin, GradientDescentModel):
         ``early_stopping``) has not improved by ``tol`` for ``n_iter_no_change``
         epochs; ``None`` runs exactly ``epochs`` epochs.
     n_iter_no_change : int, default=5
+    gtol : float or None, default=None
+        Full batch: stop (converged) once the gradient norm is at most ``gtol`` times its
+        norm at the first step, :math:`\lVert\nabla f(\theta_k)\rVert \le \mathrm{gtol}\,
+        \lVert\nabla f(\theta_0)\rVert` (scale-free, unlike SciPy's absolute ``gtol``); it
+        measures the distance to the optimum, where the ``tol`` rule measures progress. Not
+        used for mini-batches, whose gradients are noisy.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows; their loss is recorded every
         epoch (``val_loss`` in ``history_``) and drives the ``tol`` rule.
@@ -152,6 +158,7 @@ class LinearRegression(RegressorMixin, GradientDescentModel):
         scale: str | None = None,
         tol: float | None = 1e-3,
         n_iter_no_change: int = 5,
+        gtol: float | None = None,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         average: bool | int = False,
@@ -167,7 +174,7 @@ class LinearRegression(RegressorMixin, GradientDescentModel):
             fit_intercept=fit_intercept, optimizer=optimizer, lr=lr, optimizer_params=optimizer_params,
             epochs=epochs, batch_size=batch_size, shuffle=shuffle, random_state=random_state, penalty=penalty,
             alpha=alpha, l1_ratio=l1_ratio, clip_value=clip_value, clip_norm=clip_norm, scale=scale, tol=tol,
-            n_iter_no_change=n_iter_no_change, early_stopping=early_stopping,
+            n_iter_no_change=n_iter_no_change, gtol=gtol, early_stopping=early_stopping,
             validation_fraction=validation_fraction, average=average, warm_start=warm_start,
             record_params=record_params, backend=backend, device=device,
         )

@@ -65,22 +65,12 @@ def stable_lr(summary: Summary, loss: str, fit_intercept: bool, l2: float, n_out
     r""":math:`2/L` of plain gradient descent from the summary (as :func:`gradstep.diagnostics.stable_lr`
     computes it from the rows): :math:`L = \lambda_{max}(c\,G + \lambda D)` with :math:`c` the loss's
     curvature for :math:`n` rows, or, per sample, the largest one-row bound."""
-    from ..diagnostics import _curvature
+    from ..diagnostics import _curvature, largest_stable_lr, per_sample_curvature
 
-    G = np.asarray(summary.stats.G, dtype=np.float64)
-    if per_sample:
-        c1 = _curvature(loss, 1, n_outputs)
-        s = summary.max_row_sq   # the largest |u|^2 over the rows' features
-        if fit_intercept:
-            T = c1 * s + l2 + c1
-            L = (T + math.sqrt(max(T * T - 4 * c1 * l2, 0.0))) / 2
-        else:
-            L = c1 * s + l2
-    else:
-        D = np.ones(G.shape[0])
-        if fit_intercept:
-            D[-1] = 0.0
-        L = float(np.linalg.eigvalsh(_curvature(loss, summary.n_rows, n_outputs) * G + l2 * np.diag(D))[-1])
+    if not per_sample:
+        return largest_stable_lr(np.asarray(summary.stats.G), summary.n_rows, loss, fit_intercept, l2, n_outputs)
+    c1 = _curvature(loss, 1, n_outputs)
+    L = per_sample_curvature(c1 * summary.max_row_sq, c1, l2, fit_intercept)  # the largest |u|^2 over the rows
     return 2.0 / L if L > 0 else math.inf
 
 

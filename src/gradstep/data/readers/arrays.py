@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..memory import describe
 from .common import DataError, _brief, _Column, _column_from_text, _err, _first, _names, _show, _Source
 
 _MAX_NPY_HEADER = 1 << 20
@@ -70,6 +71,34 @@ def _npy_header(fp: Any) -> tuple[tuple[int, ...], np.dtype, int]:
     return shape, dtype, used + hlen
 
 
+_BUDGET_HINT = "raise memory_budget to allow more, or convert the data to Parquet and stream it"
+
+
+def _check_budget(path: Path, sizes: dict[str, tuple[tuple[int, ...], np.dtype]], budget: int | None,
+                  compressed: bool) -> None:
+    """Refuse arrays whose expanded size (shape x itemsize, from their headers) passes ``budget`` bytes.
+
+    >>> _check_budget(Path("a.npz"), {"X": ((1000, 20), np.dtype("f8"))}, 1024, True)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    gradstep.data.readers.DataError: a.npz: the array 'X' (shape (1000, 20), float64) expands to 160 kB in memory, more than the memory budget of 1.02 kB; raise memory_budget to allow more, or convert the data to Parquet and stream it
+    """
+    if budget is None:
+        return
+    verb = "expands to" if compressed else "takes"
+    total = 0
+    for key, (shape, dtype) in sizes.items():
+        size = math.prod(shape) * dtype.itemsize
+        total += size
+        if size > budget:
+            what = f"the array {_show(key)}" if key else "the array"
+            raise _err(path, f"{what} (shape {shape}, {dtype}) {verb} {describe(size)} in memory, "
+                       f"more than the memory budget of {describe(budget)}", _BUDGET_HINT)
+    if total > budget:
+        raise _err(path, f"the arrays {_names(list(sizes))} together {'expand to' if compressed else 'take'} "
+                   f"{describe(total)} in memory, more than the memory budget of {describe(budget)}", _BUDGET_HINT)
+
+
 def _refuse_objects(path: Path, dtype: np.dtype, what: str) -> None:
     if dtype.hasobject:
         raise _err(path, f"{what} holds Python objects (dtype object), which are refused because loading them "
@@ -110,7 +139,7 @@ class _ArraySource(_Source):
         return {name: _column_from_array(name, np.asarray(a)) for name, a in self.get(names).items()}
 
 
-def _load_npy(path: Path) -> _ArraySource:
+def _load_npy(path: Path, budget: int | None = None) -> _ArraySource:
     def fail(err: BaseException) -> DataError:
         return _err(path, f"cannot be read as a NumPy .npy file ({_brief(err)})",
                     "save the array with numpy.save, or check that the file is complete")
@@ -129,6 +158,7 @@ def _load_npy(path: Path) -> _ArraySource:
     if not structured and len(shape) != 2:
         raise _err(path, f"holds a {len(shape)}-D array of shape {shape}, but a table must be 2-D (rows x columns)",
                    "save a 2-D array with one column per variable, e.g. np.save(path, np.column_stack([x1, x2, y]))")
+    _check_budget(path, {"": (shape, dtype)}, budget, compressed=False)
     try:
         a = np.load(path, allow_pickle=False)
     except Exception as err:
@@ -142,12 +172,19 @@ def _load_npy(path: Path) -> _ArraySource:
                         numbered=True)
 
 
-def _load_npz(path: Path) -> _ArraySource:
-    def fail(err: BaseException) -> DataError:
-        return _err(path, f"cannot be read as a NumPy .npz archive ({_brief(err)})",
-                    "save it with numpy.savez, or check that the file is complete")
+_Headers = dict[str, tuple[tuple[int, ...], np.dtype]]
+_SAVE_HINT = "save it as np.savez(path, X=X, y=y) (X 2-D, y 1-D), or as one 1-D array per column"
 
-    headers: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+
+def _npz_failure(path: Path, err: BaseException) -> DataError:
+    return _err(path, f"cannot be read as a NumPy .npz archive ({_brief(err)})",
+                "save it with numpy.savez, or check that the file is complete")
+
+
+def _npz_headers(path: Path) -> _Headers:
+    """Shape and dtype of every array of the archive, from the ``.npy`` headers of its members
+    (nothing past a header is decompressed; arrays of Python objects are refused)."""
+    headers: _Headers = {}
     try:
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
@@ -163,52 +200,75 @@ def _load_npz(path: Path) -> _ArraySource:
     except DataError:
         raise
     except Exception as err:
-        raise fail(err) from None
-    save_hint = "save it as np.savez(path, X=X, y=y) (X 2-D, y 1-D), or as one 1-D array per column"
+        raise _npz_failure(path, err) from None
     if not headers:
-        raise _err(path, "holds no arrays", save_hint)
+        raise _err(path, "holds no arrays", _SAVE_HINT)
+    return headers
+
+
+def _load_npz(path: Path, budget: int | None = None) -> _ArraySource:
+    """The arrays of an ``.npz`` archive: ``X`` and ``y``, or one 1-D array per column; refused from its
+    headers when they would expand past ``budget`` bytes."""
+    headers = _npz_headers(path)
+    _check_budget(path, headers, budget, compressed=True)
 
     def load(keys: Sequence[str]) -> dict[str, np.ndarray]:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 return {k: npz[k] for k in keys}
         except Exception as err:
-            raise fail(err) from None
+            raise _npz_failure(path, err) from None
 
     if "X" in headers and len(headers["X"][0]) == 2:
-        if "y" not in headers:
-            raise _err(path, f"holds a 2-D array 'X' but no array 'y' (its arrays are {_names(list(headers))})",
-                       save_hint)
-        (n, d), y_shape = headers["X"][0], headers["y"][0]
-        if not (len(y_shape) == 1 or (len(y_shape) == 2 and y_shape[1] == 1)):
-            raise _err(path, f"'y' has shape {y_shape}, but the target must be 1-D", save_hint)
-        if y_shape[0] != n:
-            raise _err(path, f"'X' has {n} rows but 'y' has {y_shape[0]}", "save X and y with one row per sample")
-        names = [str(j) for j in range(d)]
-        numbered = True
-        if "feature_names" in headers:
-            fn = load(["feature_names"])["feature_names"]
-            if fn.ndim == 1 and len(fn) == d and fn.dtype.kind in "US":
-                given = [(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)).strip()
-                         for v in fn.tolist()]
-                if all(given) and len(set(given)) == d and "y" not in given:
-                    names, numbered = given, False
-        dtypes = {name: headers["X"][1] for name in names}
-        dtypes["y"] = headers["y"][1]
-        loaded: dict[str, np.ndarray] = {}
+        return _npz_x_and_y(path, headers, load)
+    return _npz_columns(path, headers, load)
 
-        def get(keys: Sequence[str]) -> dict[str, np.ndarray]:
-            if not loaded:
-                arrays = load(["X", "y"])
-                loaded.update({name: arrays["X"][:, j] for j, name in enumerate(names)})
-                loaded["y"] = arrays["y"].reshape(-1)
-            return {k: loaded[k] for k in keys}
 
-        return _ArraySource(path, dtypes, n, get, numbered=numbered, fixed_target="y")
+def _npz_feature_names(headers: _Headers, load: Callable[[Sequence[str]], dict[str, np.ndarray]],
+                       d: int) -> list[str] | None:
+    """The names in a 1-D string array ``feature_names``, if it names the ``d`` columns of X well."""
+    if "feature_names" not in headers:
+        return None
+    fn = load(["feature_names"])["feature_names"]
+    if fn.ndim == 1 and len(fn) == d and fn.dtype.kind in "US":
+        given = [(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)).strip() for v in fn.tolist()]
+        if all(given) and len(set(given)) == d and "y" not in given:
+            return given
+    return None
+
+
+def _npz_x_and_y(path: Path, headers: _Headers,
+                 load: Callable[[Sequence[str]], dict[str, np.ndarray]]) -> _ArraySource:
+    if "y" not in headers:
+        raise _err(path, f"holds a 2-D array 'X' but no array 'y' (its arrays are {_names(list(headers))})",
+                   _SAVE_HINT)
+    (n, d), y_shape = headers["X"][0], headers["y"][0]
+    if not (len(y_shape) == 1 or (len(y_shape) == 2 and y_shape[1] == 1)):
+        raise _err(path, f"'y' has shape {y_shape}, but the target must be 1-D", _SAVE_HINT)
+    if y_shape[0] != n:
+        raise _err(path, f"'X' has {n} rows but 'y' has {y_shape[0]}", "save X and y with one row per sample")
+    given = _npz_feature_names(headers, load, d)
+    names = given or [str(j) for j in range(d)]
+    dtypes = {name: headers["X"][1] for name in names}
+    dtypes["y"] = headers["y"][1]
+    loaded: dict[str, np.ndarray] = {}
+
+    def get(keys: Sequence[str]) -> dict[str, np.ndarray]:
+        if not loaded:
+            arrays = load(["X", "y"])
+            loaded.update({name: arrays["X"][:, j] for j, name in enumerate(names)})
+            loaded["y"] = arrays["y"].reshape(-1)
+        return {k: loaded[k] for k in keys}
+
+    return _ArraySource(path, dtypes, n, get, numbered=given is None, fixed_target="y")
+
+
+def _npz_columns(path: Path, headers: _Headers,
+                 load: Callable[[Sequence[str]], dict[str, np.ndarray]]) -> _ArraySource:
     for key, (shape, _) in headers.items():
         if len(shape) != 1:
             raise _err(path, f"the array {_show(key)} has shape {shape}, but without a 2-D 'X' every array must be "
-                       "1-D (one column)", save_hint)
+                       "1-D (one column)", _SAVE_HINT)
     first = next(iter(headers))
     n = headers[first][0][0]
     for key, (shape, _) in headers.items():

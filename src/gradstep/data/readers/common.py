@@ -48,6 +48,11 @@ class DataError(ValueError):
 DataError.__module__ = "gradstep.data.readers"  # its public home: tracebacks and pickles name it there
 
 
+class _Fallback(Exception):
+    """Raised by a lean reader (:mod:`.arrow_csv`) for a file it cannot read exactly as the careful reader
+    would; the file is then read by the careful reader, which says what is wrong with it."""
+
+
 # ---------------------------------------------------------------------------------------------
 # messages
 
@@ -230,7 +235,14 @@ def _infer_labels(strings: Sequence[str], col: _Column) -> np.ndarray:
 
 
 class _Source:
-    """A table of named columns read from one file: names, row count, and the columns on request."""
+    """A table of named columns read from one file: names, row count, and the columns on request.
+
+    ``lean`` sources (pyarrow's CSV reader) may raise :class:`_Fallback` wherever they cannot decide.
+    Sources that can stream numeric columns into one array (:mod:`.dense`) also have ``numeric(names)``,
+    ``batches(features, target)`` and ``column(name, arrow_chunks)``.
+    """
+
+    lean = False
 
     def __init__(self, path: Path) -> None:
         self.path = path

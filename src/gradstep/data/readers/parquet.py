@@ -4,13 +4,25 @@ with pyarrow (imported when a Parquet file is read, never before)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from .common import DataError, _brief, _Column, _column_from_text, _err, _first, _show, _Source
 
+BATCH_ROWS = 65_536
+"""Rows read (and copied into the destination) at a time."""
 _PARQUET_HINT = "check that the file is complete (an interrupted copy or download truncates it) or export it again"
+
+
+def _labels(arr: Any) -> np.ndarray:
+    """Class labels of a numeric column: its own NumPy array when it has no nulls (no Python objects made)."""
+    import pyarrow as pa
+
+    t = arr.type
+    if arr.null_count == 0 and (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)):
+        return np.asarray(arr.to_numpy())
+    return np.array(arr.to_pylist(), dtype=object)
 
 
 class _ParquetSource(_Source):
@@ -60,41 +72,62 @@ class _ParquetSource(_Source):
         kind = self._kind(name)
         return None if kind == "numeric" else ("not numeric" if kind == "text" else f"type {self.types[name]}")
 
-    def columns(self, names: Sequence[str]) -> dict[str, _Column]:
+    def numeric(self, names: Sequence[str]) -> bool:
+        """Whether every column of ``names`` holds numbers (so it can be filled into a float64 array)."""
+        return all(self._kind(name) == "numeric" for name in names)
+
+    def batches(self, features: Sequence[str], target: str, batch_rows: int | None = None) -> Iterator[Any]:
+        """The columns ``features`` and ``target`` as record batches of ``batch_rows`` rows, one after the other."""
+        import pyarrow.parquet as pq
+
+        try:
+            with pq.ParquetFile(self.path, pre_buffer=False) as pf:  # pre-buffering would hold the whole file
+                yield from pf.iter_batches(batch_size=batch_rows or BATCH_ROWS, columns=[*features, target],
+                                           use_pandas_metadata=False)
+        except Exception as err:
+            raise self._unreadable(err) from None
+
+    def column(self, name: str, arr: Any) -> _Column:
+        """One column from its Arrow data (an array or a chunked array, possibly only its first rows)."""
         import pyarrow as pa
         import pyarrow.compute as pc
+
+        try:
+            if isinstance(arr, list):
+                arr = pa.chunked_array(arr, type=arr[0].type if arr else self.types[name])
+            if pa.types.is_dictionary(arr.type):
+                arr = pc.cast(arr, arr.type.value_type)
+            kind = self._kind(name)
+            null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+            if kind == "text":
+                return _column_from_text(name, arr.to_pylist(), typed_labels=True)
+            if kind != "numeric":
+                return _Column(name, np.full(len(arr), np.nan), null, cells=None, invalid=_first(~null),
+                               type_name=f"type {arr.type}")
+            values = np.array(pc.cast(arr, pa.float64(), safe=False).to_numpy(zero_copy_only=False),
+                              dtype=np.float64)  # a copy: arrow's buffers are read-only
+            values[null] = np.nan
+            missing = np.isnan(values)
+            try:
+                np_type = np.dtype(arr.type.to_pandas_dtype())
+            except Exception:
+                np_type = np.dtype(object)
+            col = _Column(name, values, missing, cells=values, nonfinite=_first(np.isinf(values)),
+                          n_numbers=int(values.size - missing.sum()), label_dtype=np_type)
+            col.labels = lambda arr=arr: _labels(arr)
+            return col
+        except Exception as err:
+            raise self._unreadable(err) from None
+
+    def _unreadable(self, err: BaseException) -> DataError:
+        return err if isinstance(err, DataError) else _err(
+            self.path, f"cannot be read as Parquet ({_brief(err)})", _PARQUET_HINT)
+
+    def columns(self, names: Sequence[str]) -> dict[str, _Column]:
         import pyarrow.parquet as pq
 
         try:
             table = pq.read_table(self.path, columns=list(names), use_pandas_metadata=False)
-            out = {}
-            for name in names:
-                arr = table.column(name)
-                if pa.types.is_dictionary(arr.type):
-                    arr = pc.cast(arr, arr.type.value_type)
-                kind = self._kind(name)
-                null = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-                if kind == "numeric":
-                    values = np.array(pc.cast(arr, pa.float64(), safe=False).to_numpy(zero_copy_only=False),
-                                      dtype=np.float64)  # a copy: arrow's buffers are read-only
-                    values[null] = np.nan
-                    missing = np.isnan(values)
-                    try:
-                        np_type = np.dtype(arr.type.to_pandas_dtype())
-                    except Exception:
-                        np_type = np.dtype(object)
-                    col = _Column(name, values, missing, cells=values, nonfinite=_first(np.isinf(values)),
-                                  n_numbers=int(values.size - missing.sum()), label_dtype=np_type)
-                    col.labels = lambda arr=arr: np.array(arr.to_pylist(), dtype=object)
-                elif kind == "text":
-                    col = _column_from_text(name, arr.to_pylist(), typed_labels=True)
-                else:
-                    col = _Column(name, np.full(len(arr), np.nan), null, cells=None, invalid=_first(~null),
-                                  type_name=f"type {arr.type}")
-                out[name] = col
-        except DataError:
-            raise
         except Exception as err:
-            raise _err(self.path, f"cannot be read as Parquet ({_brief(err)})",
-                       _PARQUET_HINT) from None
-        return out
+            raise self._unreadable(err) from None
+        return {name: self.column(name, table.column(name)) for name in names}

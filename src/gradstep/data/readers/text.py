@@ -64,10 +64,13 @@ def _is_blank(fields: list[str]) -> bool:
     return not fields or (len(fields) == 1 and not fields[0].strip())
 
 
-def _sniff_delimiter(text: str, preferred: Sequence[str]) -> str:
-    """The candidate delimiter under which the first lines have the same number (> 1) of fields."""
+def _sniff_delimiter(text: str, preferred: Sequence[str], truncated: bool = False) -> str:
+    """The candidate delimiter under which the first lines have the same number (> 1) of fields.
+
+    ``truncated``: ``text`` is only the head of the file (the file goes on after it).
+    """
     sample = text[:65536]
-    if len(text) > len(sample) and "\n" in sample:
+    if (truncated or len(text) > len(sample)) and "\n" in sample:
         sample = sample[: sample.rindex("\n") + 1]
     best, best_score = preferred[0], None
     for rank, d in enumerate(preferred):
