@@ -53,6 +53,7 @@ from . import interrupt
 from .backend import isfinite_all, to_numpy
 from .data.batching import Batches
 from .history import History
+from .param_rows import KeepParams
 from .objectives.base import Objective
 from .optim.base import GradientTransformation, find_states, global_norm
 from .optim.transforms import ScaleByLrState
@@ -187,7 +188,9 @@ class EpochSteps(NamedTuple):
     loss, grad_norm, lr : ndarray
         One value per update made, as :meth:`History.record_step` records them.
     path : ndarray or None
-        :math:`\\theta_k` of each update made, shape ``(len(loss), n_params)``; None when not recorded.
+        :math:`\\theta_k` of the updates ``record_params`` names (a
+        :class:`~gradstep.param_rows.KeepParams`; a runner that ignores it may give every update's, as
+        ``(len(loss), n_params)``); None when not recorded.
         These four arrays go to the history as they are (:meth:`History.record_steps`, no copy).
     halt : str or None
         Why it stopped before the end of the epoch: ``None`` (it did not), ``"max_steps"``,
@@ -213,11 +216,12 @@ class EpochRunner(Protocol):
 
     ``start`` is the first batch of the epoch to run (not 0 when a checkpoint or a resumed run
     falls inside an epoch); ``max_steps`` is the number of updates allowed in this call (None: to
-    the end of the epoch); ``gtol`` and ``record_params`` are the stop rule's and the history's.
+    the end of the epoch); ``gtol`` is the stop rule's; ``record_params`` (a
+    :class:`~gradstep.param_rows.KeepParams`) names the updates whose parameters the history keeps.
     """
 
     def __call__(self, params: Any, state: Any, epoch: int, *, start: int, max_steps: int | None,
-                 gtol: float | None, record_params: bool) -> EpochSteps: ...
+                 gtol: float | None, record_params: Any) -> EpochSteps: ...
 
 
 @dataclass(frozen=True)
@@ -458,6 +462,7 @@ def run(
                success: bool = False) -> Result:
         """The Result (a divergence records the stable learning rate that explained it)."""
         history.final_params = to_numpy(params)
+        history.close()   # its steps file, if it has one, complete
         if status == DIVERGED:
             history.meta["stable_lr"] = stable
         return Result(x=params, fun=fun, jac=jac, nit=step, nepoch=epoch - start_epoch, success=success,
@@ -502,9 +507,11 @@ def run(
                 allowed.append(checkpoint_every - step % checkpoint_every)
             if interrupt.active() or callback is not None:  # short pieces: a stop is honoured soon, progress shown
                 allowed.append(INTERRUPT_PIECE)
+            # the runner hands back only the parameter rows the history keeps (a bounded number)
+            every, first, cap = history.param_plan(min(allowed) if allowed else None)
             done = epoch_runner(params, state, epoch, start=batch, gtol=stop.gtol,
-                                record_params=history.record_params, max_steps=min(allowed) if allowed else None)
-            history.record_steps(epoch, done.loss, done.grad_norm, done.lr, done.path)
+                                record_params=KeepParams(every, first), max_steps=cap)
+            history.record_steps(epoch, done.loss, done.grad_norm, done.lr, done.path, every, first)
             params, state = done.params, done.state
             step += len(done.loss)
             batch += len(done.loss)
@@ -551,7 +558,7 @@ def run(
             pending.update(extra)  # the training loss and metrics arrive with the next step's evaluation
         else:
             loss, _, seen = evaluate(data, grad=False)
-            history.record_epoch(epoch, loss, **extra, **metrics(seen))
+            history.record_epoch(epoch, loss, params=params, **extra, **metrics(seen))
             diverges.check(loss, f"after epoch {epoch} (step {history.n_steps - 1})")
             if validation is None:
                 patience.check(loss)

@@ -174,8 +174,9 @@ def minimize(
         Further hyper-parameters of a named optimiser (torch names).
     clip_value, clip_norm : float, optional
         Gradient clipping by value / by L2 norm.
-    record_params : bool, default=True
-        Keep :math:`x_k` in the history (its ``path``).
+    record_params : {"thinned", "all", "none"}, bool or int, default="thinned"
+        Which :math:`x_k` the history keeps (its ``path``): every one up to 10,000 steps, then an
+        evenly thinned set (:mod:`gradstep.param_rows`); ``"all"`` every one; ``"none"`` none.
     callback : callable, optional
         ``callback(StepInfo)`` after every step; raise ``StopIteration`` to stop.
     divergence : float or None, default=1e6

@@ -373,14 +373,22 @@ def _path(h: History, coords: Sequence[int]) -> np.ndarray:
 
 
 def _near(h: History, points: np.ndarray) -> np.ndarray:
-    """The finite points of a path before its loss blows up (all of them unless the run diverges)."""
-    loss, cut = h.loss, len(points)
+    """The finite points of a path before its loss blows up (all of them unless the run diverges).
+
+    The points are those of ``h.path``, at the steps ``h.path_steps`` (a thinned record keeps
+    some steps' only)."""
+    loss = h.loss
+    near = points
     if loss.size:
         f0 = loss[0]
         bad = ~np.isfinite(loss) | (loss > f0 + BLOWUP * max(abs(f0), 1.0))
         if bad.any():
             cut = max(int(np.argmax(bad)), 1)
-    near = points[:cut]
+            steps = h.path_steps
+            steps = steps if steps is not None and len(steps) == len(points) else np.arange(len(points))
+            before = steps < cut
+            before[0] = True
+            near = points[before]
     return near[np.all(np.isfinite(near), axis=1)]
 
 
@@ -843,15 +851,16 @@ def plot_decision_boundary(X: Any, y: Any, decide: Callable[[np.ndarray], Any], 
 def animate_decision_boundary(X: Any, y: Any, decide_at: Callable[[np.ndarray, np.ndarray], Any],
                               thetas: Sequence[Any] | np.ndarray, *, feature_names: Sequence[str] | None = None,
                               class_names: Sequence[Any] | None = None, bounds: Any = None, path: PathLike,
-                              frames: int = 30, fps: float = 8) -> Path:
+                              frames: int = 30, fps: float = 8, steps: Sequence[int] | None = None) -> Path:
     """An animated GIF of :func:`plot_decision_boundary` (same data arguments) as the parameters move in training.
 
     ``thetas`` are the parameter vectors in order, e.g. ``history.path`` (:math:`\\theta_k`
     is the one step ``k`` starts from), and ``decide_at(theta, points)`` gives the class
     indices predicted with ``theta``. Frame ``j`` shows the regions of ``thetas[k_j]``,
     titled with ``step k_j`` and its accuracy on the data; with more thetas than
-    ``frames`` the ``k_j`` are spread evenly, always from the first to the last. ``path``
-    must end in ``.gif``; it is written atomically and returned.
+    ``frames`` the ``k_j`` are spread evenly, always from the first to the last. ``steps``
+    names the step of each theta when they are not every step's (``history.path_steps`` of a
+    thinned record). ``path`` must end in ``.gif``; it is written atomically and returned.
 
     Examples
     --------
@@ -873,8 +882,12 @@ def animate_decision_boundary(X: Any, y: Any, decide_at: Callable[[np.ndarray, n
                          f"recorded with record_params=True); got shape {thetas.shape}")
     fig, show = _boundary_figure(X, y, feature_names, class_names, bounds)
 
+    at = np.arange(len(thetas)) if steps is None else np.asarray(steps, dtype=int)
+    if len(at) != len(thetas):
+        raise ValueError(f"steps has {len(at)} entries for {len(thetas)} thetas")
+
     def show_step(k: int) -> None:
-        show(lambda points: decide_at(thetas[k], points), f"Decision regions at step {k}")
+        show(lambda points: decide_at(thetas[k], points), f"Decision regions at step {at[k]}")
 
     show_step(len(thetas) - 1)   # laid out at the end of training
     return _write_gif(fig, path, fps, _frame_counts(len(thetas), int(frames)) - 1, show_step)

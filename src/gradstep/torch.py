@@ -153,10 +153,11 @@ class Optimizer(torch.optim.Optimizer):
         ``make_optimizer("momentum", lr=0.1, clip_norm=1.0)``.
     history : History, optional
         Record into this history (a new one by default).
-    record_params : bool, default=False
-        Keep the flat parameter vector :math:`\\theta_k` in every history row
-        (and ``history.final_params``), so ``history.path`` is the whole
-        trajectory; off by default, as a network has many parameters.
+    record_params : bool or str, default=False
+        Keep the flat parameter vector :math:`\\theta_k` in the history rows
+        (and ``history.final_params``), so ``history.path`` is the trajectory;
+        ``True`` every step's, ``"thinned"`` a bounded, evenly spaced set
+        (:mod:`gradstep.param_rows`); off by default, as a network has many parameters.
 
     Attributes
     ----------
@@ -220,7 +221,7 @@ class Optimizer(torch.optim.Optimizer):
                             f"(got {sorted({str(p.dtype) for p in group if not p.is_floating_point()})})")
         _one_device(group)
         self.transform = transform
-        self.record_params = bool(record_params)
+        self.record_params = False if record_params is None else record_params   # History checks it
         self.history = history if history is not None else History(
             record_params=self.record_params, meta={"optimizer": "gradstep.torch.Optimizer"}
         )

@@ -117,5 +117,5 @@ def classifier_figures(model: Any, X: np.ndarray, y: np.ndarray, outdir: Path,
         plots.plot_decision_boundary(X, index, lambda P: decide_at(model._theta, P), path=paths[-1], **kwargs)
         if gif and h.path is not None:
             paths.append(plots.animate_decision_boundary(X, index, decide_at, h.path, path=outdir / "boundary.gif",
-                                                         frames=GIF_FRAMES, **kwargs))
+                                                         frames=GIF_FRAMES, steps=h.path_steps, **kwargs))
     return paths

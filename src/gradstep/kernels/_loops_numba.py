@@ -55,6 +55,7 @@ from .loops import (  # the layout of the settings, shared with the Python side
     I_NESTEROV,
     I_OPT,
     I_RECORD,
+    I_RECORD_FIRST,
     I_TRACE,
     I_WEIGHTED,
     LOGISTIC,
@@ -429,9 +430,13 @@ def _update(step, value, m, theta, g, neg_lr, icfg, fcfg, tcfg, n_w, trace, s1, 
         return GRADIENT, value, gnorm
     out_loss[step] = value
     out_gnorm[step] = gnorm
-    if icfg[I_RECORD]:
-        for c in range(p):
-            out_path[step, c] = theta[c]
+    every = icfg[I_RECORD]
+    if every:  # θ of the steps first, first + every, ... of this call
+        j = step - icfg[I_RECORD_FIRST]
+        if j >= 0 and j % every == 0:
+            row = j // every
+            for c in range(p):
+                out_path[row, c] = theta[c]
     # ---- the transform chain: clip by value, by norm, weight decay, optimiser, learning rate
     if icfg[I_CLIP_VALUE]:
         lo_c, hi_c = tcfg[T_CLIP_LO], tcfg[T_CLIP_HI]
@@ -512,7 +517,7 @@ def _epoch(data, n_steps, bs, params, config, state, out, scratch):
     ``data``: the rows ``X``, ``Y``, ``w`` (empty: no weights) and their ``order``; ``params``: θ
     (updated in place) and :math:`-\eta_t` per step in θ's dtype; ``config``: ``icfg``, ``fcfg``,
     ``tcfg`` (see :class:`CompiledEpochs`); ``state``: the optimiser's arrays (see :func:`_update`);
-    ``out``: loss, gradient norm and θ per step; ``scratch``: ``g``, the batch buffer ``Xb``
+    ``out``: loss and gradient norm per step, θ of the steps kept (``I_RECORD``, ``I_RECORD_FIRST``); ``scratch``: ``g``, the batch buffer ``Xb``
     (bs, d), ``Zb`` and ``WR`` (bs k), ``tmp``, ``cast``. One function for every loss: the loss is
     one branch per step, and the whole of it compiles once per dtype.
     """

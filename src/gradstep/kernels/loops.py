@@ -92,7 +92,8 @@ PLAIN, ADAGRAD, RMSPROP, ADAM = range(4)
 SQUARED, LOGISTIC = range(2)
 
 (I_LOSS, I_K, I_INTERCEPT, I_OPT, I_TRACE, I_NESTEROV, I_CENTERED, I_AMSGRAD, I_CLIP_VALUE, I_CLIP_NORM,
- I_DECAY, I_L1, I_L2, I_WEIGHTED, I_RECORD, I_GTOL, I_AVERAGE, I_LEN) = range(18)
+ I_DECAY, I_L1, I_L2, I_WEIGHTED, I_RECORD, I_GTOL, I_AVERAGE, I_RECORD_FIRST, I_LEN) = range(19)
+# I_RECORD: keep θ every this many steps (0: none), from the step I_RECORD_FIRST of the call on
 (F_SCALE, F_SCALE_LAST, F_L1, F_L2, F_CLIP_NORM, F_GTOL, F_BETA1, F_BETA2, F_LEN) = range(9)
 (T_ZERO, T_ONE, T_L1, T_L2, T_CLIP_LO, T_CLIP_HI, T_DECAY, T_MOMENTUM, T_DAMPED, T_EPS, T_ALPHA, T_ONE_ALPHA,
  T_ONE_BETA1, T_BETA2, T_ONE_BETA2, T_SCALE, T_SCALE_LAST, T_LEN) = range(18)
@@ -290,9 +291,13 @@ class CompiledEpochs:
         return self._drawn[1]
 
     def __call__(self, params: Any, state: Any, epoch: int, *, start: int = 0, max_steps: int | None = None,
-                 gtol: float | None = None, record_params: bool = True) -> EpochSteps:
+                 gtol: float | None = None, record_params: Any = True) -> EpochSteps:
         """Make the updates of ``epoch`` from its batch ``start`` on, from ``params`` and ``state``
-        (neither is modified)."""
+        (neither is modified).
+
+        ``record_params``: a :class:`gradstep.param_rows.KeepParams` (θ of the steps it names only, so that a
+        bounded record never holds a whole epoch's path; it is advanced past the steps made), or a
+        bool (every step's θ, or none)."""
         b, spec, dt = self.batches, self.spec, self.dtype
         p = self.n_params
         left = b.steps_per_epoch - start
@@ -318,7 +323,8 @@ class CompiledEpochs:
             counts[1] = st.count
             s1, s2, s3 = (np.array(a, dt, copy=True) for a in (st.nu, st.mu, st.nu_max))
         icfg, fcfg = self.icfg.copy(), self.fcfg.copy()
-        icfg[I_RECORD], icfg[I_GTOL] = bool(record_params), gtol is not None
+        every, first = _keep(record_params)
+        icfg[I_RECORD], icfg[I_RECORD_FIRST], icfg[I_GTOL] = every, first, gtol is not None
         fcfg[F_GTOL] = 0.0 if gtol is None else float(gtol)
         avg = np.zeros(3, np.int64)  # start, rows, count
         mean = empty
@@ -328,7 +334,7 @@ class CompiledEpochs:
             avg[:] = a.start, a.rows, a.count
             mean = np.zeros(p, dt) if a.mean is None else np.array(a.mean, dt, copy=True)
         loss, gnorm = np.empty(n_steps), np.empty(n_steps)
-        path = np.empty((n_steps if record_params else 0, p), dt)
+        path = np.empty((max(0, -(-(n_steps - first) // every)) if every else 0, p), dt)
         done, halt, halt_loss, halt_gnorm = self._kernel._epoch(
             (self.X, self.Y, self.w, order), n_steps, b.size, (theta, np.negative(lrs).astype(dt, copy=False)),
             (icfg, fcfg, self.tcfg),
@@ -347,9 +353,19 @@ class CompiledEpochs:
         if a is not None:
             a.rows, a.count = int(avg[1]), int(avg[2])
             a.mean = mean if a.count else None
+        if hasattr(record_params, "advance"):
+            record_params.advance(done)
+        kept = max(0, -(-(done - first) // every)) if every else 0
         return EpochSteps(theta if done else params, _replace(state, new) if done else state,
-                          loss[:done], gnorm[:done], lrs[:done], path[:done] if record_params else None,
+                          loss[:done], gnorm[:done], lrs[:done], path[:kept] if record_params else None,
                           HALTS[halt], float(halt_loss), float(halt_gnorm))
+
+
+def _keep(record_params: Any) -> tuple[int, int]:
+    """``(every, first)`` of a runner's ``record_params``: a :class:`gradstep.param_rows.KeepParams`, or a bool."""
+    if hasattr(record_params, "every"):
+        return int(record_params.every), int(record_params.first)
+    return int(bool(record_params)), 0
 
 
 

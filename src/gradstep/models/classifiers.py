@@ -77,7 +77,7 @@ class _Classifier(ClassifierMixin, GradientDescentModel):
         validation_fraction: float = 0.1,
         average: bool | int = False,
         warm_start: bool = False,
-        record_params: bool = True,
+        record_params: bool | int | str = "thinned",
         backend: str | None = None,
         device: Any = None,
         class_weight: Mapping[Any, float] | str | None = None,

@@ -97,8 +97,12 @@ class LinearRegression(RegressorMixin, GradientDescentModel):
     warm_start : bool, default=False
         ``fit`` continues from the last fit: its parameters, optimiser state,
         schedule and history.
-    record_params : bool, default=True
-        Keep the parameters of every step in ``history_``.
+    record_params : {"thinned", "all", "none"}, bool or int, default="thinned"
+        Which steps' parameters ``history_`` keeps (every step's scalars are always kept):
+        ``"thinned"`` every step's up to :data:`gradstep.param_rows.MAX_PARAM_ROWS` (10,000)
+        steps, then evenly thinned (every 2nd, 4th... step, at most 10,000 rows) plus each
+        epoch's end; an int ``L`` the same with at most ``L``; ``"all"`` (or ``True``) every
+        step's; ``"none"`` (or ``False``) none. ``history_.param_steps`` names the steps kept.
     backend : {None, "numpy", "torch"}, default=None
         What computes: ``None`` follows the input (NumPy arrays with NumPy, torch
         tensors with torch on their device); ``"torch"`` runs NumPy input on PyTorch.
@@ -159,7 +163,7 @@ class LinearRegression(RegressorMixin, GradientDescentModel):
         validation_fraction: float = 0.1,
         average: bool | int = False,
         warm_start: bool = False,
-        record_params: bool = True,
+        record_params: bool | int | str = "thinned",
         backend: str | None = None,
         device: Any = None,
         sufficient_stats: bool | str = "auto",

@@ -276,7 +276,7 @@ def run(req: RunRequest, cancel: threading.Event | None = None) -> dict:
         try:
             res = minimize(f.text, req.x0, optimizer=o.name, lr=_schedule(o.lr, o.schedule), steps=req.steps,
                            optimizer_params=_optimizer_params(o), clip_value=o.clip_value, clip_norm=o.clip_norm,
-                           variables=f.variables, callback=_until(cancel))
+                           variables=f.variables, callback=_until(cancel), record_params="all")
         except ValueError as e:
             raise HTTPException(422, str(e)) from None
         h = res.history
@@ -304,7 +304,8 @@ def fit(req: FitRequest, cancel: threading.Event | None = None) -> dict:
     o = req.optimizer
     model = LinearRegression(optimizer=o.name, lr=_schedule(o.lr, o.schedule), optimizer_params=_optimizer_params(o),
                              clip_value=o.clip_value, clip_norm=o.clip_norm, batch_size=bs, epochs=req.epochs,
-                             tol=None, random_state=req.seed, shuffle=True, sufficient_stats=False)
+                             tol=None, random_state=req.seed, shuffle=True, sufficient_stats=False,
+                             record_params="all")   # at most LIMITS["steps"] steps: every point drawn
     message, diverged = "", False
     with _WARNINGS, warnings.catch_warnings(record=True) as caught:   # told in the answer, not the server's log
         warnings.simplefilter("always")
