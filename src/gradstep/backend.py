@@ -160,6 +160,14 @@ def _finite_max(Z: Array, axis: int | None) -> Array:
     return xp.where(xp.isfinite(M), M, xp.zeros_like(M))
 
 
+def one_blas_thread() -> Any:
+    """A context in which BLAS runs on one thread: for products over blocks that sit in cache, where
+    more threads only spin (on a busy machine they cost ten times the work)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 __all__ = [
     "Array",
     "as_float",
@@ -170,6 +178,7 @@ __all__ = [
     "log_sigmoid",
     "logsumexp",
     "namespace",
+    "one_blas_thread",
     "sigmoid",
     "softmax",
     "to_numpy",

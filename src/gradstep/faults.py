@@ -103,27 +103,28 @@ def _column_stats(X: Any, centre: bool = False, extras: bool = False, gram: bool
     m = np.where(amax > 0, amax, 1.0)
     r = np.random.default_rng(0).standard_normal(n) if extras else None
     if isinstance(X, np.ndarray):
-        scale_ = m.astype(X.dtype)
-        rows = max(1, (1 << 16) // max(d, 1))  # blocks of 64k values: in cache
-        mean = np.zeros(d)
-        if centre:
+        with backend.one_blas_thread():  # blocks in cache: threads would only wait on each other
+            scale_ = m.astype(X.dtype)
+            rows = max(1, (1 << 16) // max(d, 1))  # blocks of 64k values: in cache
+            mean = np.zeros(d)
+            if centre:
+                for i in range(0, n, rows):
+                    mean += np.sum(X[i:i + rows] / scale_, axis=0, dtype=np.float64)
+                mean /= n
+            mean_x = mean.astype(X.dtype)
+            s2, sc, sig = np.zeros(d), np.zeros(d), np.zeros(d)
+            G = np.zeros((d, d)) if gram else None
             for i in range(0, n, rows):
-                mean += np.sum(X[i:i + rows] / scale_, axis=0, dtype=np.float64)
-            mean /= n
-        mean_x = mean.astype(X.dtype)
-        s2, sc, sig = np.zeros(d), np.zeros(d), np.zeros(d)
-        G = np.zeros((d, d)) if gram else None
-        for i in range(0, n, rows):
-            U = X[i:i + rows] / scale_
-            s2 += np.einsum("ij,ij->j", U, U)
-            C = U - mean_x if centre else U
-            sc += np.einsum("ij,ij->j", C, C) if centre else 0.0
-            if extras:
-                sig += r[i:i + rows] @ U
-            if gram:
-                G += xtx(C.astype(np.float64, copy=False))
-        out.update(s2=s2, sc=sc if centre else s2, sig=sig, G=G)
-        return out
+                U = X[i:i + rows] / scale_
+                s2 += np.einsum("ij,ij->j", U, U)
+                C = U - mean_x if centre else U
+                sc += np.einsum("ij,ij->j", C, C) if centre else 0.0
+                if extras:
+                    sig += r[i:i + rows] @ U
+                if gram:
+                    G += xtx(C.astype(np.float64, copy=False))
+            out.update(s2=s2, sc=sc if centre else s2, sig=sig, G=G)
+            return out
     U = X / xp.asarray(m, dtype=X.dtype, device=backend.device(X))
     out["s2"] = _host(xp.sum(U * U, axis=0))
     C = U - xp.mean(U, axis=0) if centre else U

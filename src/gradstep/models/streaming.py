@@ -195,10 +195,13 @@ def summarise(source: Any, fit_intercept: bool, labels: bool = False, weight_col
     (:class:`gradstep.data.split.RowSplit`), the summaries of the training and the held-out rows,
     in the same one pass.
     """
+    from ..backend import one_blas_thread
+
     part = SummaryPart(fit_intercept, labels, weight_column)
-    if split is None:
-        return source.map_reduce(part, _add)
-    return source.map_reduce(SplitSummaryPart(part, split), _add_pairs, indexed=True)
+    with one_blas_thread():  # chunk by chunk: in this process for files (Dask workers have their own)
+        if split is None:
+            return source.map_reduce(part, _add)
+        return source.map_reduce(SplitSummaryPart(part, split), _add_pairs, indexed=True)
 
 
 def _add(a: Any, b: Any) -> Any:
