@@ -253,9 +253,10 @@ def _too_big(file: Path, memory: str | None, cleaning: bool, verbose: bool) -> b
 
     try:
         budget = parse_size(memory) if memory is not None else default_budget()
-        need = table_bytes(file) if file.is_file() else None
     except ValueError as e:
-        fail(f"--memory: {e}" if memory is not None and "memory size" in str(e) else f"{file}: {e}")
+        fail(f"--memory: {e}")
+    try:
+        need = table_bytes(file) if file.is_file() else None
     except Exception:  # noqa: BLE001 - an unreadable file is reported by the reader, with its own message
         return False
     if need is None or need <= budget:
