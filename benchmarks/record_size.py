@@ -16,8 +16,8 @@ Cases:
 * ``checkpoint``: 2 epochs without and with ``checkpoint_every=50000``: the time ratio and the size
   on disk of the checkpoint (its state and its ``.history`` files);
 * ``graceful``: the ``checkpoint`` case inside :func:`gradstep.interrupt.graceful` (short pieces);
-* ``sigterm``: the same with checkpoints inside :func:`gradstep.interrupt.graceful`, SIGTERM sent
-  one second into the fit: the seconds until ``fit`` returns;
+* ``sigterm``: 8 epochs with checkpoints inside :func:`gradstep.interrupt.graceful`, SIGTERM sent
+  half a second into the fit: the seconds until ``fit`` returns;
 * ``resume``: that interrupted run killed with SIGKILL mid-way, then resumed from its checkpoint:
   whether ``coef_``, ``intercept_`` and the history equal the uninterrupted run's bit for bit.
 """
@@ -135,9 +135,9 @@ def checkpoint(rows: int, folder: Path, *extra: str, repeat: int = 3) -> None:
 
 def sigterm(rows: int, folder: Path) -> None:
     ck = folder / "term.ckpt"
-    p = spawn(rows, "--epochs", "2", "--checkpoint", str(ck), "--graceful")
+    p = spawn(rows, "--epochs", "8", "--checkpoint", str(ck), "--graceful")   # a run of a few seconds
     first = json.loads(p.stdout.readline())
-    time.sleep(max(0.0, first["time"] + 1.0 - time.time()))
+    time.sleep(max(0.0, first["time"] + 0.5 - time.time()))
     sent = time.time()
     p.send_signal(signal.SIGTERM)
     r = lines(p)[-1]

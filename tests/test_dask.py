@@ -151,6 +151,7 @@ def test_minibatch_epoch_in_pieces_fetches_each_block_once(cluster, monkeypatch,
     reference = make().fit_stream(DaskRows(*on_dask(X, y)), buffer_rows=200)
     read = []
     monkeypatch.setattr(loop, "INTERRUPT_PIECE", 3)
+    monkeypatch.setattr(loop, "PIECE_WORK", 0)
     with interrupt.graceful(notice=False):
         got = make().fit_stream(ObservedRows(DaskRows(*on_dask(X, y)), read.append), buffer_rows=200)
     assert got.history_.meta["compiled"] is True

@@ -147,7 +147,7 @@ def test_fit_interrupted_then_resumed_equals_the_uninterrupted_fit(tmp_path, bat
 
 
 def test_compiled_epochs_stop_soon_and_resume_exactly(tmp_path):
-    """No callback: mini-batch epochs run compiled, in pieces of at most INTERRUPT_PIECE updates inside
+    """No callback: mini-batch epochs run compiled, in pieces (loop.INTERRUPT_PIECE, PIECE_WORK) inside
     graceful(); a stop asked from another thread is honoured between two pieces."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(20_000, 5))

@@ -157,6 +157,7 @@ def test_rows_read_once_per_pass(tmp_path, monkeypatch, shuffle, pieces):
             model.fit_stream(source, buffer_rows=45, checkpoint=tmp_path / f"c{epochs}.ckpt", checkpoint_every=3)
         else:
             monkeypatch.setattr(loop, "INTERRUPT_PIECE", 2)
+            monkeypatch.setattr(loop, "PIECE_WORK", 0)
             with interrupt.graceful(notice=False):
                 model.fit_stream(source, buffer_rows=45)
         assert model.history_.meta["compiled"] is True and model.t_ == epochs * -(-N // 4)
@@ -169,6 +170,7 @@ def test_pieces_give_the_iterates_of_whole_epochs(tmp_path, monkeypatch):
     kw = {"batch_size": 4, "shuffle": True, "random_state": 1, "tol": None, "lr": 0.001, "epochs": 2}
     whole = LinearRegression(**kw).fit_stream(path, target="y", features=FEATURES, buffer_rows=45)
     monkeypatch.setattr(loop, "INTERRUPT_PIECE", 3)
+    monkeypatch.setattr(loop, "PIECE_WORK", 0)
     with interrupt.graceful(notice=False):
         cut = LinearRegression(**kw).fit_stream(path, target="y", features=FEATURES, buffer_rows=45)
     np.testing.assert_array_equal(cut.history_.params, whole.history_.params)
@@ -263,6 +265,7 @@ def test_interrupted_stream_with_everything_resumes_to_the_uninterrupted_run(tmp
 
     ck = tmp_path / "run.ckpt"
     monkeypatch.setattr(loop, "INTERRUPT_PIECE", 2)
+    monkeypatch.setattr(loop, "PIECE_WORK", 0)
     with interrupt.graceful(notice=False):
         first = fit(ObservedRows(open_rows(path, "yb", [*FEATURES, "w"], chunk_rows=CHUNK), stop_later),
                     checkpoint=ck, checkpoint_every=10**9)

@@ -60,8 +60,13 @@ from .optim.transforms import ScaleByLrState
 
 CONVERGED, MAX_ITER, DIVERGED, STOPPED, INTERRUPTED = 0, 1, 2, 3, 4
 INTERRUPT_PIECE = 256
-"""Inside :func:`gradstep.interrupt.graceful`, compiled epochs run at most this many updates a call,
-so that a stop is honoured within a fraction of a second."""
+"""Inside :func:`gradstep.interrupt.graceful` (or with a progress callback), compiled epochs run at least
+this many updates a call, and more for small updates (:data:`PIECE_WORK`): a stop is honoured and
+progress shown within a small fraction of a second, without paying a call for every few updates."""
+PIECE_WORK = 1 << 21
+"""Multiply-adds (batch rows times parameters, per update) of one such piece: a few milliseconds of
+mini-batch steps, a few tens of per-sample ones (about 100,000 updates of 20 parameters), so the calls
+cost nothing next to the work; a large batch gets :data:`INTERRUPT_PIECE` updates."""
 
 
 class DivergenceError(FloatingPointError):
@@ -506,7 +511,7 @@ def run(
             if checkpoint is not None:
                 allowed.append(checkpoint_every - step % checkpoint_every)
             if interrupt.active() or callback is not None:  # short pieces: a stop is honoured soon, progress shown
-                allowed.append(INTERRUPT_PIECE)
+                allowed.append(max(INTERRUPT_PIECE, PIECE_WORK // max(1, batches.size * math.prod(params.shape))))
             # the runner hands back only the parameter rows the history keeps (a bounded number)
             every, first, cap = history.param_plan(min(allowed) if allowed else None)
             done = epoch_runner(params, state, epoch, start=batch, gtol=stop.gtol,
