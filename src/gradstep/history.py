@@ -202,6 +202,14 @@ class _Runs:
         lengths = np.diff(np.r_[self._starts[i:], self._n]).astype(np.int64)
         return np.repeat(np.asarray(self._values[i:], dtype=np.int64), lengths)[k - (self._starts[i] if self._starts else 0):]
 
+    def since_packed(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`since` as ``(run values, run lengths)`` (:func:`_pack`'s form), without expanding the runs."""
+        i = max(int(np.searchsorted(self._starts, k, side="right")) - 1, 0)
+        if not self._starts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        starts = np.maximum(np.asarray(self._starts[i:], dtype=np.int64), k)
+        return np.asarray(self._values[i:], dtype=np.int64), np.diff(np.r_[starts, self._n]).astype(np.int64)
+
     def last(self) -> int:
         return self._values[-1]
 
@@ -618,7 +626,8 @@ class History:
         k, e, q = since
         steps, rows = self._param_rows.since(k)   # an epoch end kept at step k may come again: later wins
         return {"n0": k, "e0": e, "loss": self._steps["loss"].since(k), "grad_norm": self._steps["grad_norm"].since(k),
-                **{c: _pack(self._steps[c].since(k)) for c in ("epoch", "lr")}, "param_steps": steps, "params": rows,
+                "epoch": self._steps["epoch"].since_packed(k), "lr": _pack(self._steps["lr"].since(k)),
+                "param_steps": steps, "params": rows,
                 "pinned": self._param_rows.pinned[q:], "epochs": {c: v[e:] for c, v in self._epochs.items()}}
 
     @classmethod
