@@ -133,22 +133,24 @@ class LogisticLoss(LinearObjective):
         return sigmoid(self.decision(params, X))
 
     def value(self, params: Array, batch) -> float:
-        return self.evaluate(params, batch, grad=False)[0]
+        return self.evaluate(params, batch, grad=False, metrics=False)[0]
 
     def value_and_grad(self, params: Array, batch) -> tuple[float, Array]:
-        value, grad, _ = self.evaluate(params, batch)
+        value, grad, _ = self.evaluate(params, batch, metrics=False)
         return value, grad
 
-    def evaluate(self, params: Array, batch, grad: bool = True) -> tuple[float, Array | None, dict[str, float]]:
+    def evaluate(self, params: Array, batch, grad: bool = True,
+                 metrics: bool = True) -> tuple[float, Array | None, dict[str, float]]:
         """``(value, gradient or None, {"accuracy": ...})`` from one pass over the batch: the accuracy (the
-        share of rows with :math:`z > 0` exactly where :math:`y > 1/2`) comes from the same decision values."""
+        share of rows with :math:`z > 0` exactly where :math:`y > 1/2`) comes from the same decision values
+        (``metrics=False``: ``{}``, and no count made by the plain path, where it costs a pass)."""
         X, Y, w = self._batch(batch)
         m = X.shape[0]
         W, b = self.unpack(params)
         if fused.applies(params, X, Y, w, labels=True):  # large NumPy batch: one compiled pass
             total, gW, gb, correct = fused.linear_parts_counted("logistic", X, Y, w, W, b, 1.0 / m, grad=grad)
             return (self._penalised(total / m, W), self._gradient(gW, gb, W) if grad else None,
-                    {"accuracy": correct / m})
+                    {"accuracy": correct / m} if metrics else {})
         xp = namespace(params, X)
         z = self.decision(params, X)
         Y = xp.astype(Y, z.dtype, copy=False)  # 0/1 labels are exact in any float type
@@ -158,7 +160,7 @@ class LogisticLoss(LinearObjective):
             loss = w[:, None] * loss
             G = w[:, None] * G if grad else None
         value = as_float(xp.sum(loss)) / m
-        seen = {"accuracy": _share(xp, (z[:, 0] > 0) == (Y[:, 0] > 0.5))}
+        seen = {"accuracy": _share(xp, (z[:, 0] > 0) == (Y[:, 0] > 0.5))} if metrics else {}
         if not grad:
             return self._penalised(value, W), None, seen
         gb = xp.sum(G, axis=0) / m if self.fit_intercept else None
@@ -242,22 +244,24 @@ class SoftmaxCrossEntropy(LinearObjective):
         return softmax(self.decision(params, X), axis=1)
 
     def value(self, params: Array, batch) -> float:
-        return self.evaluate(params, batch, grad=False)[0]
+        return self.evaluate(params, batch, grad=False, metrics=False)[0]
 
     def value_and_grad(self, params: Array, batch) -> tuple[float, Array]:
-        value, grad, _ = self.evaluate(params, batch)
+        value, grad, _ = self.evaluate(params, batch, metrics=False)
         return value, grad
 
-    def evaluate(self, params: Array, batch, grad: bool = True) -> tuple[float, Array | None, dict[str, float]]:
+    def evaluate(self, params: Array, batch, grad: bool = True,
+                 metrics: bool = True) -> tuple[float, Array | None, dict[str, float]]:
         """``(value, gradient or None, {"accuracy": ...})`` from one pass over the batch: the accuracy (the
-        share of rows whose first largest decision is their label's) comes from the same decision values."""
+        share of rows whose first largest decision is their label's) comes from the same decision values
+        (``metrics=False``: ``{}``, and no count made by the plain path, where it costs a pass)."""
         X, Y, w = self._batch(batch)
         m = X.shape[0]
         W, b = self.unpack(params)
         if fused.applies(params, X, Y, w, labels=True):  # large NumPy batch: one compiled pass
             total, gW, gb, correct = fused.linear_parts_counted("softmax", X, Y, w, W, b, 1.0 / m, grad=grad)
             return (self._penalised(total / m, W), self._gradient(gW, gb, W) if grad else None,
-                    {"accuracy": correct / m})
+                    {"accuracy": correct / m} if metrics else {})
         xp = namespace(params, X)
         Z = self.decision(params, X)
         Y = xp.astype(Y, Z.dtype, copy=False)  # one-hot labels are exact in any float type
@@ -268,7 +272,7 @@ class SoftmaxCrossEntropy(LinearObjective):
             loss = w * loss
             G = w[:, None] * G if grad else None
         value = as_float(xp.sum(loss)) / m
-        seen = {"accuracy": _share(xp, xp.argmax(Z, axis=1) == xp.argmax(Y, axis=1))}
+        seen = {"accuracy": _share(xp, xp.argmax(Z, axis=1) == xp.argmax(Y, axis=1))} if metrics else {}
         if not grad:
             return self._penalised(value, W), None, seen
         gb = xp.sum(G, axis=0) / m if self.fit_intercept else None
