@@ -198,9 +198,7 @@ class _Runs:
 
     def since(self, k: int) -> np.ndarray:
         """The values from row ``k`` on."""
-        i = max(int(np.searchsorted(self._starts, k, side="right")) - 1, 0)
-        lengths = np.diff(np.r_[self._starts[i:], self._n]).astype(np.int64)
-        return np.repeat(np.asarray(self._values[i:], dtype=np.int64), lengths)[k - (self._starts[i] if self._starts else 0):]
+        return _unpack(self.since_packed(k))
 
     def since_packed(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`since` as ``(run values, run lengths)`` (:func:`_pack`'s form), without expanding the runs."""
