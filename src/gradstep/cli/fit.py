@@ -137,13 +137,17 @@ def fit(
                 or workers is not None or len(files) > 1 or any(f.is_dir() for f in files))
     if resume and checkpoint is None:
         fail("--resume needs --checkpoint PATH (the checkpoint to go on from)")
-    if not streamed and len(files) == 1:
-        streamed = _too_big(files[0], memory, dropna or fill is not None, not (quiet or as_json))
-    if streamed:
+    too_big = _too_big(files[0], memory) if not streamed and len(files) == 1 else None
+    if streamed or too_big:
         if not files:
             fail("streaming (--stream, --chunk-rows, --scheduler, --workers) needs a FILE, folder or files")
         if dropna or fill is not None:
-            fail("--dropna and --fill are not available when streaming: clean the files first")
+            why = "--dropna and --fill are not available when streaming: clean the files first"
+            fail(f"{files[0]}: {too_big}; {why}, or give --memory SIZE to read it into memory" if too_big else why)
+        if too_big and not (quiet or as_json):
+            err.print(f"streaming {files[0].name}: {too_big} (--memory SIZE to read it into memory)", highlight=False,
+                      markup=False)
+        streamed = True
     file = files[0] if files else None
     ds = None if streamed else load_data(file, dataset, target, _with_column(features, sample_weight), delimiter,
                                             dropna, fill, task=task, memory=memory)
@@ -246,9 +250,9 @@ def _split_weights(ds: Any, column: str | None) -> tuple[Any, np.ndarray | None]
     return dataclasses.replace(ds, X=np.delete(ds.X, j, axis=1), feature_names=rest), ds.X[:, j].copy()
 
 
-def _too_big(file: Path, memory: str | None, cleaning: bool, verbose: bool) -> bool:
-    """Whether ``file`` is streamed because its table would take more than the memory budget
-    (:mod:`gradstep.data.memory`); says which way it is read when that is worth saying."""
+def _too_big(file: Path, memory: str | None) -> str | None:
+    """Why ``file`` is streamed when its table would take more than the memory budget
+    (:mod:`gradstep.data.memory`), in words; None when it fits."""
     from ..data.memory import default_budget, describe, parse_size, table_bytes
 
     try:
@@ -258,18 +262,11 @@ def _too_big(file: Path, memory: str | None, cleaning: bool, verbose: bool) -> b
     try:
         need = table_bytes(file) if file.is_file() else None
     except Exception:  # noqa: BLE001 - an unreadable file is reported by the reader, with its own message
-        return False
+        return None
     if need is None or need <= budget:
-        return False
+        return None
     whose = "--memory" if memory is not None else "the memory budget (a quarter of the available memory)"
-    if cleaning:
-        fail(f"{file}: its table takes about {describe(need)} as float64, more than {whose}, {describe(budget)}, so "
-             f"it would be streamed, and --dropna and --fill are not available when streaming: clean the file "
-             f"first, or give --memory {describe(int(need * 1.5)).replace(' ', '')} to read it into memory")
-    if verbose:
-        err.print(f"streaming {file.name}: its table takes about {describe(need)} as float64, more than {whose}, "
-                  f"{describe(budget)} (--memory SIZE to read it into memory)", highlight=False, markup=False)
-    return True
+    return f"its table takes about {describe(need)} as float64, more than {whose}, {describe(budget)}"
 
 
 def _params(model: str, optimizer: str, lr: Any, schedule_spec: str | None, opt: list[str] | None, epochs: int,
