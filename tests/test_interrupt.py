@@ -146,9 +146,12 @@ def test_fit_interrupted_then_resumed_equals_the_uninterrupted_fit(tmp_path, bat
     same_history(again.history_, reference.history_)
 
 
-def test_compiled_epochs_stop_soon_and_resume_exactly(tmp_path):
+def test_compiled_epochs_stop_soon_and_resume_exactly(tmp_path, monkeypatch):
     """No callback: mini-batch epochs run compiled, in pieces (loop.INTERRUPT_PIECE, PIECE_WORK) inside
-    graceful(); a stop asked from another thread is honoured between two pieces."""
+    graceful(); a stop asked from another thread is honoured between two pieces.
+
+    The other thread asks once the first piece has run (the loop's second look at
+    ``interrupt.requested``), and the loop waits for it there: no race with the clock."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(20_000, 5))
     y = X @ np.arange(1.0, 6.0) + rng.normal(size=20_000)
@@ -156,18 +159,33 @@ def test_compiled_epochs_stop_soon_and_resume_exactly(tmp_path):
     def model():
         return LinearRegression(batch_size=1, optimizer="momentum", lr=1e-3, epochs=10, tol=None, random_state=0)
 
-    model().fit(X[:100], y[:100])   # compiled before timing
-    t = time.perf_counter()
     reference = model().fit(X, y)
-    seconds = time.perf_counter() - t
+    looked, asked = threading.Event(), threading.Event()
+    looks = []
+    requested = interrupt.requested
+
+    def spy() -> bool:
+        looks.append(1)
+        if len(looks) == 2:
+            looked.set()
+            assert asked.wait(30), "the other thread never asked for the stop"
+        return requested()
+
+    def ask() -> None:
+        looked.wait(30)
+        interrupt.request()
+        asked.set()
+
+    monkeypatch.setattr(interrupt, "requested", spy)
     ck = tmp_path / "c.ckpt"
-    timer = threading.Timer(seconds / 3, interrupt.request)
+    other = threading.Thread(target=ask)
     with interrupt.graceful():
-        timer.start()
+        other.start()
         first = model().fit(X, y, checkpoint=ck, checkpoint_every=10**9)
-        timer.join()
+        other.join()
     assert first.result_.status == INTERRUPTED, "the stop came after the end: raise the epochs"
     assert 0 < first.t_ < reference.t_
+    monkeypatch.setattr(interrupt, "requested", requested)
     again = model().fit(X, y, checkpoint=ck, resume=True)
     assert np.array_equal(again.coef_, reference.coef_) and again.intercept_ == reference.intercept_
     same_history(again.history_, reference.history_)
