@@ -33,6 +33,7 @@ from ..history import History
 from ..loop import (
     DIVERGED,
     INTERRUPTED,
+    MAX_ITER,
     DivergenceError,
     EpochRunner,
     Result,
@@ -474,12 +475,17 @@ class GradientDescentModel(BaseEstimator):
         result = self._descend(X, Y, w, y_raw, epochs=int(self.epochs), tol=self.tol,
                                early_stopping=bool(self.early_stopping), callback=callback, checkpoint=checkpoint,
                                checkpoint_every=checkpoint_every, resume=snapshot, description=description)
-        if not result.success and result.status != INTERRUPTED:
-            warnings.warn(f"{result.message} (epochs={self.epochs}, tol={self.tol}); raise epochs or lr, "
-                          "or scale the features", ConvergenceWarning, stacklevel=2)
+        self._warn_unconverged(result, "raise epochs or lr, or scale the features")
         if result.status != INTERRUPTED:
             faults.check_fit(self, X, Y, w, result)  # separable classes; a tol stop far from the optimum
         return self
+
+    def _warn_unconverged(self, result: Result, advice: str) -> None:
+        """scikit-learn's convention: a ``ConvergenceWarning`` when the epochs ran out while a convergence
+        rule (``tol``, ``gtol``) was on; a run with every rule off did what it was asked."""
+        if result.status == MAX_ITER and (self.tol is not None or self.gtol is not None):
+            warnings.warn(f"{result.message} (epochs={self.epochs}, tol={self.tol}, gtol={self.gtol}); {advice}",
+                          ConvergenceWarning, stacklevel=3)
 
     def _partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> GradientDescentModel:
         first = not hasattr(self, "_theta")
@@ -600,9 +606,7 @@ class GradientDescentModel(BaseEstimator):
                            compile=lambda: self._compiled_stream(batches, callback),
                            checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=snapshot,
                            data_description=description)
-        if not result.success and result.status != INTERRUPTED:
-            warnings.warn(f"{result.message} (epochs={self.epochs}, tol={self.tol}); raise epochs or lr",
-                          ConvergenceWarning, stacklevel=2)
+        self._warn_unconverged(result, "raise epochs or lr")
         return self
 
     def _check_streamable(self) -> None:
