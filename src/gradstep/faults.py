@@ -300,7 +300,7 @@ def check_fit(model: Any, X: Any, Y: Any, w: Any, result: Any, stacklevel: int =
     if (getattr(model, "_stratify", False) and not model.early_stopping and not obj.penalty.active
             and _separable(model, obj, Z, Y, w, result, stacklevel + 1)):
         return
-    if result.status != 0 or model.tol is None or model.early_stopping or obj.penalty.l1:
+    if result.status != 0 or model.tol_ is None or model.early_stopping or obj.penalty.l1:
         return
     _check_gap(model, obj, Z, w, result, stacklevel + 1)
 
@@ -387,9 +387,9 @@ def _check_gap(model: Any, obj: Any, Z: Any, w: Any, result: Any, stacklevel: in
     with np.errstate(all="ignore"):
         gap = 0.5 * float(np.sum(np.where(h > 0, g * g / h, 0.0)))
     fun = float(result.fun)
-    if not (math.isfinite(gap) and gap > GAP_RATIO * abs(fun) and gap > 10 * float(model.tol)):
+    if not (math.isfinite(gap) and gap > GAP_RATIO * abs(fun) and gap > 10 * float(model.tol_)):
         return
-    _warn(f"the run stopped by the tol rule (tol={model.tol}) far from the optimum: the loss {fun:.4g} is about "
+    _warn(f"the run stopped by the tol rule (tol={model.tol_}) far from the optimum: the loss {fun:.4g} is about "
           f"{gap:.3g} above its minimum (estimated from the final gradient); the features are probably badly "
           f"scaled or nearly collinear: set scale='standard', lower tol or raise n_iter_no_change/epochs",
           stacklevel + 1)

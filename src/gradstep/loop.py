@@ -30,6 +30,9 @@ Stopping (first that holds):
 * ``gtol``: the gradient norm at the current point is at most ``gtol`` (status 0);
 * ``rgtol`` (full batch): the gradient norm is at most ``rgtol`` times the first one recorded in
   the history (this run's first step, or the first of the run it continues) (status 0);
+  (mini-batches): at the end of an epoch, the norm of the gradient over all the rows is at most
+  ``rgtol`` times its norm at ``params0`` (one gradient pass more at the start; the epoch's
+  pass over all the rows computes the gradient besides the loss) (status 0);
 * ``tol`` with patience: the loss has not gone below ``best - tol`` for
   ``n_iter_no_change`` epochs in a row, scikit-learn's rule (status 0);
 * divergence: a non-finite loss, gradient or parameter, or a loss above
@@ -489,6 +492,14 @@ def run(
                 raise _Stop(CONVERGED, f"converged: the gradient norm {gnorm:.3g} is at most gtol={stop.rgtol:g} "
                                        f"times its first value {first:.3g}")
 
+    first_full: list[float] = []
+
+    def full_gradient_converged(gnorm: float) -> None:
+        """Mini-batches: ``rgtol`` on the gradient over all the rows at the end of an epoch."""
+        if gnorm <= stop.rgtol * first_full[0]:
+            raise _Stop(CONVERGED, f"converged: the gradient norm over all the rows {gnorm:.3g} is at most "
+                                   f"gtol={stop.rgtol:g} times its value at the start {first_full[0]:.3g}")
+
     def tell(info: StepInfo) -> None:
         """The callback; its ``StopIteration`` stops the run."""
         try:
@@ -562,11 +573,13 @@ def run(
             pending.clear()
             pending.update(extra)  # the training loss and metrics arrive with the next step's evaluation
         else:
-            loss, _, seen = evaluate(data, grad=False)
+            loss, full_grad, seen = evaluate(data, grad=stop.rgtol is not None)
             history.record_epoch(epoch, loss, params=params, **extra, **metrics(seen))
             diverges.check(loss, f"after epoch {epoch} (step {history.n_steps - 1})")
             if validation is None:
                 patience.check(loss)
+            if full_grad is not None:
+                full_gradient_converged(global_norm(full_grad))
         epoch += 1
         batch = 0
         if validation is not None:
@@ -575,7 +588,12 @@ def run(
     # NumPy's floating-point warnings are off: overflow is detected (and explained) by the checks below
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         try:
-            if not full_batch and resume is None:
+            if not full_batch and stop.rgtol is not None:   # the reference of rgtol: the gradient at params0
+                value0, grad0 = objective.value_and_grad(params0, data)
+                first_full.append(global_norm(grad0))
+                if resume is None:
+                    diverges.check(value0, "before the first step")
+            elif not full_batch and resume is None:
                 diverges.check(objective.value(params, data), "before the first step")
             while stop.max_epochs is None or epoch - start_epoch < stop.max_epochs:
                 if compiled:

@@ -45,8 +45,18 @@ from ..loop import (
 )
 from ..objectives import PENALTIES, Penalty
 from ..optim import OPTIMIZERS, GradientTransformation, make_optimizer
+from ..optim.schedules import optimal
 from ..scaling import FeatureScaling
 from .placement import Placement, check_tensor, is_tensor
+
+
+GTOL_FULL = 1e-5
+"""``gtol="auto"`` for full batches: the gradient norm at most 1e-5 of its first value (on standardised data
+the objective is then within about 1e-7 of its minimum, relative: ``benchmarks/defaults.py``)."""
+
+GTOL_BATCHES = 1e-3
+"""``gtol="auto"`` for mini-batches: the gradient over all the rows, at the end of an epoch, at most 1e-3
+of its norm at the start."""
 
 
 class Averager:
@@ -110,7 +120,7 @@ class GradientDescentModel(BaseEstimator):
         self,
         *,
         fit_intercept: bool = True,
-        optimizer: str | GradientTransformation = "sgd",
+        optimizer: str | GradientTransformation = "auto",
         lr: Any = "auto",
         optimizer_params: Mapping[str, Any] | None = None,
         epochs: int = 1000,
@@ -123,9 +133,9 @@ class GradientDescentModel(BaseEstimator):
         clip_value: float | None = None,
         clip_norm: float | None = None,
         scale: str | None = None,
-        tol: float | None = 1e-3,
+        tol: float | str | None = "auto",
         n_iter_no_change: int = 5,
-        gtol: float | None = None,
+        gtol: float | str | None = "auto",
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         average: bool | int = False,
@@ -181,11 +191,15 @@ class GradientDescentModel(BaseEstimator):
     def _check_hyper(self) -> Penalty:
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, numbers.Integral) or self.epochs < 1:
             raise ValueError(f"epochs must be an int >= 1, got {self.epochs!r}")
-        if isinstance(self.optimizer, str) and self.optimizer.lower() not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)} or a gradstep.optim transform, "
+        if isinstance(self.optimizer, str) and self.optimizer.lower() not in (*OPTIMIZERS, "auto"):
+            raise ValueError(f"optimizer must be 'auto', one of {sorted(OPTIMIZERS)} or a gradstep.optim transform, "
                              f"got {self.optimizer!r}")
         if self.penalty not in PENALTIES:
             raise ValueError(f"penalty must be one of {PENALTIES}, got {self.penalty!r}")
+        for name in ("tol", "gtol"):
+            v = getattr(self, name)
+            if isinstance(v, str) and v != "auto":
+                raise ValueError(f"{name} must be a number, None or 'auto', got {v!r}")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
         if not isinstance(self.average, bool) and (not isinstance(self.average, numbers.Integral) or self.average < 1):
@@ -297,8 +311,9 @@ class GradientDescentModel(BaseEstimator):
              checkpoint: Any = None, checkpoint_every: int | None = None, resume: Any = None,
              data_description: Callable[[], str] | str | None = None) -> Result:
         """The loop on ``batches`` from the current state; the fitted attributes from its result."""
-        stop = StopRule(max_epochs=epochs, tol=tol, n_iter_no_change=self.n_iter_no_change,
-                        rgtol=self.gtol)
+        self.tol_, self.gtol_ = self._rules(tol, validation is not None)
+        stop = StopRule(max_epochs=epochs, tol=self.tol_, n_iter_no_change=self.n_iter_no_change,
+                        rgtol=self.gtol_)
         transform = self._make_transform()  # built (and its settings checked) before any fast path looks at them
         compiled = compile()
         self.history_.meta["compiled"] = compiled is not None
@@ -337,6 +352,18 @@ class GradientDescentModel(BaseEstimator):
         self.result_ = result
         return result
 
+    def _rules(self, tol: float | str | None, validating: bool) -> tuple[float | None, float | None]:
+        """The ``tol`` and ``gtol`` in force: ``"auto"`` is the gradient rule (``gtol`` :data:`GTOL_FULL`
+        for full batches, :data:`GTOL_BATCHES` on the gradient over all the rows at each epoch's end for
+        mini-batches), the loss rule only on a validation loss (``tol`` 1e-3 with ``early_stopping``):
+        the loss improving slowly is no sign of an optimum near."""
+        gtol = self.gtol
+        if isinstance(gtol, str):
+            gtol = GTOL_FULL if self._full_batch else GTOL_BATCHES
+        if isinstance(tol, str):
+            tol = 1e-3 if validating else None
+        return tol, gtol
+
     def _compiled_epochs(self, batches: Any, callback: Callable | None, block: bool = False) -> EpochRunner | None:
         """The compiled epochs of :mod:`gradstep.kernels.loops` when they can run this fit (mini-batches
         of NumPy rows, a named optimiser, no callback; averaging included), else None: the plain loop."""
@@ -347,7 +374,7 @@ class GradientDescentModel(BaseEstimator):
             return None
         from ..kernels import loops
 
-        return loops.epoch_runner(self._objective_, batches, self.optimizer, self.lr_, self.optimizer_params,
+        return loops.epoch_runner(self._objective_, batches, self.optimizer_, self.lr_, self.optimizer_params,
                                   self.clip_value, self.clip_norm, self._state, averager=self._averager,
                                   block=block)
 
@@ -362,7 +389,41 @@ class GradientDescentModel(BaseEstimator):
     def _make_transform(self) -> GradientTransformation:
         """The optimiser chain, rebuilt from the hyper-parameters (its closures are not stored, so a
         fitted estimator pickles; its state is)."""
-        return make_optimizer(self.optimizer, self.lr_, self.optimizer_params, self.clip_value, self.clip_norm)
+        obj = self._objective_
+        W, b = obj.unpack(self._theta)
+        xp = backend.namespace(W)
+        mask = obj.pack(xp.ones_like(W), None if b is None else xp.zeros_like(b))
+        return make_optimizer(self.optimizer_, self.lr_, self.optimizer_params, self.clip_value, self.clip_norm,
+                              l1=obj.penalty.l1, mask=mask, cumulative=not self._full_batch)
+
+    def _auto_lr(self, stable: Callable[[bool], float], n: int) -> Any:
+        r"""``lr="auto"``: :math:`1/L` for full batches; for batches of :math:`B` rows, the step
+        :math:`\eta_0 = 1/\mathcal L_B` of the batch gradient's expected smoothness (Gower et al., 2019),
+
+        .. math:: \mathcal L_B = \frac{n - B}{B(n - 1)} L_{max} + \frac{n (B - 1)}{B (n - 1)} L,
+
+        (:math:`L_{max}` the largest one-row curvature: the noise of small batches), decayed as
+        :math:`\eta_0 / (1 + \eta_0 \lambda_2 t)` (:class:`~gradstep.optim.schedules.optimal`) so that the
+        steps reach the optimum instead of a noise ball around it; ``None`` (torch's default) for the
+        adaptive optimisers."""
+        if self._adaptive():
+            return None
+        if self._full_batch:
+            return 0.5 * stable(False)
+        B = int(self.batch_size)
+        L_max = 2.0 / stable(True)
+        L = L_max if B == 1 else 2.0 / stable(False)
+        L_B = ((n - B) * L_max + n * (B - 1) * L) / (B * (n - 1)) if n > 1 else L_max
+        mu = self._objective_.penalty.l2
+        return optimal(1.0 / L_B, mu) if mu > 0 else 1.0 / L_B
+
+    def _resolve_optimizer(self, full_batch: bool) -> str | GradientTransformation:
+        """``optimizer="auto"``: FISTA for full batches with ``lr="auto"`` (its step 1/L is known), else
+        the plain step (``"sgd"``), whose meaning an explicit learning rate keeps exactly."""
+        if not (isinstance(self.optimizer, str) and self.optimizer.lower() == "auto"):
+            return self.optimizer
+        lr_auto = isinstance(self.lr, str) and self.lr == "auto"
+        return "fista" if full_batch and lr_auto and not self.optimizer_params else "sgd"
 
     def _adaptive(self) -> bool:
         """AdaGrad, RMSProp and Adam: their steps are not in units of the gradient (no ``lr="auto"`` bound)."""
@@ -374,19 +435,19 @@ class GradientDescentModel(BaseEstimator):
         scaled rows (:func:`gradstep.diagnostics.stable_lr`; the per-row bound for per-sample SGD)."""
         scaling = FeatureScaling.fit(self.scale, X, center=bool(self.fit_intercept))
 
-        def stable() -> float:
+        def stable(per_sample: bool) -> float:
             return diagnostics.stable_lr(scaling.transform(X), self._loss_name, bool(self.fit_intercept),
-                                         self._objective_.penalty.l2, Y.shape[1], per_sample=self.batch_size == 1,
+                                         self._objective_.penalty.l2, Y.shape[1], per_sample=per_sample,
                                          sample_weight=w)
 
         self._begin(penalty, X.shape[1], Y.shape[1], X.shape[0], _float_dtype(X), scaling, stable, coef_init,
                     intercept_init)
 
     def _begin(self, penalty: Penalty, d: int, k: int, n: int, dtype: np.dtype, scaling: FeatureScaling,
-               stable: Callable[[], float], coef_init: Any, intercept_init: Any) -> None:
+               stable: Callable[[bool], float], coef_init: Any, intercept_init: Any) -> None:
         """A fresh run: objective, scaling, learning rate, optimiser state, history.
 
-        ``lr="auto"`` is half the largest stable learning rate ``stable()``, :math:`1/L`, for the
+        ``lr="auto"``: :meth:`_auto_lr` (``stable(per_sample)`` the largest stable learning rate, full batch or one row).
         plain and momentum steps; ``None`` (the optimiser's torch default) for the adaptive ones.
         """
         self._seed = resolve_seed(self.random_state)
@@ -395,7 +456,9 @@ class GradientDescentModel(BaseEstimator):
         auto = isinstance(self.lr, str) and self.lr == "auto"
         if isinstance(self.lr, str) and not auto:
             raise ValueError(f"lr must be a number, a schedule or 'auto', got {self.lr!r}")
-        self.lr_ = (None if self._adaptive() else 0.5 * stable()) if auto else self.lr
+        self._full_batch = self.batch_size is None or self.batch_size >= n
+        self.optimizer_ = self._resolve_optimizer(self._full_batch)
+        self.lr_ = self._auto_lr(stable, n) if auto else self.lr
         self._theta = self._initial_params(self._objective_, dtype, coef_init, intercept_init)
         self._state = self._make_transform().init(self._theta)
         self._epochs_done = 0
@@ -641,10 +704,10 @@ class GradientDescentModel(BaseEstimator):
         self._summary, self._held_summary, self._split, self._weight_column = summary, held, split, column
         self._stream_units = units
 
-        def stable() -> float:
+        def stable(per_sample: bool) -> float:
             return streaming.stable_lr(units.stats(every), units.max_row_sq(every), units.max_weight(every),
                                        self._loss_name, bool(self.fit_intercept), self._objective_.penalty.l2, k,
-                                       per_sample=self.batch_size == 1)
+                                       per_sample=per_sample)
 
         self._begin(penalty, d, k, every.n_rows, np.dtype(np.float64), units.scaling, stable, None, None)
         self.history_.meta["data"] = getattr(source, "description", None)

@@ -132,10 +132,11 @@ class LinearObjective:
         return value
 
     def _gradient(self, gW: Array, gb: Array | None, W: Array) -> Array:
-        """The flat gradient ``[vec(gW + α ∇R(W)), gb]`` (``gb`` dropped without intercept)."""
+        """The flat gradient ``[vec(gW + α ∇R(W)), gb]`` (``gb`` dropped without intercept); with an L1
+        part, the minimum-norm subgradient (:meth:`Penalty.add_grad`)."""
         xp = namespace(gW)
         if self.penalty.active:
-            gW = gW + self.penalty.grad(W)
+            gW = self.penalty.add_grad(W, gW)
         if not self.fit_intercept:
             return xp.reshape(gW, (-1,))
         return xp.concat([xp.reshape(gW, (-1,)), gb])

@@ -5,8 +5,13 @@ r"""Penalties on the coefficients (never on the intercept), as scikit-learn's SG
     R_{l1}(w) = \lVert w\rVert_1,\qquad
     R_{en}(w) = \rho \lVert w\rVert_1 + \tfrac{1-\rho}{2} \lVert w\rVert_2^2
 
-and the objective adds :math:`\alpha\,R(w)`. The L1 term's gradient is the
-subgradient :math:`\operatorname{sign}(w)` (0 at 0).
+and the objective adds :math:`\alpha\,R(w)`. Where the L1 term is not differentiable
+(:math:`w_j = 0`) the objective's gradient is its *minimum-norm subgradient*: of the set
+:math:`g_j + [-\lambda_1, \lambda_1]` the point nearest 0,
+:math:`\operatorname{sign}(g_j)\max(|g_j| - \lambda_1, 0)` (:meth:`Penalty.add_grad`). It is 0
+exactly where the objective is stationary, so the gradient norm measures the distance to the
+optimum with an L1 term as without one, and a proximal step
+(:func:`gradstep.optim.proximal.l1_step`) recovers the smooth part from it.
 
 Examples
 --------
@@ -75,3 +80,26 @@ class Penalty:
         if self.l1:
             g = g + self.l1 * xp.sign(w)
         return g
+
+    def add_grad(self, w: Array, g: Array) -> Array:
+        r"""The minimum-norm subgradient of :math:`f + \alpha R` at ``w``, given :math:`g = \nabla f(w)`.
+
+        .. math::
+            g_j + \lambda_2 w_j + \lambda_1 \operatorname{sign}(w_j)\ \ (w_j \ne 0),\qquad
+            \operatorname{sign}(g_j) \max(|g_j| - \lambda_1, 0)\ \ (w_j = 0).
+
+        Without an L1 part it is :math:`g + \alpha \nabla R(w)`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> Penalty("l1", alpha=0.5).add_grad(np.array([1.0, 0.0, 0.0]), np.array([0.2, 0.3, -0.9]))
+        array([ 0.7,  0. , -0.4])
+        """
+        xp = namespace(w, g)
+        if self.l2:
+            g = g + self.l2 * w
+        if not self.l1:
+            return g
+        shrunk = xp.sign(g) * xp.clip(xp.abs(g) - self.l1, min=0.0)
+        return xp.where(w == 0, shrunk, g + self.l1 * xp.sign(w))

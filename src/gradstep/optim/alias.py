@@ -12,7 +12,12 @@ name          chain                                               torch equivale
 ``adagrad``   weight decay → scale_by_adagrad → −lr/(1+t·decay)   ``Adagrad``
 ``rmsprop``   weight decay → scale_by_rms → [trace] → −lr         ``RMSprop``
 ``adam``      weight decay → scale_by_adam → −lr                  ``Adam``
+``fista``     FISTA with restarts around −lr (:mod:`.proximal`)   none (Beck–Teboulle 2009)
 ============  ==================================================  =========================
+
+With an L1 term (``make_optimizer(..., l1=...)``) the plain, momentum and FISTA steps become
+proximal steps (:func:`gradstep.optim.proximal.l1_step`): exact zeros instead of a subgradient's
+oscillation.
 
 Examples
 --------
@@ -35,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from .base import GradientTransformation, chain
+from .proximal import accelerate, l1_step
 from .schedules import LearningRate, as_schedule
 from .transforms import (
     _check,
@@ -134,6 +140,16 @@ def adam(
     return chain(add_decayed_weights(weight_decay), scale_by_adam(tuple(betas), eps, amsgrad), scale_by_lr(lr))
 
 
+def fista(lr: LearningRate = 1e-3, restart: bool = True) -> GradientTransformation:
+    r"""Accelerated gradient (FISTA) with adaptive restart: the momentum of Nesterov's method without
+    knowing the strong convexity, :math:`O(1/k^2)` on convex problems; see :func:`~gradstep.optim.proximal.accelerate`.
+
+    With ``lr`` :math:`1/L` (:math:`L` the gradient's Lipschitz constant) it is the full-batch
+    default of the estimators (``optimizer="auto"``).
+    """
+    return accelerate(sgd(lr), restart=restart)
+
+
 OPTIMIZERS: Mapping[str, Callable[..., GradientTransformation]] = {
     "gd": sgd,
     "sgd": sgd,
@@ -142,6 +158,7 @@ OPTIMIZERS: Mapping[str, Callable[..., GradientTransformation]] = {
     "adagrad": adagrad,
     "rmsprop": rmsprop,
     "adam": adam,
+    "fista": fista,
 }
 """Optimiser names: ``"gd"`` and ``"sgd"`` are the same plain step (the batch size decides how stochastic it is)."""
 
@@ -152,8 +169,11 @@ def make_optimizer(
     optimizer_params: Mapping[str, Any] | None = None,
     clip_value: float | None = None,
     clip_norm: float | None = None,
+    l1: float = 0.0,
+    mask: Any = None,
+    cumulative: bool = False,
 ) -> GradientTransformation:
-    """Build the transform chain ``clip_by_value → clip_by_norm → optimiser`` from names and numbers.
+    r"""Build the transform chain ``clip_by_value → clip_by_norm → optimiser`` from names and numbers.
 
     Parameters
     ----------
@@ -167,6 +187,15 @@ def make_optimizer(
         Further hyper-parameters of the named optimiser, e.g. ``{"betas": (0.9, 0.99)}``.
     clip_value, clip_norm : float, optional
         Clip the gradient by value and/or by global L2 norm before the optimiser sees it.
+    l1 : float
+        :math:`\lambda_1` of an L1 term in the objective: the plain, momentum, Nesterov and
+        FISTA steps become proximal (:func:`~gradstep.optim.proximal.l1_step`, on the entries
+        where ``mask`` is 1); the adaptive ones keep the objective's subgradient.
+    mask : array, optional
+        1 on the entries the L1 term applies to (the coefficients), 0 elsewhere; needed with ``l1``.
+    cumulative : bool
+        With ``l1``: Tsuruoka's cumulative truncation (mini-batches) instead of exact
+        soft-thresholding (full batch).
 
     Examples
     --------
@@ -198,10 +227,29 @@ def make_optimizer(
             )
         if lr is not None:
             params["lr"] = lr
-        opt = factory(**params)
     clips = []
     if clip_value is not None:
         clips.append(clip_by_value(clip_value))
     if clip_norm is not None:
         clips.append(clip_by_norm(clip_norm))
+    if not isinstance(optimizer, GradientTransformation):
+        if l1 and factory in PROXIMAL:
+            return _proximal(factory, params, clips, l1, mask, cumulative)
+        opt = factory(**params)
     return chain(*clips, opt) if clips else opt
+
+
+PROXIMAL = (sgd, momentum, nesterov, fista)
+"""The named optimisers that take proximal L1 steps (their step is ``-lr`` times a gradient or a trace)."""
+
+
+def _proximal(factory: Callable[..., GradientTransformation], params: dict[str, Any], clips: list,
+              l1: float, mask: Any, cumulative: bool) -> GradientTransformation:
+    """``factory(**params)`` with proximal L1 steps: the clips act on the smooth gradient, inside the
+    proximal step, and FISTA's momentum outside it."""
+    if mask is None:
+        raise ValueError("an L1 step needs the mask of the penalised entries")
+    if factory is fista:
+        restart = params.pop("restart", True)
+        return accelerate(l1_step(chain(*clips, sgd(**params)), l1, mask, cumulative), restart=restart)
+    return l1_step(chain(*clips, factory(**params)), l1, mask, cumulative)

@@ -121,12 +121,14 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
 
 
 def find_states(state: Any, cls: type) -> list:
-    """All sub-states of type ``cls`` inside ``state`` (which may be a :class:`ChainState`), in order."""
+    """All sub-states of type ``cls`` inside ``state`` (which may be a :class:`ChainState`, or the state
+    of a wrapper transform, whose ``inner`` field holds the wrapped one), in order."""
     if isinstance(state, cls):
         return [state]
     if isinstance(state, ChainState):
         return [s for sub in state.states for s in find_states(sub, cls)]
-    return []
+    inner = getattr(state, "inner", None)
+    return find_states(inner, cls) if isinstance(inner, tuple) else []
 
 
 def apply_updates(params: Array, updates: Array) -> Array:

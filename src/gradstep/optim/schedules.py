@@ -124,6 +124,32 @@ class inverse_time:
 
 
 @dataclass(frozen=True)
+class optimal:
+    r"""The step of SGD on a :math:`\mu`-strongly convex objective: :math:`\eta_t = \eta / (1 + \eta\mu t)`.
+
+    It starts at ``lr`` and ends as :math:`1/(\mu t)`, the decay that takes stochastic
+    gradient steps to the optimum instead of a noise ball around it (scikit-learn's
+    ``learning_rate="optimal"``, :math:`1/(\alpha(t_0 + t))`, with :math:`t_0 = 1/(\eta\alpha)`).
+    ``mu`` 0 keeps ``lr``.
+
+    Examples
+    --------
+    >>> optimal(0.5, mu=0.1)(20)
+    0.25
+    """
+
+    lr: float
+    mu: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr", _check_positive("lr", self.lr))
+        _check_positive("mu", self.mu)
+
+    def __call__(self, count: int) -> float:
+        return self.lr / (1.0 + self.lr * self.mu * count)
+
+
+@dataclass(frozen=True)
 class cosine:
     r"""Cosine annealing over ``T_max`` updates (torch ``CosineAnnealingLR``, closed form).
 
