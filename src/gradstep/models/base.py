@@ -732,10 +732,18 @@ class GradientDescentModel(BaseEstimator):
         Z = _host(self.scaling_.transform(self._check_X(X, reset=False))).astype(np.float64, copy=False)
         return Z, self._encode(np.asarray(_host(y)), first=False).astype(np.float64, copy=False)
 
+    def _fitted_params(self) -> np.ndarray:
+        """:math:`\\hat\\theta`, the parameters ``coef_`` and ``intercept_`` report, in the units gradient
+        descent ran in, as NumPy float64: the mean of the iterates with ``average``, else the last one."""
+        check_is_fitted(self)
+        averager = getattr(self, "_averager", None)
+        theta = averager.mean if averager is not None and averager.mean is not None else self._theta
+        return np.array(_host(theta), dtype=np.float64)
+
     def loss_value(self, X: Any, y: Any) -> float:
         """The objective (loss plus penalty) of the fitted parameters on ``(X, y)``."""
         Z, Y = self._fit_space(X, y)
-        return self._objective_.value(_host(self._theta).astype(np.float64), (Z, Y))
+        return self._objective_.value(self._fitted_params(), (Z, Y))
 
     def _decision(self, X: Any) -> Any:
         """:math:`XW + b` in original units, shape (n, k), computed on the compute side and
