@@ -305,17 +305,16 @@ def _footer(summary: dict[str, Any]) -> str:
 def _regression(est: Any, ds: Any, X: np.ndarray, y: np.ndarray, summary: dict[str, Any], files: list[Path],
                 plot: Path | None, as_json: bool, quiet: bool) -> None:
     """Coefficients next to the closed form, the gap to the optimum."""
-    from ..diagnostics import closed_form
-
     if plot is not None:
         from .figures import model_figures
 
         files += model_figures([est], [_settings(summary)], X, y, plot, ds.feature_names, ds.target_name)
-    coef_cf, b_cf = closed_form(X, y, est.fit_intercept, est.loss)
+    theta, f_star = est.reference_optimum(X, y)
+    coef_cf, b_cf = _least_squares(est, X, y, theta)
     gd, cf = np.append(est.coef_, est.intercept_), np.append(coef_cf, b_cf)
     rel = float(np.linalg.norm(gd - cf) / max(float(np.linalg.norm(cf)), 1e-300))
     summary.update(loss=est.loss, closed_form_coef=coef_cf, closed_form_intercept=b_cf,
-                   relative_error_to_closed_form=rel, optimality_gap=est.optimality_gap(X, y),
+                   relative_error_to_closed_form=rel, optimality_gap=est.loss_value(X, y) - f_star,
                    files=[str(p) for p in files])
     if brief(summary, gd, as_json, quiet):
         return
@@ -333,6 +332,18 @@ def _regression(est: Any, ds: Any, X: np.ndarray, y: np.ndarray, summary: dict[s
     written(files, quiet)
 
 
+def _least_squares(est: Any, X: np.ndarray, y: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, float]:
+    """The table's closed form: plain least squares (no penalty, no weights) in the units of ``X``. Without a
+    penalty it is the model's reference optimum ``theta`` (fit units) mapped back, not solved a second
+    time; with one, the optimum is another problem's and the least squares are solved here."""
+    if est._objective_.penalty.active:
+        from ..diagnostics import closed_form
+
+        return closed_form(X, y, est.fit_intercept, est.loss)
+    W, b = est.scaling_.to_original(*est._objective_.unpack(theta))
+    return np.asarray(W)[:, 0], float(b[0]) if b is not None else 0.0
+
+
 def _classification(est: Any, ds: Any, X: np.ndarray, y: np.ndarray, summary: dict[str, Any], files: list[Path],
                     plot: Path | None, as_json: bool, quiet: bool) -> None:
     """Accuracy and loss next to scikit-learn's LogisticRegression (lbfgs) with the same penalty."""
@@ -347,6 +358,7 @@ def _classification(est: Any, ds: Any, X: np.ndarray, y: np.ndarray, summary: di
         files += classifier_figures(est, X, y, plot, ds.feature_names, getattr(ds, "class_names", None) or None)
     pen = est._objective_.penalty
     Y = est._encode(y, first=False)
+    loss = est.loss_value(X, y)
     # scikit-learn parametrises two classes by one weight vector: compare like with like only
     comparable = not pen.l1 and est.fit_intercept and (Y.shape[1] == 1 or Y.shape[1] > 2)
     reference: dict[str, Any] = {}
@@ -358,11 +370,11 @@ def _classification(est: Any, ds: Any, X: np.ndarray, y: np.ndarray, summary: di
             ref = Reference(C=1 / (pen.l2 * len(y)) if pen.l2 else np.inf, tol=1e-10, max_iter=10000).fit(Z, y)
         f_ref = est._objective_.value(est._objective_.pack(ref.coef_.T, ref.intercept_), (Z, Y))
         reference = {"sklearn_accuracy": float(ref.score(Z, y)), "sklearn_loss": f_ref,
-                     "relative_gap_to_sklearn": (est.loss_value(X, y) - f_ref) / abs(f_ref)}
+                     "relative_gap_to_sklearn": (loss - f_ref) / abs(f_ref)}
     epochs = est.history_.to_pandas("epochs")
     summary.update(classes=est.classes_.tolist(), accuracy=float(est.score(X, y)),
                    val_accuracy=float(epochs["val_accuracy"].iloc[-1]) if "val_accuracy" in epochs else None,
-                   files=[str(p) for p in files], **reference)
+                   optimality_gap=loss - est.reference_optimum(X, y)[1], files=[str(p) for p in files], **reference)
     if as_json:
         emit_json(summary)
         return
@@ -373,7 +385,7 @@ def _classification(est: Any, ds: Any, X: np.ndarray, y: np.ndarray, summary: di
     table = Table("", "gradient descent", "scikit-learn (lbfgs)", show_edge=False)
     table.add_row("training accuracy", f"{summary['accuracy']:.4f}",
                   f"{reference['sklearn_accuracy']:.4f}" if reference else "—")
-    table.add_row("loss + penalty", f"{est.loss_value(X, y):.8g}",
+    table.add_row("loss + penalty", f"{loss:.8g}",
                   f"{reference['sklearn_loss']:.8g}" if reference else "—")
     if summary["val_accuracy"] is not None:
         table.add_row("validation accuracy", f"{summary['val_accuracy']:.4f}", "")
@@ -381,6 +393,7 @@ def _classification(est: Any, ds: Any, X: np.ndarray, y: np.ndarray, summary: di
     out.print(
         f"{len(est.classes_)} classes {est.classes_.tolist()[:10]}; {_settings(summary)}, batch "
         f"{summary['batch_size'] or 'all'}: {est.n_iter_} epochs, {est.t_} steps in {summary['seconds']:.3g} s — "
-        f"{est.result_.message}\n" + _footer(summary), highlight=False,
+        f"{est.result_.message}\ngap to the optimum {summary['optimality_gap']:.3g} (loss + penalty without weights, "
+        f"above its minimum)\n" + _footer(summary), highlight=False,
     )
     written(files, quiet)

@@ -795,10 +795,74 @@ class GradientDescentModel(BaseEstimator):
         Z = _host(self.scaling_.transform(self._check_X(X, reset=False))).astype(np.float64, copy=False)
         return Z, self._encode(np.asarray(_host(y)), first=False).astype(np.float64, copy=False)
 
+    def _fitted_params(self) -> np.ndarray:
+        """:math:`\\hat\\theta`, the parameters ``coef_`` and ``intercept_`` report, in the units gradient
+        descent ran in, as NumPy float64: the mean of the iterates with ``average``, else the last one."""
+        check_is_fitted(self)
+        averager = getattr(self, "_averager", None)
+        theta = averager.mean if averager is not None and averager.mean is not None else self._theta
+        return np.array(_host(theta), dtype=np.float64)
+
     def loss_value(self, X: Any, y: Any) -> float:
         """The objective (loss plus penalty) of the fitted parameters on ``(X, y)``."""
         Z, Y = self._fit_space(X, y)
-        return self._objective_.value(_host(self._theta).astype(np.float64), (Z, Y))
+        return self._objective_.value(self._fitted_params(), (Z, Y))
+
+    def reference_optimum(self, X: Any, y: Any) -> tuple[np.ndarray, float]:
+        r"""The exact optimum :math:`(\theta^*, f^*)` of this model's objective on ``(X, y)``.
+
+        Same loss and penalty as the fit, in the units gradient descent ran in (after ``scale``),
+        without sample or class weights; :math:`\theta^* = [\operatorname{vec}(W^*), b^*]` as
+        ``_objective_.pack`` lays it out (``scaling_.to_original`` maps it to the units of ``X``).
+        Found by :func:`gradstep.reference.reference_solve` started from the fitted parameters
+        (:class:`~gradstep.LinearRegression` without an L1 penalty: the closed form).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gradstep import LogisticRegression
+        >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]]); y = np.array([0, 1, 0, 1])
+        >>> clf = LogisticRegression(penalty="l2", alpha=0.1, epochs=5, tol=None).fit(X, y)
+        >>> theta, f = clf.reference_optimum(X, y)
+        >>> f <= clf.loss_value(X, y)
+        True
+        """
+        Z, Y = self._fit_space(X, y)
+        return self._reference((Z, Y), self._fitted_params())
+
+    def _reference(self, batch: tuple[np.ndarray, np.ndarray], start: np.ndarray) -> tuple[np.ndarray, float]:
+        """:meth:`reference_optimum` on the fit-space ``batch``, from ``start`` (zeros when not finite)."""
+        from ..reference import reference_solve
+
+        return reference_solve(self._objective_, batch, x0=start if np.all(np.isfinite(start)) else None)
+
+    def optimality_gap(self, X: Any, y: Any) -> float:
+        r""":math:`f(\hat\theta) - f(\theta^*)`: how far the fitted objective is above its minimum on ``(X, y)``.
+
+        :math:`f` is the model's objective, loss plus the same penalty, measured in the units
+        gradient descent ran in (after ``scale``) and without sample or class weights;
+        :math:`\hat\theta` the fitted parameters (those ``coef_`` and ``intercept_`` report) and
+        :math:`\theta^*` the exact optimum (:meth:`reference_optimum`). Non-negative up to rounding
+        (about :math:`10^{-16} |f^*|`); the relative gap is ``gap / abs(f_star)`` with ``f_star``
+        from :meth:`reference_optimum`.
+
+        Returns
+        -------
+        float
+            The absolute gap, in the units of the objective.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from gradstep import SoftmaxRegression
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = np.array([0, 0, 1, 2])
+        >>> clf = SoftmaxRegression(penalty="l2", alpha=0.01, epochs=3, tol=None).fit(X, y)
+        >>> clf.optimality_gap(X, y) > 0, clf.set_params(epochs=3000).fit(X, y).optimality_gap(X, y) < 1e-6
+        (True, True)
+        """
+        Z, Y = self._fit_space(X, y)
+        theta = self._fitted_params()
+        return self._objective_.value(theta, (Z, Y)) - self._reference((Z, Y), theta)[1]
 
     def _decision(self, X: Any) -> Any:
         """:math:`XW + b` in original units, shape (n, k), computed on the compute side and

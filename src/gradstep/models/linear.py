@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.utils.validation import check_is_fitted
 
 from .. import backend, diagnostics
 from ..data.batching import FixedBatch
@@ -231,19 +230,16 @@ class LinearRegression(RegressorMixin, GradientDescentModel):
         out = faults.check_predictions(self._decision(X), X)  # an overflow is an error, never inf or nan
         return out[:, 0] if self._single_output else out
 
-    def optimality_gap(self, X: Any, y: Any) -> float:
-        r""":math:`f(\hat\theta) - f(\theta^*)` with :math:`\theta^*` the closed-form optimum (same loss, same L2).
-
-        Measured in the units gradient descent ran in (after ``scale``), without sample
-        weights. Not defined with an L1 penalty (no closed form).
-        """
-        check_is_fitted(self)
-        if self._objective_.penalty.l1:
-            raise ValueError("optimality_gap needs a closed form: it is not defined with an L1 penalty")
-        Z, Y = self._fit_space(X, y)
-        coef, b = diagnostics.closed_form(Z, Y, bool(self.fit_intercept), self.loss, self._objective_.penalty.l2)
-        best = self._objective_.pack(np.asarray(coef).T, np.atleast_1d(b) if self.fit_intercept else None)
-        return self.loss_value(X, y) - self._objective_.value(best, (Z, Y))
+    def _reference(self, batch: tuple[np.ndarray, np.ndarray], start: np.ndarray) -> tuple[np.ndarray, float]:
+        """The closed form (:func:`gradstep.diagnostics.closed_form`, exact and faster) unless there is an
+        L1 penalty, which has none: then the base class's :func:`~gradstep.reference.reference_solve`."""
+        obj = self._objective_
+        if obj.penalty.l1:
+            return super()._reference(batch, start)
+        Z, Y = batch
+        coef, b = diagnostics.closed_form(Z, Y, bool(self.fit_intercept), self.loss, obj.penalty.l2)
+        best = obj.pack(np.asarray(coef).T, np.atleast_1d(b) if self.fit_intercept else None)
+        return best, obj.value(best, batch)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
