@@ -85,7 +85,8 @@ def fit(
     dropna: Annotated[bool, typer.Option("--dropna", help="Drop rows with missing values.")] = False,
     fill: Annotated[str | None, typer.Option("--fill", help="Fill missing feature values: 'mean'.")] = None,
     model: Annotated[str, typer.Option(help="Model: linear, logistic (binary) or softmax (multi-class).")] = "linear",
-    optimizer: Annotated[str, typer.Option(help="gd/sgd, momentum, nesterov, adagrad, rmsprop, adam.")] = "sgd",
+    optimizer: Annotated[str, typer.Option(help="auto (FISTA for full batches with --lr auto, else sgd), gd/sgd, "
+                                           "momentum, nesterov, adagrad, rmsprop, adam, fista.")] = "auto",
     lr_text: Annotated[str | None, typer.Option("--lr", help="Learning rate (the start of the schedule) or 'auto' "
                                                 "(1/L); default 0.01 for linear, auto for the classifiers.")] = None,
     schedule_spec: Annotated[str | None, typer.Option("--schedule", help=SCHEDULE_HELP)] = None,
@@ -189,7 +190,7 @@ def fit(
 
     try:
         est = getattr(models, cls_name)(**params)
-        plain = optimizer in ("gd", "sgd") and not opt_params.get("momentum")
+        plain = optimizer in ("auto", "gd", "sgd") and not opt_params.get("momentum")
         bound, kappa, warning = lr_check(X, lr if lr != "auto" else 0.0, LOSS_OF.get(model, loss), not no_intercept,
                                          scale_kind, batch_size, Penalty(penalty, alpha).l2, plain)
     except ValueError as e:

@@ -54,8 +54,8 @@ GTOL_FULL = 1e-5
 """``gtol="auto"`` for full batches: the gradient norm at most 1e-5 of its first value (on standardised data
 the objective is then within about 1e-7 of its minimum, relative: ``benchmarks/defaults.py``)."""
 
-GTOL_BATCHES = 1e-3
-"""``gtol="auto"`` for mini-batches: the gradient over all the rows, at the end of an epoch, at most 1e-3
+GTOL_BATCHES = 2e-4
+"""``gtol="auto"`` for mini-batches: the gradient over all the rows, at the end of an epoch, at most 2e-4
 of its norm at the start."""
 
 
@@ -356,10 +356,11 @@ class GradientDescentModel(BaseEstimator):
         """The ``tol`` and ``gtol`` in force: ``"auto"`` is the gradient rule (``gtol`` :data:`GTOL_FULL`
         for full batches, :data:`GTOL_BATCHES` on the gradient over all the rows at each epoch's end for
         mini-batches), the loss rule only on a validation loss (``tol`` 1e-3 with ``early_stopping``):
-        the loss improving slowly is no sign of an optimum near."""
+        the loss improving slowly is no sign of an optimum near. ``tol=None`` with ``gtol="auto"`` runs
+        every epoch asked for (``partial_fit``'s one epoch too)."""
         gtol = self.gtol
-        if isinstance(gtol, str):
-            gtol = GTOL_FULL if self._full_batch else GTOL_BATCHES
+        if isinstance(gtol, str):   # tol=None asks for every epoch (scikit-learn's way): no rule then
+            gtol = None if tol is None else GTOL_FULL if self._full_batch else GTOL_BATCHES
         if isinstance(tol, str):
             tol = 1e-3 if validating else None
         return tol, gtol
@@ -467,6 +468,7 @@ class GradientDescentModel(BaseEstimator):
         self.history_ = History(
             record_params=self.record_params, param_names=self._param_names(d, k),
             meta={"model": type(self).__name__, "params": _plain(self.get_params()), "seed": self._seed,
+                  "optimizer": self.optimizer_ if isinstance(self.optimizer_, str) else "transform",
                   "backend": self._placement.describe(),
                   "n_samples": n, "scale": self.scaling_.kind,
                   "lr": self.lr_ if isinstance(self.lr_, (int, float)) or self.lr_ is None else repr(self.lr_)},
@@ -546,8 +548,8 @@ class GradientDescentModel(BaseEstimator):
     def _warn_unconverged(self, result: Result, advice: str) -> None:
         """scikit-learn's convention: a ``ConvergenceWarning`` when the epochs ran out while a convergence
         rule (``tol``, ``gtol``) was on; a run with every rule off did what it was asked."""
-        if result.status == MAX_ITER and (self.tol is not None or self.gtol is not None):
-            warnings.warn(f"{result.message} (epochs={self.epochs}, tol={self.tol}, gtol={self.gtol}); {advice}",
+        if result.status == MAX_ITER and (self.tol_ is not None or self.gtol_ is not None):
+            warnings.warn(f"{result.message} (epochs={self.epochs}, tol={self.tol_}, gtol={self.gtol_}); {advice}",
                           ConvergenceWarning, stacklevel=3)
 
     def _partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> GradientDescentModel:

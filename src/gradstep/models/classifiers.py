@@ -181,6 +181,13 @@ class _Classifier(ClassifierMixin, GradientDescentModel):
         return tags
 
 
+def _rounded_to_one(log_p: Any) -> Any:
+    r"""``log_p`` with 0 where :math:`p = e^{\log p}` rounds to 1 in its dtype (:math:`|\log p| < \epsilon/2`):
+    the log of the probability ``predict_proba`` returns, which is then exactly 1."""
+    xp = backend.namespace(log_p)
+    return xp.where(log_p > -0.5 * xp.finfo(log_p.dtype).eps, xp.zeros_like(log_p), log_p)
+
+
 class LogisticRegression(_Classifier):
     __doc__ = r"""Binary logistic regression by gradient descent.
 
@@ -212,7 +219,7 @@ class LogisticRegression(_Classifier):
 
     def predict_log_proba(self, X: Any) -> Any:
         z = self.decision_function(X)
-        return backend.namespace(z).stack([backend.log_sigmoid(-z), backend.log_sigmoid(z)], axis=1)
+        return _rounded_to_one(backend.namespace(z).stack([backend.log_sigmoid(-z), backend.log_sigmoid(z)], axis=1))
 
     def predict_proba(self, X: Any) -> Any:
         z = self.decision_function(X)
@@ -250,7 +257,7 @@ class SoftmaxRegression(_Classifier):
 
     def predict_log_proba(self, X: Any) -> Any:
         Z = self._decision(X)
-        return Z - backend.logsumexp(Z, axis=1, keepdims=True)
+        return _rounded_to_one(Z - backend.logsumexp(Z, axis=1, keepdims=True))
 
     def predict_proba(self, X: Any) -> Any:
         return backend.softmax(self._decision(X), axis=1)

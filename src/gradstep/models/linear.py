@@ -44,15 +44,21 @@ class LinearRegression(RegressorMixin, GradientDescentModel):
     loss : {"mse", "half_mse", "sum"}, default="mse"
         Mean of squares (PyTorch's ``MSELoss``), half of it, or the plain sum.
     fit_intercept : bool, default=True
-    optimizer : str or GradientTransformation, default="sgd"
-        ``"gd"`` / ``"sgd"`` (the plain step), ``"momentum"``, ``"nesterov"``,
-        ``"adagrad"``, ``"rmsprop"``, ``"adam"``, or a transform from
-        :mod:`gradstep.optim` (which then carries its own learning rate).
+    optimizer : str or GradientTransformation, default="auto"
+        ``"auto"``: FISTA with restarts (``"fista"``) for full batches with ``lr="auto"``, else
+        the plain step; ``"gd"`` / ``"sgd"`` (the plain step), ``"momentum"``, ``"nesterov"``,
+        ``"adagrad"``, ``"rmsprop"``, ``"adam"``, ``"fista"``, or a transform from
+        :mod:`gradstep.optim` (which then carries its own learning rate). The one used is
+        ``optimizer_``. With an L1 part in the penalty, the plain, momentum and FISTA steps are
+        proximal (:mod:`gradstep.optim.proximal`): coefficients land on exact zeros.
     lr : float, schedule or "auto", default="auto"
         Learning rate, a number or a function ``count -> lr`` (:mod:`gradstep.optim.schedules`).
         ``"auto"`` takes :math:`1/L`, half the largest stable learning rate of the data
-        (:func:`gradstep.stable_lr`; the per-row bound for per-sample SGD) for the plain and
-        momentum steps, and torch's default for AdaGrad, RMSProp and Adam. The value used is ``lr_``.
+        (:func:`gradstep.stable_lr`) for full batches; for mini-batches and single rows,
+        :math:`1/\mathcal L_B` from the batch's expected smoothness, decayed as
+        :math:`\eta_0/(1 + \eta_0\lambda_2 t)` with an L2 part :math:`\lambda_2` (so that the
+        steps reach the optimum, not a noise ball around it); torch's default for AdaGrad,
+        RMSProp and Adam. The value used is ``lr_``.
     optimizer_params : dict, optional
         Hyper-parameters of the named optimizer, torch's names: ``{"momentum": 0.95}``, ``{"betas": (0.9, 0.99)}``.
     epochs : int, default=1000
@@ -75,17 +81,22 @@ class LinearRegression(RegressorMixin, GradientDescentModel):
         Scale the features inside the model (see :mod:`gradstep.scaling`):
         gradient descent runs on the scaled features (the history is in those
         units), ``coef_`` and ``intercept_`` are reported in the original units.
-    tol : float or None, default=1e-3
+    tol : float, "auto" or None, default="auto"
         Stop when the loss on all the data (the validation loss with
         ``early_stopping``) has not improved by ``tol`` for ``n_iter_no_change``
-        epochs; ``None`` runs exactly ``epochs`` epochs.
+        epochs. ``"auto"``: 1e-3 on the validation loss with ``early_stopping``, else off (slow
+        progress is no sign of an optimum near: ``gtol`` decides). ``None`` with ``gtol="auto"``
+        runs exactly ``epochs`` epochs. The value used is ``tol_``.
     n_iter_no_change : int, default=5
-    gtol : float or None, default=None
-        Full batch: stop (converged) once the gradient norm is at most ``gtol`` times its
-        norm at the first step, :math:`\lVert\nabla f(\theta_k)\rVert \le \mathrm{gtol}\,
-        \lVert\nabla f(\theta_0)\rVert` (scale-free, unlike SciPy's absolute ``gtol``); it
-        measures the distance to the optimum, where the ``tol`` rule measures progress. Not
-        used for mini-batches, whose gradients are noisy.
+    gtol : float, "auto" or None, default="auto"
+        Stop (converged) once the gradient norm is at most ``gtol`` times its norm at the
+        start, :math:`\lVert\nabla f(\theta_k)\rVert \le \mathrm{gtol}\,
+        \lVert\nabla f(\theta_0)\rVert` (scale-free, unlike SciPy's absolute ``gtol``; with
+        L1, the minimum-norm subgradient); it measures the distance to the optimum, where the
+        ``tol`` rule measures progress. Full batch: at every step. Mini-batches: the gradient
+        over all the rows at the end of each epoch. ``"auto"``: 1e-5 for full batches, 2e-4
+        for mini-batches (objective within about 1e-7 and 5e-5 of its minimum, relative, on the
+        problems of ``benchmarks/defaults.py``); off with ``tol=None``. The value used is ``gtol_``.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows; their loss is recorded every
         epoch (``val_loss`` in ``history_``) and drives the ``tol`` rule.

@@ -97,9 +97,8 @@ class Penalty:
         array([ 0.7,  0. , -0.4])
         """
         xp = namespace(w, g)
-        if self.l2:
-            g = g + self.l2 * w
+        full = g + self.grad(w)   # where w != 0 (at w == 0 the L2 part is 0 and h = g)
         if not self.l1:
-            return g
+            return full
         shrunk = xp.sign(g) * xp.clip(xp.abs(g) - self.l1, min=0.0)
-        return xp.where(w == 0, shrunk, g + self.l1 * xp.sign(w))
+        return xp.where(w == 0, shrunk, full)
