@@ -94,9 +94,9 @@ def _data(objective: str) -> tuple[Any, np.ndarray, np.ndarray | None, np.ndarra
 # in every batch mode (Rosenbrock's Hessian at the start has an eigenvalue of about 1330).
 LR = {
     "data": {"gd": 0.05, "sgd": 0.05, "momentum": 0.02, "nesterov": 0.02, "adagrad": 0.3,
-             "rmsprop": 0.01, "adam": 0.05, "clip_by_norm+momentum": 0.02},
+             "rmsprop": 0.01, "adam": 0.05, "fista": 0.05, "clip_by_norm+momentum": 0.02},
     "rosenbrock": {"gd": 1e-3, "sgd": 1e-3, "momentum": 1e-4, "nesterov": 1e-4, "adagrad": 0.5,
-                   "rmsprop": 0.01, "adam": 0.05, "clip_by_norm+momentum": 1e-3},
+                   "rmsprop": 0.01, "adam": 0.05, "fista": 1e-4, "clip_by_norm+momentum": 1e-3},
 }
 CLIP = {"data": 0.5, "rosenbrock": 5.0}  # below the gradient norm at the start: the clip acts
 

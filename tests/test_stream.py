@@ -137,7 +137,7 @@ def test_stream_chunk_rows_larger_than_groups(tmp_path):
     _assert_same_fit(streamed, memory, epoch_rel=1e-12)
 
 
-@pytest.mark.parametrize("batch_size", [None, 1])
+@pytest.mark.parametrize("batch_size", [None, 1, 4])
 @pytest.mark.parametrize("name", ["linear-mse", "linear-l2", "logistic", "softmax"])
 def test_auto_lr_matches_in_memory(tmp_path, name, batch_size):
     cls, kind, params = MODELS[name]
@@ -147,8 +147,17 @@ def test_auto_lr_matches_in_memory(tmp_path, name, batch_size):
     kw = dict(batch_size=batch_size, shuffle=False, tol=None, epochs=1, lr="auto", **params)
     memory = cls(**kw).fit(df[FEATURES].to_numpy(), df["y"].to_numpy())
     streamed = cls(**kw).fit_stream(path, target="y", chunk_rows=CHUNK)
-    assert np.isfinite(memory.lr_) and memory.lr_ > 0
-    assert streamed.lr_ == pytest.approx(memory.lr_, rel=1e-6)
+    if batch_size is None:
+        assert np.isfinite(memory.lr_) and memory.lr_ > 0
+        assert streamed.lr_ == pytest.approx(memory.lr_, rel=1e-6)
+        return
+    # mini-batches: the same decaying schedule, from the same first step
+    assert type(streamed.lr_) is type(memory.lr_)
+    assert np.isfinite(memory.lr_(0)) and memory.lr_(0) > 0
+    assert streamed.lr_.steps_per_epoch == memory.lr_.steps_per_epoch == -(-len(df) // batch_size)
+    assert streamed.lr_.half_life == pytest.approx(memory.lr_.half_life, rel=1e-6)
+    for t in (0, 7 * memory.lr_.steps_per_epoch, 10**6):
+        assert streamed.lr_(t) == pytest.approx(memory.lr_(t), rel=1e-6)
 
 
 # ------------------------------------------------------------------------------ batches of a stream

@@ -136,8 +136,13 @@ def test_class_weights_from_counts_are_sklearns():
 
 
 def test_auto_lr_with_scaling_and_weights_matches_in_memory(tmp_path):
-    streamed, memory = _pair(tmp_path, "linear", weights=True, batch_size=16, scale="standard", lr="auto")
+    streamed, memory = _pair(tmp_path, "linear", weights=True, batch_size=None, scale="standard", lr="auto")
     assert streamed.lr_ == pytest.approx(memory.lr_, rel=1e-6)
+    # mini-batches: the noise term bounds one row's curvature by the largest weight times the largest
+    # squared norm (the summary keeps each maximum, not that of their product): never a larger step
+    streamed, memory = _pair(tmp_path, "linear", weights=True, batch_size=16, scale="standard", lr="auto")
+    assert 0 < streamed.lr_(0) <= memory.lr_(0) * (1 + 1e-12)
+    assert streamed.lr_.steps_per_epoch == memory.lr_.steps_per_epoch
 
 
 # ------------------------------------------------------------------------------ every row read once

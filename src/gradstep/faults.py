@@ -33,7 +33,7 @@ SCALE_RATIO = 1e4
 warning: gradient descent slows down by about its square (the condition number)."""
 
 GAP_RATIO = 0.1
-"""A run stopped by ``tol`` with an estimated :math:`f - f^*` above this share of the loss is
+"""A run stopped by ``tol`` or ``gtol`` with an estimated :math:`f - f^*` above this share of the loss is
 reported as stopped far from the optimum."""
 
 RANK_MAX_FEATURES = 200
@@ -292,7 +292,8 @@ def _dependent(G_all: np.ndarray, cols: list[int]) -> list[int]:
 # ---------------------------------------------------------------------------------------- after a fit
 def check_fit(model: Any, X: Any, Y: Any, w: Any, result: Any, stacklevel: int = 2) -> None:
     """After a fresh ``fit``: separable classes (classifiers without a penalty), and a stop by the
-    ``tol`` rule far from the optimum (a diagonal estimate of :math:`f - f^*`)."""
+    ``tol`` or ``gtol`` rule far from the optimum (a diagonal estimate of :math:`f - f^*`): on badly
+    scaled features both the loss and the gradient can fall while the optimum is far."""
     if result.jac is None or getattr(model, "_averager", None) is not None:
         return
     obj = model._objective_
@@ -300,7 +301,7 @@ def check_fit(model: Any, X: Any, Y: Any, w: Any, result: Any, stacklevel: int =
     if (getattr(model, "_stratify", False) and not model.early_stopping and not obj.penalty.active
             and _separable(model, obj, Z, Y, w, result, stacklevel + 1)):
         return
-    if result.status != 0 or model.tol_ is None or model.early_stopping or obj.penalty.l1:
+    if result.status != 0 or model.early_stopping or obj.penalty.l1:
         return
     _check_gap(model, obj, Z, w, result, stacklevel + 1)
 
@@ -387,11 +388,14 @@ def _check_gap(model: Any, obj: Any, Z: Any, w: Any, result: Any, stacklevel: in
     with np.errstate(all="ignore"):
         gap = 0.5 * float(np.sum(np.where(h > 0, g * g / h, 0.0)))
     fun = float(result.fun)
-    if not (math.isfinite(gap) and gap > GAP_RATIO * abs(fun) and gap > 10 * float(model.tol_)):
+    if not (math.isfinite(gap) and gap > GAP_RATIO * abs(fun) and gap > 10 * float(model.tol_ or 0.0)):
         return
-    _warn(f"the run stopped by the tol rule (tol={model.tol_}) far from the optimum: the loss {fun:.4g} is about "
+    by_tol = "improved" in result.message
+    rule = f"tol rule (tol={model.tol_})" if by_tol else f"gtol rule (gtol={model.gtol_})"
+    remedy = "lower tol or raise n_iter_no_change/epochs" if by_tol else "lower gtol"
+    _warn(f"the run stopped by the {rule} far from the optimum: the loss {fun:.4g} is about "
           f"{gap:.3g} above its minimum (estimated from the final gradient); the features are probably badly "
-          f"scaled or nearly collinear: set scale='standard', lower tol or raise n_iter_no_change/epochs",
+          f"scaled or nearly collinear: set scale='standard', {remedy}",
           stacklevel + 1)
 
 

@@ -45,7 +45,7 @@ from ..loop import (
 )
 from ..objectives import PENALTIES, Penalty
 from ..optim import OPTIMIZERS, GradientTransformation, make_optimizer
-from ..optim.schedules import optimal
+from ..optim.schedules import inverse_epochs
 from ..scaling import FeatureScaling
 from .placement import Placement, check_tensor, is_tensor
 
@@ -53,6 +53,9 @@ from .placement import Placement, check_tensor, is_tensor
 GTOL_FULL = 1e-5
 """``gtol="auto"`` for full batches: the gradient norm at most 1e-5 of its first value (on standardised data
 the objective is then within about 1e-7 of its minimum, relative: ``benchmarks/defaults.py``)."""
+
+HALF_LIFE = 10.0
+"""Epochs until the mini-batch step of ``lr="auto"`` is halved (longer with an L2 penalty: :meth:`_auto_lr`)."""
 
 GTOL_BATCHES = 2e-4
 """``gtol="auto"`` for mini-batches: the gradient over all the rows, at the end of an epoch, at most 2e-4
@@ -401,12 +404,14 @@ class GradientDescentModel(BaseEstimator):
         r"""``lr="auto"``: :math:`1/L` for full batches; for batches of :math:`B` rows, the step
         :math:`\eta_0 = 1/\mathcal L_B` of the batch gradient's expected smoothness (Gower et al., 2019),
 
-        .. math:: \mathcal L_B = \frac{n - B}{B(n - 1)} L_{max} + \frac{n (B - 1)}{B (n - 1)} L,
+        .. math:: \mathcal L_B = \frac{n - B}{B(n - 1)} L_{max} + \frac{n (B - 1)}{B (n - 1)} L
 
-        (:math:`L_{max}` the largest one-row curvature: the noise of small batches), decayed as
-        :math:`\eta_0 / (1 + \eta_0 \lambda_2 t)` (:class:`~gradstep.optim.schedules.optimal`) so that the
-        steps reach the optimum instead of a noise ball around it; ``None`` (torch's default) for the
-        adaptive optimisers."""
+        (:math:`L_{max}` the largest one-row curvature: the noise of small batches), decayed with the
+        epochs, :math:`\eta_0 / (1 + k/h)` (:class:`~gradstep.optim.schedules.inverse_epochs`), so that the
+        steps reach the optimum instead of a noise ball around it. The half-life :math:`h` is
+        :data:`HALF_LIFE` epochs, or :math:`2 / (\lambda_2 \eta_0 s)` (:math:`s` steps per epoch) when
+        an L2 part :math:`\lambda_2` makes that longer: the decay must not outrun the contraction
+        :math:`(1 - \eta\lambda_2)^s` of an epoch. ``None`` (torch's default) for the adaptive optimisers."""
         if self._adaptive():
             return None
         if self._full_batch:
@@ -415,8 +420,10 @@ class GradientDescentModel(BaseEstimator):
         L_max = 2.0 / stable(True)
         L = L_max if B == 1 else 2.0 / stable(False)
         L_B = ((n - B) * L_max + n * (B - 1) * L) / (B * (n - 1)) if n > 1 else L_max
+        eta, steps = 1.0 / L_B, -(-n // B)
         mu = self._objective_.penalty.l2
-        return optimal(1.0 / L_B, mu) if mu > 0 else 1.0 / L_B
+        half_life = max(HALF_LIFE, 2.0 / (mu * eta * steps)) if mu > 0 else HALF_LIFE
+        return inverse_epochs(eta, steps, half_life)
 
     def _resolve_optimizer(self, full_batch: bool) -> str | GradientTransformation:
         """``optimizer="auto"``: FISTA for full batches with ``lr="auto"`` (its step 1/L is known), else

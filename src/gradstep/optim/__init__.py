@@ -9,7 +9,8 @@ Examples
 """
 
 from . import schedules
-from .alias import OPTIMIZERS, adagrad, adam, make_optimizer, momentum, nesterov, rmsprop, sgd
+from .alias import OPTIMIZERS, adagrad, adam, fista, make_optimizer, momentum, nesterov, rmsprop, sgd
+from .proximal import accelerate, l1_step
 from .base import (
     ChainState,
     EmptyState,
@@ -20,7 +21,7 @@ from .base import (
     global_norm,
     stateless,
 )
-from .schedules import Schedule, as_schedule, constant, cosine, exponential, inverse_time
+from .schedules import Schedule, as_schedule, constant, cosine, exponential, inverse_epochs, inverse_time
 from .transforms import (
     ScaleByAdagradState,
     ScaleByAdamState,
@@ -43,9 +44,9 @@ step = schedules.step
 __all__ = [
     "OPTIMIZERS", "ChainState", "EmptyState", "GradientTransformation", "Schedule",
     "ScaleByAdagradState", "ScaleByAdamState", "ScaleByLrState", "ScaleByRmsState", "TraceState",
-    "adagrad", "adam", "add_decayed_weights", "apply_updates", "as_schedule", "chain",
-    "clip_by_norm", "clip_by_value", "constant", "find_states", "cosine", "exponential", "global_norm",
-    "identity", "inverse_time", "make_optimizer", "momentum", "nesterov", "rmsprop",
+    "accelerate", "adagrad", "adam", "add_decayed_weights", "apply_updates", "as_schedule", "chain",
+    "clip_by_norm", "clip_by_value", "constant", "find_states", "cosine", "exponential", "fista", "global_norm",
+    "identity", "inverse_epochs", "l1_step", "inverse_time", "make_optimizer", "momentum", "nesterov", "rmsprop",
     "scale_by_adagrad", "scale_by_adam", "scale_by_lr", "scale_by_rms", "schedules", "sgd",
     "stateless", "step", "trace",
 ]

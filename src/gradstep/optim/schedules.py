@@ -124,29 +124,33 @@ class inverse_time:
 
 
 @dataclass(frozen=True)
-class optimal:
-    r"""The step of SGD on a :math:`\mu`-strongly convex objective: :math:`\eta_t = \eta / (1 + \eta\mu t)`.
+class inverse_epochs:
+    r"""A step that decays with the epochs: :math:`\eta_t = \eta / (1 + \lfloor t / s\rfloor / h)`.
 
-    It starts at ``lr`` and ends as :math:`1/(\mu t)`, the decay that takes stochastic
-    gradient steps to the optimum instead of a noise ball around it (scikit-learn's
-    ``learning_rate="optimal"``, :math:`1/(\alpha(t_0 + t))`, with :math:`t_0 = 1/(\eta\alpha)`).
-    ``mu`` 0 keeps ``lr``.
+    ``s`` is ``steps_per_epoch``, ``h`` the ``half_life`` in epochs (the step is halved after
+    ``h`` epochs, a third after ``2h``). Constant within an epoch, so that each pass over the
+    reshuffled rows is taken with one step size; decaying as :math:`1/k`, so that stochastic
+    steps reach the optimum instead of a noise ball around it (Robbins and Monro's conditions).
 
     Examples
     --------
-    >>> optimal(0.5, mu=0.1)(20)
-    0.25
+    >>> s = inverse_epochs(0.5, steps_per_epoch=10, half_life=4)
+    >>> s(0), s(9), s(40), s(80)
+    (0.5, 0.5, 0.25, 0.16666666666666666)
     """
 
     lr: float
-    mu: float
+    steps_per_epoch: int
+    half_life: float
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lr", _check_positive("lr", self.lr))
-        _check_positive("mu", self.mu)
+        if int(self.steps_per_epoch) != self.steps_per_epoch or self.steps_per_epoch < 1:
+            raise ValueError(f"steps_per_epoch must be a whole number >= 1, got {self.steps_per_epoch!r}")
+        _check_positive("half_life", self.half_life, allow_zero=False)
 
     def __call__(self, count: int) -> float:
-        return self.lr / (1.0 + self.lr * self.mu * count)
+        return self.lr / (1.0 + (count // self.steps_per_epoch) / self.half_life)
 
 
 @dataclass(frozen=True)
