@@ -107,9 +107,10 @@ def fit(
     scale: Annotated[str, typer.Option(help="Feature scaling inside the model: standard, minmax, none.")] = "none",
     no_intercept: Annotated[bool, typer.Option("--no-intercept", help="Fit y = w.x without b.")] = False,
     tol: Annotated[str, typer.Option(help="Stop when the epoch loss improves by less than this (or 'none').")] = "none",
-    gtol: Annotated[str | None, typer.Option(help="Full batch: stop when the gradient norm falls to this fraction of its "
-                                             "first value (or 'none'); default 1e-6 for the classifiers, none for "
-                                             "linear regression (the tutorials' fixed epochs).")] = None,
+    gtol: Annotated[str | None, typer.Option(help="Stop when the gradient norm (over all the rows, at each epoch's end "
+                                             "for mini-batches) falls to this fraction of its first value (or "
+                                             "'none'); default 1e-6 for full-batch classifiers, 2e-4 for mini-batch "
+                                             "ones, none for linear regression (the tutorials' fixed epochs).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the shuffling.")] = 0,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write the figures to this folder.")] = None,
     history: Annotated[Path | None, typer.Option(help="Write the run's history to this JSON file.")] = None,
@@ -220,7 +221,7 @@ def fit(
     seconds = time.perf_counter() - t0
     common = {
         "data": ds.description, "features": list(ds.feature_names), "target": ds.target_name, "model": model,
-        "optimizer": optimizer, "lr": est.lr_ if isinstance(est.lr_, (int, float)) else repr(est.lr_),
+        "optimizer": est.optimizer_, "lr": est.lr_ if isinstance(est.lr_, (int, float)) else str(est.lr_),
         "schedule": schedule_spec, "batch_size": batch_size, "scale": scale_kind, "epochs_run": est.n_iter_,
         "steps": est.t_, "success": bool(est.result_.success), "message": est.result_.message,
         "loss_value": est.result_.fun, "coef": est.coef_, "intercept": est.intercept_, "stable_lr": bound,
@@ -270,6 +271,16 @@ def _too_big(file: Path, memory: str | None) -> str | None:
     return f"its table takes about {describe(need)} as float64, more than {whose}, {describe(budget)}"
 
 
+def _default_gtol(task: str, batch_size: int | None) -> float | None:
+    """``--gtol`` when not given: :data:`DEFAULT_GTOL` for full-batch classifiers, the estimators' mini-batch
+    rule (the gradient over all the rows at each epoch's end) for mini-batch ones, none for linear regression."""
+    if task != "classification":
+        return None
+    from ..models.base import GTOL_BATCHES
+
+    return DEFAULT_GTOL if batch_size is None else GTOL_BATCHES
+
+
 def _params(model: str, optimizer: str, lr: Any, schedule_spec: str | None, opt: list[str] | None, epochs: int,
             batch_size: int | None, shuffle: bool, seed: int, penalty: str | None, alpha: float,
             clip_value: float | None, clip_norm: float | None, scale_kind: str | None, tol: str,
@@ -282,7 +293,7 @@ def _params(model: str, optimizer: str, lr: Any, schedule_spec: str | None, opt:
         "epochs": epochs, "batch_size": batch_size, "shuffle": shuffle, "random_state": seed,
         "penalty": penalty, "alpha": alpha, "clip_value": clip_value, "clip_norm": clip_norm,
         "scale": scale_kind, "tol": optional_float(tol, "--tol"), "early_stopping": early_stopping,
-        "gtol": optional_float(gtol, "--gtol") if gtol is not None else (DEFAULT_GTOL if task == "classification" else None),
+        "gtol": optional_float(gtol, "--gtol") if gtol is not None else _default_gtol(task, batch_size),
         "validation_fraction": validation_fraction,
     }
     if task == "regression":

@@ -131,7 +131,7 @@ def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: l
         data=source.description, features=[str(f) for f in est.feature_names_in_], target=source.target_name,
         sample_weight=sample_weight,
         rows=rows, rows_read=bar.rows, rows_per_second=bar.rows / seconds if seconds > 0 else None,
-        lr=est.lr_ if isinstance(est.lr_, (int, float)) or est.lr_ is None else repr(est.lr_),
+        lr=est.lr_ if isinstance(est.lr_, (int, float)) or est.lr_ is None else str(est.lr_),
         epochs_run=est.n_iter_, steps=est.t_, success=bool(est.result_.success), message=est.result_.message,
         loss_value=est.result_.fun, coef=est.coef_, intercept=est.intercept_, seconds=seconds,
         checkpoint=str(checkpoint) if checkpoint else None, files=[str(p) for p in files_written],
@@ -156,7 +156,7 @@ def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: l
     else:
         out.print(f"coef {np.asarray(est.coef_).tolist()}, intercept {np.asarray(est.intercept_).tolist()}")
     rate = summary["rows_per_second"]
-    out.print(f"{est.optimizer}, lr {summary['lr']}, batch {est.batch_size or 'all'}: {est.n_iter_} epochs, "
+    out.print(f"{est.optimizer_}, lr {summary['lr']}, batch {est.batch_size or 'all'}: {est.n_iter_} epochs, "
               f"{est.t_} steps in {seconds:.3g} s; {bar.rows:,} rows read"
               + (f" at {rate:,.0f} rows/s" if rate else "") + f" — {est.result_.message}\n"
               f"final loss {est.result_.fun:.10g}"

@@ -152,6 +152,9 @@ class inverse_epochs:
     def __call__(self, count: int) -> float:
         return self.lr / (1.0 + (count // self.steps_per_epoch) / self.half_life)
 
+    def __str__(self) -> str:
+        return f"{self.lr:.4g} / (1 + epoch / {self.half_life:.4g})"
+
 
 @dataclass(frozen=True)
 class cosine:
