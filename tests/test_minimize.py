@@ -39,9 +39,16 @@ def test_bowl_with_lr_1_1_diverges_with_a_message():
 
 @pytest.mark.parametrize("lr", [0.4, 0.01])
 def test_tutorial_learning_rate_comparison(lr):
-    res = minimize("x**2 + y**2", x0=[3, 2], lr=lr, steps=50)
+    # the tutorial's fixed 50 steps: gtol off (minimize's default gtol=1e-5 would stop lr=0.4 early)
+    res = minimize("x**2 + y**2", x0=[3, 2], lr=lr, steps=50, gtol=None)
     factor = 1 - 2 * lr
     np.testing.assert_allclose(res.x, np.array([3.0, 2.0]) * factor**50, rtol=1e-10, atol=1e-300)
+    assert res.nit == 50 and res.status == 1 and not res.success   # no rule on: none met
+    # with the default gtol, the run stops at the first k with ‖∇f(x_k)‖ = 2‖(3, 2)‖ |factor|^k <= 1e-5
+    res = minimize("x**2 + y**2", x0=[3, 2], lr=lr, steps=50)
+    k = int(np.ceil(np.log(1e-5 / (2 * np.hypot(3, 2))) / np.log(abs(factor))))
+    assert (res.nit, res.success) == ((k, True) if k <= 50 else (50, False))
+    np.testing.assert_allclose(res.x, np.array([3.0, 2.0]) * factor**res.nit, rtol=1e-10)
 
 
 def test_one_variable_curve_against_torch_autograd():
