@@ -88,6 +88,16 @@ def test_fit_divergence_exits_1_and_names_the_stable_lr(tmp_path):
     assert json.loads(history.read_text())["format"] == "gradstep.history"
 
 
+def test_minimize_command_defaults_are_the_library_s():
+    import inspect
+
+    from gradstep.cli.minimize import minimize as command
+    from gradstep.minimize import DEFAULT_GTOL, DEFAULT_STEPS
+
+    defaults = {k: p.default for k, p in inspect.signature(command).parameters.items()}
+    assert defaults["steps"] == DEFAULT_STEPS and float(defaults["gtol"]) == DEFAULT_GTOL
+
+
 def test_minimize_json_path():
     result = invoke("minimize", "x**2 + y**2", "--x0", "3,2", "--lr", "0.1", "--steps", "50", "--json")
     assert result.exit_code == 0, result.output
@@ -99,7 +109,12 @@ def test_minimize_json_path():
 
 def test_minimize_summary_and_divergence():
     result = invoke("minimize", "x**2 + y**2", "--x0", "3,2", "--lr", "0.1", "--steps", "50")
-    assert result.exit_code == 0 and "failed" in result.stdout   # a spent budget: no crash, no success
+    # a spent budget: no crash (exit 0), no success, and the message says which rule was not met
+    assert result.exit_code == 0 and "did not converge: stopped at the limit of 50 steps" in result.stdout
+    assert "gtol=1e-05 not met" in result.stdout
+    result = invoke("minimize", "x**2 + y**2", "--x0", "3,2", "--lr", "0.1")
+    assert result.exit_code == 0 and "converged: the gradient norm" in result.stdout
+    assert "did not converge" not in result.stdout
     result = invoke("minimize", "x**2 + y**2", "--x0", "3,2", "--lr", "1.1", "--steps", "50")
     assert result.exit_code == 1 and "diverged" in result.stdout
 
