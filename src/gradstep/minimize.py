@@ -46,7 +46,8 @@ from .optim import GradientTransformation, make_optimizer
 
 GRADS = ("symbolic", "numeric", "autograd")
 DEFAULT_GTOL = 1e-5
-"""The default ``gtol``: SciPy's ``minimize(method="BFGS")``'s, on the same (2-)norm of the gradient."""
+"""The default ``gtol``: the value of SciPy's ``minimize(method="BFGS")``. SciPy tests it on the largest
+component of the gradient (``norm=inf``), gradstep on its 2-norm, which is never smaller: the stricter rule."""
 DEFAULT_STEPS = 10_000
 r"""The default step budget. Plain gradient descent at the default ``lr = 0.01`` shrinks the gradient of
 a quadratic whose Hessian's smallest eigenvalue is :math:`\mu` by :math:`1 - 0.01\mu` a step, so going
@@ -175,7 +176,8 @@ def minimize(
     tol : float, optional
         Converge when ``fun`` has not decreased by ``tol`` for ``n_iter_no_change`` steps.
     gtol : float or None, default=1e-5
-        Converge when the gradient norm (2-norm) is at most ``gtol``, as SciPy's BFGS does by default.
+        Converge when the gradient's 2-norm is at most ``gtol`` (SciPy's BFGS default value; SciPy
+        measures the largest component, so this is the stricter test).
         ``None`` switches the rule off: with ``tol`` off too the run does its ``steps`` and, no rule
         having been met, reports ``success=False``.
     grad : callable or {"symbolic", "numeric", "autograd"}, optional
