@@ -313,9 +313,10 @@ def test_fit_command_stops_saves_and_resumes(tmp_path, streamed, sig):
 
 
 def test_minimize_command_without_checkpoint_saves_to_the_default_and_resumes(tmp_path):
+    # gtol off: all 60,000 steps (the default gtol=1e-5 would end the run at about step 16,000, before the signal)
     args = ["minimize", ROSENBROCK, "--x0", "-1.2,1", "--optimizer", "adam", "--lr", "0.0005", "--steps", "60000",
-            "--json"]
-    reference = gradstep.minimize(ROSENBROCK, [-1.2, 1.0], optimizer="adam", lr=0.0005, steps=60000)
+            "--gtol", "none", "--json"]
+    reference = gradstep.minimize(ROSENBROCK, [-1.2, 1.0], optimizer="adam", lr=0.0005, steps=60000, gtol=None)
     proc = start(*args, "--history", "h.json", cwd=tmp_path)
     deadline = time.monotonic() + 120
     while cpu_seconds(proc.pid) < 1.8:   # past the imports (under 1 s of CPU), before the end (about 4 s)

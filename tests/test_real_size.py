@@ -191,7 +191,8 @@ def test_gtol_not_met_is_not_success():
     y = X @ [1.0, 2.0]
     with pytest.warns(Warning):
         est = gradstep.LinearRegression(epochs=3, tol=None, gtol=1e-12).fit(X, y)
-    assert not est.result_.success and "without meeting the tolerance" in est.result_.message
+    assert not est.result_.success and est.result_.status == 1
+    assert "limit of 3 epochs" in est.result_.message and "gtol=1e-12 not met" in est.result_.message
 
 
 # --------------------------------------------------------------------------- progress on the compiled path

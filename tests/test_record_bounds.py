@@ -79,8 +79,10 @@ def test_thinned_record_keeps_the_grid_and_epoch_ends_of_the_full_record(compile
 
 def test_a_step_at_a_time_keeps_what_pieces_keep():
     """minimize records one step at a time; the kept steps and points are those of the full record."""
-    full = minimize("(x - 1)**2 + 3*(y + 2)**2", [4.0, 3.0], lr=0.01, steps=1000, record_params="all").history
-    thin = minimize("(x - 1)**2 + 3*(y + 2)**2", [4.0, 3.0], lr=0.01, steps=1000, record_params=50).history
+    full = minimize("(x - 1)**2 + 3*(y + 2)**2", [4.0, 3.0], lr=0.01, steps=1000, gtol=None,
+                    record_params="all").history   # all 1000 steps: gtol off
+    thin = minimize("(x - 1)**2 + 3*(y + 2)**2", [4.0, 3.0], lr=0.01, steps=1000, gtol=None,
+                    record_params=50).history
     assert thin.param_steps.tolist() == _grid(1000, 50) == list(range(0, 1000, 32))
     np.testing.assert_array_equal(thin.params, full.params[thin.param_steps])
     np.testing.assert_array_equal(thin.loss, full.loss)
@@ -199,7 +201,7 @@ def test_steps_file_holds_every_step_of_the_full_record(tmp_path):
 # ------------------------------------------------------------------------------ plots
 def test_plots_draw_a_thinned_path():
     h = minimize("(1 - x)**2 + 100*(y - x**2)**2", [-1.5, 2.0], optimizer="adam", lr=0.05, steps=3000,
-                 record_params=64).history
+                 gtol=None, record_params=64).history   # all 3000 steps: gtol off
     fig = plots.plot_contour(plots.formula_surface("(1 - x)**2 + 100*(y - x**2)**2"), h, optimum=(1, 1))
     line = fig.axes[0].lines[0]
     np.testing.assert_array_equal(np.column_stack(line.get_data()), h.path)

@@ -172,8 +172,23 @@ def test_run_gd_equals_hand_written_loop_iterate_by_iterate(client):
     assert path.shape == (51, 2)
     np.testing.assert_allclose(path, ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(run["loss"], ref[:-1, 0] ** 2 + ref[:-1, 1] ** 2, rtol=1e-12, atol=1e-14)
-    assert run["diverged"] is False and run["status"] == 1 and run["message"] == "completed the 50 steps asked for"
+    # minimize's default gtol=1e-5 is on: the 50 steps ran out first (‖∇f‖ = 2‖x_49‖ > 1e-5), not a success
+    assert run["diverged"] is False and run["status"] == 1 and run["success"] is False
+    assert run["message"].startswith("stopped at the limit of 50 steps with gtol=1e-05 not met")
     assert run["label"] == "gd, lr 0.1"
+
+
+def test_run_stops_with_success_where_the_gradient_norm_reaches_minimize_s_gtol(client):
+    r = client.post("/api/run", json=run_body(steps=500))
+    assert r.status_code == 200
+    run = r.json()["runs"][0]
+    x, ref = np.array([3.0, 2.0]), []
+    while np.linalg.norm(2 * x) > 1e-5:                      # the hand-written loop, stopped by gtol=1e-5
+        ref.append(x.copy())
+        x = x - 0.1 * 2 * x
+    ref.append(x)
+    np.testing.assert_allclose(run["path"], ref, rtol=1e-12, atol=1e-15)
+    assert run["success"] is True and run["status"] == 0 and run["message"].startswith("converged")
 
 
 def test_run_momentum_equals_hand_written_heavy_ball_and_minimize(client):
@@ -328,7 +343,7 @@ def test_fit_full_batch_equals_hand_written_gd_on_mse(client):
     np.testing.assert_allclose(d["path"], ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(d["loss"], [mse(w_, b_, x, y) for w_, b_ in ref[:-1]], rtol=1e-12)
     assert d["batch_size"] == 5 and d["diverged"] is False
-    assert d["message"] == "completed the 30 epochs asked for"
+    assert d["message"].startswith("completed the 30 epochs asked for")
     # the closed form is the least-squares line
     best = np.linalg.lstsq(np.c_[x, np.ones_like(x)], y, rcond=None)[0]
     np.testing.assert_allclose(d["closed_form"], best, rtol=1e-12)

@@ -407,6 +407,10 @@ class History:
         """A step column (``loss``, ``grad_norm``, ``lr``, ``epoch``, ``step``) as an array."""
         return self._steps[name].array()
 
+    def last(self, name: str) -> float | None:
+        """The last value of a step column (None before the first step), without building the column."""
+        return float(self._steps[name].last()) if self.n_steps else None
+
     @property
     def loss(self) -> np.ndarray:
         """Batch loss at each step, :math:`f(\\theta_k)` on step ``k``'s batch."""

@@ -41,6 +41,10 @@ Stopping (first that holds):
 * a stop was asked for (Ctrl-C or SIGTERM inside :func:`gradstep.interrupt.graceful`): checked
   before every update, and between the pieces of a compiled epoch (status 4). The run's
   checkpoint, if it has one, receives the snapshot of that moment, and ``Result.snapshot`` holds it.
+
+Only status 0 is a success (``Result.success``), as in SciPy, whose ``maxiter`` and
+"``callback`` raised ``StopIteration``" are failures too: a spent budget says which rules were on,
+how far each was from holding and what to change; with every rule off it says that none was on.
 """
 
 from __future__ import annotations
@@ -99,8 +103,9 @@ class Result(dict):
     nepoch : int
         Number of epochs completed.
     success : bool
-        True when the run stopped as asked: converged, or did the exact number
-        of steps asked for with tolerance stopping off.
+        True only when a convergence rule was met (``status`` 0), as in SciPy: a spent
+        budget (even one with every rule off), a callback's ``StopIteration``, a
+        divergence and an interruption are not successes.
     status : int
         0 converged, 1 step/epoch limit, 2 diverged, 3 stopped by the callback, 4 interrupted
         (Ctrl-C / SIGTERM in :func:`gradstep.interrupt.graceful`; ``success`` is False).
@@ -398,7 +403,8 @@ def run(
     Returns
     -------
     Result
-        ``status`` 2 (and ``success=False``) on divergence; this function never raises for it.
+        ``success`` True only for status 0 (a rule met); ``status`` 2 (and ``success=False``) on
+        divergence: this function never raises for it.
 
     Examples
     --------
@@ -409,6 +415,11 @@ def run(
     >>> res = run(obj, np.array([3.0, 2.0]), sgd(lr=0.1), None, StopRule(max_steps=2))
     >>> res.x
     array([1.92, 1.28])
+    >>> res.success, res.message
+    (False, 'completed the 2 steps asked for with no convergence rule on (gtol and tol None, no rgtol): success needs one of them met')
+    >>> res = run(obj, np.array([3.0, 2.0]), sgd(lr=0.1), None, StopRule(max_steps=1000, gtol=1e-5))
+    >>> res.success, res.nit, bool(np.linalg.norm(2 * res.x) <= 1e-5)   # ‖∇f(x)‖ = ‖2x‖
+    (True, 61, True)
     """
     if checkpoint is not None and (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int)
                                    or checkpoint_every < 1):
@@ -505,7 +516,7 @@ def run(
         try:
             callback(info)
         except StopIteration:
-            raise _Stop(STOPPED, "stopped by the callback") from None
+            raise _Stop(STOPPED, "stopped by the callback (it raised StopIteration)") from None
 
     def parameters_diverged(value: float) -> None:
         raise _Divergence("the parameters became non-finite", value, f"at step {history.n_steps - 1}")
@@ -647,11 +658,50 @@ def run(
     if not math.isfinite(fun):
         return finish(fun, jac, DIVERGED, *explain(f"the loss became {fun}", f"after step {history.n_steps - 1}"))
     if status == MAX_ITER:
-        tol_on = stop.tol is not None or stop.gtol is not None or (stop.rgtol is not None and full_batch)
-        limit = f"{step} steps" if stop.max_steps is not None and step >= stop.max_steps else f"{epoch - start_epoch} epochs"
-        message = (f"stopped after {limit} without meeting the tolerance" if tol_on
-                   else f"completed the {limit} asked for")
-        success = not tol_on
-    else:
-        success = status in (CONVERGED, STOPPED)
-    return finish(fun, jac, status, message, success=success)
+        steps_out = stop.max_steps is not None and step >= stop.max_steps
+        limit = f"{step} steps" if steps_out else f"{epoch - start_epoch} epochs"
+        unmet = _unmet_rules(stop, full_batch, history.last("grad_norm") if step else None,
+                             first_gnorm[0] if first_gnorm else None, patience)
+        message = _limit_message(limit, unmet, stop.rgtol is not None and not full_batch)
+    return finish(fun, jac, status, message, success=status == CONVERGED)
+
+
+def _unmet_rules(stop: StopRule, full_batch: bool, last_gnorm: float | None, first_gnorm: float | None,
+                 patience: _Patience) -> dict[str, str]:
+    """The convergence rules that were on when the budget ran out, each with how far it was from holding.
+
+    ``last_gnorm`` is the gradient norm of the last update (the last one ``gtol`` and ``rgtol``
+    tested; None when this run made none), ``first_gnorm`` the first one of the history (``rgtol``'s
+    reference). ``rgtol`` counts only full batch, as the loop applies it.
+    """
+    seen = f"gradient norm {last_gnorm:.3g} at the last step" if last_gnorm is not None else "no step made"
+    unmet = {}
+    if stop.gtol is not None:
+        unmet["gtol"] = f"gtol={stop.gtol:g} not met ({seen})"
+    if stop.rgtol is not None and full_batch:
+        ratio = (f", {last_gnorm / first_gnorm:.3g} times its first value {first_gnorm:.3g}"
+                 if last_gnorm is not None and first_gnorm else "")
+        unmet["rgtol"] = f"rgtol={stop.rgtol:g} not met ({seen}{ratio})"
+    if stop.tol is not None:
+        unmet["tol"] = (f"tol={stop.tol:g} not met (the {patience.what} improved by more than tol within the last "
+                        f"{patience.n} epochs)")
+    return unmet
+
+
+def _limit_message(limit: str, unmet: dict[str, str], rgtol_ignored: bool = False) -> str:
+    """The message of a run that spent its budget (status 1, ``success`` False, as SciPy's ``maxiter``):
+    which rules were on and not met, and what to change; or that no rule was on to be met
+    (``rgtol_ignored``: one was given, ``rgtol``, but mini-batch runs do not apply it).
+
+    >>> _limit_message("100 steps", {"gtol": "gtol=1e-05 not met (gradient norm 0.0132 at the last step)"})
+    'stopped at the limit of 100 steps with gtol=1e-05 not met (gradient norm 0.0132 at the last step): allow more steps, raise the learning rate, or loosen gtol'
+    >>> _limit_message("5 epochs", {})
+    'completed the 5 epochs asked for with no convergence rule on (gtol and tol None, no rgtol): success needs one of them met'
+    """
+    if not unmet:
+        rgtol = "rgtol applies only to full batch" if rgtol_ignored else "no rgtol"
+        return (f"completed the {limit} asked for with no convergence rule on (gtol and tol None, {rgtol}): "
+                f"success needs one of them met")
+    unit = limit.split()[-1]
+    return (f"stopped at the limit of {limit} with {'; '.join(unmet.values())}: allow more {unit}, "
+            f"raise the learning rate, or loosen {' or '.join(unmet)}")

@@ -1,13 +1,21 @@
 r"""Minimise any function by gradient descent, SciPy-style.
 
+As SciPy's ``minimize(method="BFGS")``, a run succeeds when the gradient norm falls to
+``gtol`` (default ``1e-5``); one that spends its ``steps`` first does not, and says why.
+
 Examples
 --------
 >>> from gradstep import minimize
->>> res = minimize("x**2 + y**2", x0=[3, 2], lr=0.1, steps=50)
->>> res.success, res.nit, res.x.round(6).tolist()
-(True, 50, [4.3e-05, 2.9e-05])
+>>> res = minimize("x**2 + y**2", x0=[3, 2], lr=0.1)
+>>> res.success, res.nit, res.message     # ‖∇f(x_k)‖ = 2‖x_k‖ = 2‖(3, 2)‖ 0.8^k ≤ 1e-5 from k = 61 on
+(True, 61, 'converged: the gradient norm 8.84e-06 is at most gtol=1e-05')
 >>> res.history.path[1].tolist()      # one step: (3, 2) - 0.1 * (6, 4)
 [2.4, 1.6]
+>>> res = minimize("x**2 + y**2", x0=[3, 2], lr=0.1, steps=50)
+>>> res.success, res.status, res.x.round(6).tolist()   # the 50 steps ran out first
+(False, 1, [4.3e-05, 2.9e-05])
+>>> res.message
+'stopped at the limit of 50 steps with gtol=1e-05 not met (gradient norm 0.000129 at the last step): allow more steps, raise the learning rate, or loosen gtol'
 
 A torch tensor (CPU or CUDA) as ``x0`` keeps the whole run on its device, in
 its dtype; the history is NumPy as always:
@@ -37,6 +45,17 @@ from .objectives import FormulaObjective, FunctionObjective
 from .optim import GradientTransformation, make_optimizer
 
 GRADS = ("symbolic", "numeric", "autograd")
+DEFAULT_GTOL = 1e-5
+"""The default ``gtol``: the value of SciPy's ``minimize(method="BFGS")``. SciPy tests it on the largest
+component of the gradient (``norm=inf``), gradstep on its 2-norm, which is never smaller: the stricter rule."""
+DEFAULT_STEPS = 10_000
+r"""The default step budget. Plain gradient descent at the default ``lr = 0.01`` shrinks the gradient of
+a quadratic whose Hessian's smallest eigenvalue is :math:`\mu` by :math:`1 - 0.01\mu` a step, so going
+from a gradient norm of 1 to ``gtol = 1e-5`` takes :math:`\ln(10^5) / (0.01\mu) \approx 1150/\mu`
+steps: 10,000 reach it for :math:`\mu \gtrsim 0.12` (the README's :math:`\|x - 1\|^2`, with
+:math:`\mu = 2`, needs 622). It is also the most steps whose every point the history keeps
+(:data:`gradstep.param_rows.MAX_PARAM_ROWS`). SciPy's ``200 n`` suits quasi-Newton steps, whose count
+does not grow with the conditioning: plain gradient descent's does."""
 
 
 def _start(x0: Any, n_vars: int | None) -> Array:
@@ -111,9 +130,9 @@ def minimize(
     *,
     optimizer: str | GradientTransformation = "gd",
     lr: Any = 0.01,
-    steps: int = 100,
+    steps: int = DEFAULT_STEPS,
     tol: float | None = None,
-    gtol: float | None = None,
+    gtol: float | None = DEFAULT_GTOL,
     n_iter_no_change: int = 5,
     grad: Callable[[Array], Any] | str | None = None,
     variables: Sequence[str] | None = None,
@@ -130,8 +149,9 @@ def minimize(
     r"""Minimise ``fun`` from ``x0`` by (stochastic-free) gradient descent.
 
     Repeats :math:`x_{k+1} = x_k + u_k` with :math:`u_k` from the optimiser
-    (for ``"gd"``, :math:`u_k = -\eta_k \nabla f(x_k)`) for ``steps`` steps, or
-    until a tolerance or divergence stops it.
+    (for ``"gd"``, :math:`u_k = -\eta_k \nabla f(x_k)`) until :math:`\|\nabla f(x_k)\| \le` ``gtol``
+    (a success, as in SciPy), the ``tol`` rule holds (a success too), ``steps`` updates are spent (a
+    failure whose message says which rule was not met and what to change), or it diverges.
 
     Parameters
     ----------
@@ -151,12 +171,15 @@ def minimize(
         ``"gd"`` / ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adagrad"``,
         ``"rmsprop"``, ``"adam"``, or a transform chain.
     lr : float or schedule, default=0.01
-    steps : int, default=100
-        Maximum number of updates.
+    steps : int, default=10_000
+        Maximum number of updates (:data:`DEFAULT_STEPS` says why this many).
     tol : float, optional
-        Stop when ``fun`` has not decreased by ``tol`` for ``n_iter_no_change`` steps.
-    gtol : float, optional
-        Stop when the gradient norm is at most ``gtol``.
+        Converge when ``fun`` has not decreased by ``tol`` for ``n_iter_no_change`` steps.
+    gtol : float or None, default=1e-5
+        Converge when the gradient's 2-norm is at most ``gtol`` (SciPy's BFGS default value; SciPy
+        measures the largest component, so this is the stricter test).
+        ``None`` switches the rule off: with ``tol`` off too the run does its ``steps`` and, no rule
+        having been met, reports ``success=False``.
     grad : callable or {"symbolic", "numeric", "autograd"}, optional
         The gradient: a function ``grad(x) -> array``; ``"symbolic"`` (exact,
         formulas only; the default for them); ``"numeric"`` (central differences,
@@ -194,7 +217,8 @@ def minimize(
     Result
         SciPy's fields (``x``, ``fun``, ``jac``, ``nit``, ``success``, ``status``,
         ``message``) and ``history``; ``x`` and ``jac`` have ``x0``'s library,
-        dtype and device (a NumPy array for a list). On divergence ``success`` is False and the
+        dtype and device (a NumPy array for a list). ``success`` is True only when ``gtol`` or
+        ``tol`` was met (``status`` 0). On divergence ``success`` is False and the
         message gives the step, the learning rate and the largest stable one.
 
     Raises

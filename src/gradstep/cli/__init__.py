@@ -1,6 +1,7 @@
 """The ``gradstep`` command (Typer + Rich).
 
-Exit codes: 0 success, 1 the run diverged, 2 bad input (file, column, formula, option).
+Exit codes: 0 the run ended (converged, or its budget spent: then it says "did not converge" and why),
+1 the run diverged, 2 bad input (file, column, formula, option).
 Every command's maths is the library's: these modules only parse options and print.
 
 Start-up is kept short: a command imports what it uses when it runs (matplotlib

@@ -112,8 +112,10 @@ def _bowl_part(root: Path, session: Session) -> tuple[str, list[dict[str, Any]],
         results.append({"lr": lr, "x": r.x.tolist(), "fun": float(r.fun), "success": bool(r.success)})
     figs = formula_figures(parse(BOWL), runs, [f"lr {lr:g}" for lr in BOWL_LRS], root / "bowl", optimum=(0.0, 0.0))
     body = (
-        f"<h2>2. Learning rates on f(x, y) = x² + y² from (3, 2), {BOWL_STEPS} steps</h2>"
-        "<p>The gradient is (2x, 2y), so each step multiplies the point by 1 − 2·lr.</p>"
+        f"<h2>2. Learning rates on f(x, y) = x² + y² from (3, 2), {BOWL_STEPS} steps at most</h2>"
+        "<p>The gradient is (2x, 2y), so each step multiplies the point by 1 − 2·lr. A run converges (and "
+        "stops) once the gradient norm is at most 1e-5, minimize's default gtol; one that spends its steps "
+        "first did not converge.</p>"
         + _table(["lr", "factor per step", "end point", "f(end)", "outcome"], rows)
         + "<p><b>What it teaches.</b> lr 0.4 shrinks the point fivefold per step and is at the minimum almost "
           "at once; lr 0.1 gets there steadily (0.8 per step); lr 0.01 is too small — after 50 steps it has "

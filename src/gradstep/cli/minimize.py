@@ -41,7 +41,8 @@ def minimize(
     formula: Annotated[str, typer.Argument(help='A formula such as "x**2 + y**2".')],
     x0: Annotated[str, typer.Option("--x0", help="Start, one value per variable: 3,2")],
     lr: Annotated[float, typer.Option(help="Learning rate (the start of the schedule).")] = 0.01,
-    steps: Annotated[int, typer.Option(help="Number of steps.")] = 100,
+    steps: Annotated[int, typer.Option(help="Most steps to make (the library's default: enough for gd at lr 0.01 to "
+                                            "reach --gtol on a well-scaled problem).")] = 10_000,
     optimizer: Annotated[str, typer.Option(help="gd, momentum, nesterov, adagrad, rmsprop, adam.")] = "gd",
     schedule_spec: Annotated[str | None, typer.Option("--schedule", help=SCHEDULE_HELP)] = None,
     opt: Annotated[list[str] | None, typer.Option("--opt", help="Optimizer setting NAME=VALUE (torch names), repeatable.")] = None,
@@ -49,7 +50,8 @@ def minimize(
     clip_norm: Annotated[float | None, typer.Option(help="Rescale the gradient to L2 norm at most c.")] = None,
     variables: Annotated[str | None, typer.Option(help="Variable order, e.g. w,b (default: alphabetical).")] = None,
     tol: Annotated[str, typer.Option(help="Stop when f improves by less than this (or 'none').")] = "none",
-    gtol: Annotated[str, typer.Option(help="Stop when the gradient norm is at most this (or 'none').")] = "none",
+    gtol: Annotated[str, typer.Option(help="Converge when the gradient norm is at most this (SciPy BFGS's default; "
+                                           "'none': off, and the run can then only spend its --steps).")] = "1e-5",
     plot: Annotated[Path | None, typer.Option("--plot", help="Write the curve/contour with the path to this folder.")] = None,
     history: Annotated[Path | None, typer.Option(help="Write the run's history to this JSON file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (with the path).")] = False,
@@ -108,10 +110,20 @@ def minimize(
             f = loss[k] if k < len(loss) else res.fun
             table.add_row(str(k), *[f"{v:.8g}" for v in path[k]], f"{f:.8g}")
         out.print(table)
-        out.print(f"{'[green]success[/]' if res.success else '[red]failed[/]'}: {res.message}", highlight=False)
+        out.print(f"{_outcome(res.status)}: {res.message}", highlight=False)
         written(files, quiet)
     if res.status == 2:
         raise typer.Exit(EXIT_DIVERGED)
+
+
+def _outcome(status: int) -> str:
+    """How a run ended, in the summary's words: only a met rule is a success; a spent budget is no
+    failure of the command (exit 0), but the run did not converge."""
+    from ..loop import CONVERGED, MAX_ITER
+
+    if status == CONVERGED:
+        return "[green]converged[/]"
+    return "[yellow]did not converge[/]" if status == MAX_ITER else "[red]failed[/]"
 
 
 def check_grad(

@@ -86,8 +86,10 @@ def _sweep(session: Session, file: Path | None, formula: str | None, x0: str | N
         for opt_name, rate in itertools.product(optimizers, lrs):
             def one(ck: Path, again: bool, opt_name: str = opt_name, rate: float = rate) -> tuple:
                 try:
-                    res = minimize(formula, start, optimizer=opt_name, lr=rate, steps=steps, checkpoint=ck,
-                                   checkpoint_every=NEVER, resume=again)
+                    # gtol off: every run does its --steps, so that "steps to tol" is measured on its record
+                    # (a run stopped by minimize's gtol would not record the step that met it)
+                    res = minimize(formula, start, optimizer=opt_name, lr=rate, steps=steps, gtol=None,
+                                   checkpoint=ck, checkpoint_every=NEVER, resume=again)
                 except (TypeError, ValueError) as bad:
                     fail(str(bad))
                 return res, res.nit if res.status == INTERRUPTED else None, []

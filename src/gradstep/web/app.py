@@ -284,7 +284,7 @@ def run(req: RunRequest, cancel: threading.Event | None = None) -> dict:
             np.asarray([req.x0], dtype=float)
         stable = h.meta.get("stable_lr")
         runs.append({"label": _label(o), "path": _finite(path), "loss": _finite(h.loss), "status": int(res.status),
-                     "diverged": int(res.status) == 2, "message": res.message,
+                     "success": bool(res.success), "diverged": int(res.status) == 2, "message": res.message,
                      "stable_lr": stable if isinstance(stable, float) and math.isfinite(stable) else None,
                      "history": _history(h)})
     return {"variables": list(f.variables), "runs": runs}
