@@ -416,7 +416,7 @@ def run(
     >>> res.x
     array([1.92, 1.28])
     >>> res.success, res.message
-    (False, 'completed the 2 steps asked for with no convergence rule on (gtol and tol None, no rgtol): success needs one of them met')
+    (False, 'completed the 2 steps asked for with no convergence rule on (gtol, rgtol and tol None): success needs one of them met')
     >>> res = run(obj, np.array([3.0, 2.0]), sgd(lr=0.1), None, StopRule(max_steps=1000, gtol=1e-5))
     >>> res.success, res.nit, bool(np.linalg.norm(2 * res.x) <= 1e-5)   # ‖∇f(x)‖ = ‖2x‖
     (True, 61, True)
@@ -503,10 +503,11 @@ def run(
                 raise _Stop(CONVERGED, f"converged: the gradient norm {gnorm:.3g} is at most gtol={stop.rgtol:g} "
                                        f"times its first value {first:.3g}")
 
-    first_full: list[float] = []
+    first_full: list[float] = []   # mini-batches: the full gradient's norm at params0, then at the last epoch end
 
     def full_gradient_converged(gnorm: float) -> None:
         """Mini-batches: ``rgtol`` on the gradient over all the rows at the end of an epoch."""
+        first_full[1:] = [gnorm]
         if gnorm <= stop.rgtol * first_full[0]:
             raise _Stop(CONVERGED, f"converged: the gradient norm over all the rows {gnorm:.3g} is at most "
                                    f"gtol={stop.rgtol:g} times its value at the start {first_full[0]:.3g}")
@@ -660,9 +661,12 @@ def run(
     if status == MAX_ITER:
         steps_out = stop.max_steps is not None and step >= stop.max_steps
         limit = f"{step} steps" if steps_out else f"{epoch - start_epoch} epochs"
-        unmet = _unmet_rules(stop, full_batch, history.last("grad_norm") if step else None,
-                             first_gnorm[0] if first_gnorm else None, patience)
-        message = _limit_message(limit, unmet, stop.rgtol is not None and not full_batch)
+        if full_batch:
+            last, first = (history.last("grad_norm") if step else None), (first_gnorm[0] if first_gnorm else None)
+        else:   # rgtol's measures: the gradient over all the rows
+            last, first = (first_full[1] if len(first_full) > 1 else None), (first_full[0] if first_full else None)
+        unmet = _unmet_rules(stop, full_batch, last, first, patience)
+        message = _limit_message(limit, unmet)
     return finish(fun, jac, status, message, success=status == CONVERGED)
 
 
@@ -672,13 +676,15 @@ def _unmet_rules(stop: StopRule, full_batch: bool, last_gnorm: float | None, fir
 
     ``last_gnorm`` is the gradient norm of the last update (the last one ``gtol`` and ``rgtol``
     tested; None when this run made none), ``first_gnorm`` the first one of the history (``rgtol``'s
-    reference). ``rgtol`` counts only full batch, as the loop applies it.
+    reference); for mini-batches, those of the gradient over all the rows (the last epoch's end, and
+    ``params0``), which ``rgtol`` tests there.
     """
-    seen = f"gradient norm {last_gnorm:.3g} at the last step" if last_gnorm is not None else "no step made"
+    where = "at the last step" if full_batch else "over all the rows at the last epoch's end"
+    seen = f"gradient norm {last_gnorm:.3g} {where}" if last_gnorm is not None else "no step made"
     unmet = {}
     if stop.gtol is not None:
         unmet["gtol"] = f"gtol={stop.gtol:g} not met ({seen})"
-    if stop.rgtol is not None and full_batch:
+    if stop.rgtol is not None:
         ratio = (f", {last_gnorm / first_gnorm:.3g} times its first value {first_gnorm:.3g}"
                  if last_gnorm is not None and first_gnorm else "")
         unmet["rgtol"] = f"rgtol={stop.rgtol:g} not met ({seen}{ratio})"
@@ -688,19 +694,17 @@ def _unmet_rules(stop: StopRule, full_batch: bool, last_gnorm: float | None, fir
     return unmet
 
 
-def _limit_message(limit: str, unmet: dict[str, str], rgtol_ignored: bool = False) -> str:
+def _limit_message(limit: str, unmet: dict[str, str]) -> str:
     """The message of a run that spent its budget (status 1, ``success`` False, as SciPy's ``maxiter``):
-    which rules were on and not met, and what to change; or that no rule was on to be met
-    (``rgtol_ignored``: one was given, ``rgtol``, but mini-batch runs do not apply it).
+    which rules were on and not met, and what to change; or that no rule was on to be met.
 
     >>> _limit_message("100 steps", {"gtol": "gtol=1e-05 not met (gradient norm 0.0132 at the last step)"})
     'stopped at the limit of 100 steps with gtol=1e-05 not met (gradient norm 0.0132 at the last step): allow more steps, raise the learning rate, or loosen gtol'
     >>> _limit_message("5 epochs", {})
-    'completed the 5 epochs asked for with no convergence rule on (gtol and tol None, no rgtol): success needs one of them met'
+    'completed the 5 epochs asked for with no convergence rule on (gtol, rgtol and tol None): success needs one of them met'
     """
     if not unmet:
-        rgtol = "rgtol applies only to full batch" if rgtol_ignored else "no rgtol"
-        return (f"completed the {limit} asked for with no convergence rule on (gtol and tol None, {rgtol}): "
+        return (f"completed the {limit} asked for with no convergence rule on (gtol, rgtol and tol None): "
                 f"success needs one of them met")
     unit = limit.split()[-1]
     return (f"stopped at the limit of {limit} with {'; '.join(unmet.values())}: allow more {unit}, "

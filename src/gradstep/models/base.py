@@ -547,17 +547,32 @@ class GradientDescentModel(BaseEstimator):
         result = self._descend(X, Y, w, y_raw, epochs=int(self.epochs), tol=self.tol,
                                early_stopping=bool(self.early_stopping), callback=callback, checkpoint=checkpoint,
                                checkpoint_every=checkpoint_every, resume=snapshot, description=description)
-        self._warn_unconverged(result, "raise epochs or lr, or scale the features")
+        self._warn_unconverged(result)
         if result.status != INTERRUPTED:
             faults.check_fit(self, X, Y, w, result)  # separable classes; a tol stop far from the optimum
         return self
 
-    def _warn_unconverged(self, result: Result, advice: str) -> None:
+    def _warn_unconverged(self, result: Result) -> None:
         """scikit-learn's convention: a ``ConvergenceWarning`` when the epochs ran out while a convergence
-        rule (``tol``, ``gtol``) was on; a run with every rule off did what it was asked."""
+        rule (``tol``, ``gtol``) was on, naming what to change; a run with every rule off did what it was asked."""
         if result.status == MAX_ITER and (self.tol_ is not None or self.gtol_ is not None):
-            warnings.warn(f"{result.message} (epochs={self.epochs}, tol={self.tol_}, gtol={self.gtol_}); {advice}",
-                          ConvergenceWarning, stacklevel=3)
+            # the loop's facts (its rgtol is the estimators' gtol), then the estimator's own advice
+            said = result.message.split(": allow more")[0].replace("rgtol", "gtol")
+            warnings.warn(f"{type(self).__name__} did not converge: {said}; {self._advice()}", ConvergenceWarning,
+                          stacklevel=3)
+
+    def _advice(self) -> str:
+        """What to change when the epochs ran out before the rules in force were met."""
+        rules = ", ".join(f"{name}={value:g}" for name, value in (("tol", self.tol_), ("gtol", self.gtol_))
+                          if value is not None)
+        steps = [f"raise epochs (now {self.epochs})"]
+        if self.scale is None:
+            steps.append("scale the features (scale='standard')")
+        if not self._full_batch:
+            steps.append("use larger batches (batch_size: less noisy steps)")
+        elif not (isinstance(self.lr, str) and self.lr == "auto"):
+            steps.append("leave lr='auto' (FISTA at 1/L)")
+        return f"{', '.join(steps)}, or loosen the rule ({rules}; None turns it off)"
 
     def _partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> GradientDescentModel:
         first = not hasattr(self, "_theta")
@@ -678,7 +693,7 @@ class GradientDescentModel(BaseEstimator):
                            compile=lambda: self._compiled_stream(batches, callback),
                            checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=snapshot,
                            data_description=description)
-        self._warn_unconverged(result, "raise epochs or lr")
+        self._warn_unconverged(result)
         return self
 
     def _check_streamable(self) -> None:
