@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from gradstep import (
     DivergenceError,
@@ -180,6 +181,31 @@ def test_multi_output_regression_gives_the_plain_iterates(batch_size):
     _assert_same_run(_fit("mse", True, X, Y, sample_weight=w, **kw), _fit("mse", False, X, Y, sample_weight=w, **kw))
 
 
+def test_per_sample_lasso_runs_compiled_and_gives_the_exact_zeros_of_the_lasso():
+    """The proximal steps (cumulative truncation) compiled: the plain iterates, and as many exact zeros
+    as scikit-learn's coordinate descent finds (one fewer at most)."""
+    from sklearn.datasets import make_regression
+    from sklearn.linear_model import Lasso
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = make_regression(500, 40, n_informative=6, noise=1, random_state=0)
+    X = StandardScaler().fit_transform(X)
+    kw = {"loss": "half_mse", "penalty": "l1", "alpha": 1.0, "batch_size": 1, "random_state": 0}
+    model = LinearRegression(**kw).fit(X, y)
+    assert model.history_.meta["compiled"] is True and type(model._state).__name__ == "L1StepState"
+    lasso = Lasso(alpha=1.0, tol=1e-14).fit(X, y)
+    assert np.sum(model.coef_ == 0) >= np.sum(lasso.coef_ == 0) - 1
+    runs = []
+    for on in (True, False):
+        loops.ENABLED = on
+        try:
+            with pytest.warns(ConvergenceWarning):
+                runs.append(LinearRegression(**kw, epochs=2).fit(X, y))
+        finally:
+            loops.ENABLED = True
+    _assert_same_run(*runs)
+
+
 def test_without_recorded_params_the_rest_of_the_record_is_the_same():
     X, y = _data()
     fast = _fit("mse", True, X, y, batch_size=1, record_params=False, optimizer="momentum")
@@ -200,14 +226,15 @@ def test_the_tolerance_rule_and_early_stopping_stop_at_the_same_epoch():
         _assert_same_run(fast, plain)
 
 
+@pytest.mark.parametrize("settings", [{"optimizer": "adam"}, {"optimizer": "momentum", "penalty": "l1", "alpha": 0.05}])
 @pytest.mark.parametrize("kind", ["mse", "logistic"])
-def test_partial_fit_over_chunks_continues_either_path_exactly(kind):
+def test_partial_fit_over_chunks_continues_either_path_exactly(kind, settings):
     X, y = _data(n=80)
     target = (y > y.mean()).astype(int) if kind == "logistic" else y
     chunks = [(X[:48], target[:48]), (X[48:], target[48:])]
     runs = {}
     for switches in ((True, True), (False, False), (True, False), (False, True)):
-        model = _model(kind, optimizer="adam", batch_size=16, lr=0.05, random_state=1, average=True)
+        model = _model(kind, batch_size=16, lr=0.05, random_state=1, average=True, **settings)
         for (Xc, yc), on in zip(chunks, switches):
             loops.ENABLED = on
             try:

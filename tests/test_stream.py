@@ -77,7 +77,11 @@ MODELS = {
     "linear-mse": (LinearRegression, "regression", {"lr": 0.05}),
     "linear-sum": (LinearRegression, "regression", {"loss": "sum", "lr": 0.002}),
     "linear-l2": (LinearRegression, "regression", {"lr": 0.05, "penalty": "l2", "alpha": 0.1}),
+    # strong enough to hold the third coefficient (0.5) at exactly 0: the proximal steps' truncation
+    "linear-l1": (LinearRegression, "regression", {"lr": 0.05, "penalty": "l1", "alpha": 1.2}),
     "logistic": (LogisticRegression, "binary", {"lr": 0.2}),
+    "logistic-elasticnet": (LogisticRegression, "binary", {"lr": 0.2, "penalty": "elasticnet", "alpha": 0.4,
+                                                           "l1_ratio": 0.5}),
     "softmax": (SoftmaxRegression, "multiclass", {"lr": 0.2}),
 }
 
@@ -111,7 +115,7 @@ def test_stream_equals_in_memory(tmp_path, name, batch_size, layout):
 
 
 @pytest.mark.parametrize("batch_size", [None, 16, 1])
-@pytest.mark.parametrize("name", ["linear-mse", "logistic"])
+@pytest.mark.parametrize("name", ["linear-mse", "linear-l1", "logistic"])
 def test_stream_equals_in_memory_plain_loop(tmp_path, monkeypatch, name, batch_size):
     monkeypatch.setenv("GRADSTEP_COMPILED", "0")
     path = _write(_frame(MODELS[name][1]), tmp_path, "file")

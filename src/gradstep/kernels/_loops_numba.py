@@ -2,8 +2,9 @@ r"""The compiled epoch behind :mod:`gradstep.kernels.loops` (imported, and Numba
 
 :func:`_epoch` makes the updates of one epoch of per-sample or mini-batch descent
 for the squared error (any convention, any number of outputs) and the logistic
-loss, with every optimiser, clipping, penalty and per-row weight of the plain
-path, in the plain path's order of operations (see :mod:`gradstep.kernels.loops`
+loss, with every optimiser, clipping, penalty (the L1 part's minimum-norm subgradient,
+and the proximal steps with cumulative truncation of the plain optimisers) and per-row
+weight of the plain path, in the plain path's order of operations (see :mod:`gradstep.kernels.loops`
 for the maths and what it is checked against). One function per dtype runs every
 case: the settings arrive in three arrays (slots ``I_*``, ``F_*``, ``T_*``) and
 are one branch each per step. Compiled with ``cache=True``: a new process loads it
@@ -54,6 +55,7 @@ from .loops import (  # the layout of the settings, shared with the Python side
     I_LOSS,
     I_NESTEROV,
     I_OPT,
+    I_PROX,
     I_RECORD,
     I_RECORD_FIRST,
     I_TRACE,
@@ -176,12 +178,27 @@ def _maximum(a, b):
 
 @_inline
 def _sign(a, one, zero):
-    """``np.sign``: -1, 0 or 1 (nan for nan)."""
+    """``np.sign``: -1, 0 or 1 (+0 for -0, nan for nan)."""
     if a > zero:
         return one
     if a < zero:
         return -one
+    if a == zero:
+        return zero
     return a
+
+
+@_inline
+def _above_zero(a, zero):
+    """``np.clip(a, min=0.0)``, i.e. ``np.maximum(a, 0.0)``: ``a`` if above 0 or nan, else +0 (NumPy's
+    loops give the second operand of equal ones: +0 for -0)."""
+    return a if (a > zero or math.isnan(a)) else zero
+
+
+@_inline
+def _below_zero(a, zero):
+    """``np.clip(a, max=0.0)``, i.e. ``np.minimum(a, 0.0)``: ``a`` if below 0 or nan, else +0."""
+    return a if (a < zero or math.isnan(a)) else zero
 
 
 @_inline
@@ -398,33 +415,83 @@ def _logistic(X, Y, w, order, lo, m, W, b, gW, gb, xb, xbT, zb, wr, tmp, icfg, z
 
 
 @_inline
-def _update(step, value, m, theta, g, neg_lr, icfg, fcfg, tcfg, n_w, trace, s1, s2, s3, counts, avg, mean,
-            out_loss, out_gnorm, out_path, tmp, cast):
+def _penalty(value, theta, g, n_w, icfg, fcfg, tcfg, tmp, zero, one):
+    """``value`` plus :meth:`~gradstep.objectives.penalties.Penalty.value`, and ``g`` made the minimum-norm
+    subgradient of :meth:`~gradstep.objectives.penalties.Penalty.add_grad` on ``W`` (the first ``n_w``
+    entries): ``h = g + l2 θ``, then ``h + l1 sign(θ)`` where θ ≠ 0, ``sign(h) max(|h| - l1, 0)`` where θ = 0."""
+    l1, l2 = icfg[I_L1], icfg[I_L2]
+    pen = 0.0
+    if l2:
+        pen += 0.5 * fcfg[F_L2] * np.float64(_sum_squares(theta, n_w, tmp, zero))
+    if l1:
+        for c in range(n_w):
+            tmp[c] = abs(theta[c])
+        pen += fcfg[F_L1] * np.float64(_sum(tmp, 0, n_w, zero))
+    l1_t, l2_t = tcfg[T_L1], tcfg[T_L2]
+    for c in range(n_w):
+        h = g[c] + l2_t * theta[c] if l2 else g[c]
+        if l1:
+            if theta[c] == zero:
+                h = _sign(h, one, zero) * _above_zero(abs(h) - l1_t, zero)
+            else:
+                h = h + l1_t * _sign(theta[c], one, zero)
+        g[c] = h
+    return value + pen
+
+
+@_inline
+def _smooth_gradient(theta, g, n_w, l1_t, zero, one):
+    """:func:`~gradstep.optim.proximal.smooth_gradient`: the gradient of the smooth part from the
+    minimum-norm subgradient, ``g + l1 (mask · direction)`` with ``mask`` 1 on ``W`` and 0 on the intercept
+    (whose ``l1 (0 · direction)``, a signed zero, is added too: NumPy adds it)."""
+    for c in range(theta.shape[0]):
+        direction = _sign(g[c], one, zero) if theta[c] == zero else -_sign(theta[c], one, zero)
+        g[c] = g[c] + l1_t * ((one if c < n_w else zero) * direction)
+
+
+@_inline
+def _truncated(z, u, q, zero):
+    """Tsuruoka et al.'s cumulative truncation of one penalised entry ``z`` of the gradient step's end
+    (:func:`gradstep.optim.proximal._truncate`): towards 0 by ``u ± q``, not past it."""
+    if z > zero:
+        return _above_zero(z - (u + q), zero)
+    if z < zero:
+        return _below_zero(z + (u - q), zero)
+    return z
+
+
+@_inline
+def _proximal_update(theta, g, neg_lr, lr, n_w, l1, q, u, cast, zero):
+    """The end of :func:`~gradstep.optim.proximal.l1_step` (cumulative) and the loop's ``params + updates``:
+    ``z = θ + step``, ``u += lr l1``, the truncation of ``W``'s entries, ``q += new - z``, and
+    ``θ + (new - θ)`` (not always ``new`` to the last bit). Returns whether θ stayed finite."""
+    u[0] = u[0] + lr * l1
+    u_t = _cast(u[0], cast)  # a Python float meeting q
+    finite = True
+    for c in range(theta.shape[0]):
+        z = theta[c] + neg_lr * g[c]
+        new = _truncated(z, u_t, q[c], zero) if c < n_w else z
+        q[c] = q[c] + (new - z)
+        v = theta[c] + (new - theta[c])
+        theta[c] = v
+        finite = finite & (abs(v) < np.inf)
+    return finite
+
+
+@_inline
+def _update(step, value, m, theta, g, neg_lr, lr, icfg, fcfg, tcfg, n_w, trace, s1, s2, s3, counts, avg, mean,
+            q, u, out_loss, out_gnorm, out_path, tmp, cast):
     """The rest of one step after the batch's loss ``value`` and data gradient ``g``: the penalty,
-    the loop's checks, the record, the transform chain and the update of ``theta``.
+    the loop's checks, the record, the transform chain (inside the proximal step with ``I_PROX``)
+    and the update of ``theta``.
 
     Returns ``(halt, value, gnorm)``: ``GO``, or ``GRADIENT`` (no update made) or ``PARAMETERS``
     (the update made gave non-finite parameters); ``value`` with the penalty.
     """
     p = theta.shape[0]
     zero, one = tcfg[T_ZERO], tcfg[T_ONE]
-    l1, l2 = icfg[I_L1], icfg[I_L2]
-    if l1 or l2:  # Penalty.value then Penalty.grad, on W only
-        pen = 0.0
-        if l2:
-            pen += 0.5 * fcfg[F_L2] * np.float64(_sum_squares(theta, n_w, tmp, zero))
-        if l1:
-            for c in range(n_w):
-                tmp[c] = abs(theta[c])
-            pen += fcfg[F_L1] * np.float64(_sum(tmp, 0, n_w, zero))
-        value = value + pen
-        for c in range(n_w):
-            pg = zero
-            if l2:
-                pg = pg + tcfg[T_L2] * theta[c]
-            if l1:
-                pg = pg + tcfg[T_L1] * _sign(theta[c], one, zero)
-            g[c] = g[c] + pg
+    if icfg[I_L1] or icfg[I_L2]:  # Penalty.value then Penalty.add_grad, on W only
+        value = _penalty(value, theta, g, n_w, icfg, fcfg, tcfg, tmp, zero, one)
     gnorm = np.float64(math.sqrt(_sum_squares(g, p, tmp, zero)))
     if not math.isfinite(gnorm) or (icfg[I_GTOL] and gnorm <= fcfg[F_GTOL]):
         return GRADIENT, value, gnorm
@@ -437,6 +504,9 @@ def _update(step, value, m, theta, g, neg_lr, icfg, fcfg, tcfg, n_w, trace, s1, 
             row = j // every
             for c in range(p):
                 out_path[row, c] = theta[c]
+    prox = icfg[I_PROX]
+    if prox:  # the proximal step's chain takes the smooth part's gradient
+        _smooth_gradient(theta, g, n_w, tcfg[T_L1], zero, one)
     # ---- the transform chain: clip by value, by norm, weight decay, optimiser, learning rate
     if icfg[I_CLIP_VALUE]:
         lo_c, hi_c = tcfg[T_CLIP_LO], tcfg[T_CLIP_HI]
@@ -493,11 +563,14 @@ def _update(step, value, m, theta, g, neg_lr, icfg, fcfg, tcfg, n_w, trace, s1, 
             trace[c] = buf
             g[c] = g[c] + mom * buf if icfg[I_NESTEROV] else buf
         counts[0] += 1
-    finite = True
-    for c in range(p):
-        v = theta[c] + neg_lr * g[c]
-        theta[c] = v
-        finite = finite & (abs(v) < np.inf)
+    if prox:
+        finite = _proximal_update(theta, g, neg_lr, lr, n_w, fcfg[F_L1], q, u, cast, zero)
+    else:
+        finite = True
+        for c in range(p):
+            v = theta[c] + neg_lr * g[c]
+            theta[c] = v
+            finite = finite & (abs(v) < np.inf)
     if not finite:
         return PARAMETERS, value, gnorm
     if icfg[I_AVERAGE]:  # gradstep.models.base.Averager
@@ -515,16 +588,17 @@ def _epoch(data, n_steps, bs, params, config, state, out, scratch):
     r"""Make up to ``n_steps`` updates of one epoch, in place; return ``(done, halt, halt_loss, halt_gnorm)``.
 
     ``data``: the rows ``X``, ``Y``, ``w`` (empty: no weights) and their ``order``; ``params``: θ
-    (updated in place) and :math:`-\eta_t` per step in θ's dtype; ``config``: ``icfg``, ``fcfg``,
-    ``tcfg`` (see :class:`CompiledEpochs`); ``state``: the optimiser's arrays (see :func:`_update`);
+    (updated in place), :math:`-\eta_t` per step in θ's dtype and :math:`\eta_t` in float64; ``config``:
+    ``icfg``, ``fcfg``, ``tcfg`` (see :class:`CompiledEpochs`); ``state``: the optimiser's arrays (see
+    :func:`_update`; ``q`` and the one-element ``u`` those of the proximal step);
     ``out``: loss and gradient norm per step, θ of the steps kept (``I_RECORD``, ``I_RECORD_FIRST``); ``scratch``: ``g``, the batch buffer ``Xb``
     (bs, d), ``Zb`` and ``WR`` (bs k), ``tmp``, ``cast``. One function for every loss: the loss is
     one branch per step, and the whole of it compiles once per dtype.
     """
     X, Y, w, order = _borrowed(data)
-    theta, neg_lrs = _borrowed(params)
+    theta, neg_lrs, lrs = _borrowed(params)
     icfg, fcfg, tcfg = _borrowed(config)
-    trace, s1, s2, s3, counts, avg, mean = _borrowed(state)
+    trace, s1, s2, s3, counts, avg, mean, q, u = _borrowed(state)
     out_loss, out_gnorm, out_path = _borrowed(out)
     g, Xb, Zb, WR, tmp, cast = _borrowed(scratch)
     n, d = order.shape[0], X.shape[1]  # the rows of this call: order may start inside the epoch
@@ -553,8 +627,9 @@ def _epoch(data, n_steps, bs, params, config, state, out, scratch):
             else:
                 value = _squared_multi(X, Y, w, order, lo, m, W2, b, gW2, gb, xb, xbT, zb2, wr2, tmp, icfg, scale,
                                        scale_t, zero)
-        halt, value, gnorm = _update(step, value, m, theta, g, neg_lrs[step], icfg, fcfg, tcfg, dk, trace, s1, s2,
-                                     s3, counts, avg, mean, out_loss, out_gnorm, out_path, tmp, cast)
+        halt, value, gnorm = _update(step, value, m, theta, g, neg_lrs[step], lrs[step], icfg, fcfg, tcfg, dk,
+                                     trace, s1, s2, s3, counts, avg, mean, q, u, out_loss, out_gnorm, out_path,
+                                     tmp, cast)
         if halt != GO:
             return step + (halt == PARAMETERS), halt, value, gnorm
     return n_steps, MAX_STEPS if n_steps * bs < n else GO, np.nan, np.nan

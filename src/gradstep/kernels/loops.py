@@ -20,11 +20,19 @@ from :func:`gradstep.data.batching.epoch_order`),
   :mod:`gradstep.objectives.logistic`,
   :math:`\ell = -y \log\sigma(z) - (1-y)\log\sigma(-z)`,
   :math:`\sigma(z) - y = (1-y)\,\sigma(z) - y\,\sigma(-z)`;
-* then the penalty on ``W``, the clipping (by value, then by norm), weight decay,
+* then the penalty on ``W`` (with an L1 part, the minimum-norm subgradient of
+  :meth:`~gradstep.objectives.penalties.Penalty.add_grad`, whose norm the record keeps),
+  the clipping (by value, then by norm), weight decay,
   the optimiser (SGD with momentum, dampening or Nesterov, AdaGrad, RMSProp plain,
   with momentum or centred, Adam or AMSGrad) and :math:`\theta \leftarrow \theta - \eta_t u`
   with the learning rates :math:`\eta_t` of the schedule, evaluated in Python for
-  the steps of the epoch.
+  the steps of the epoch;
+* with an L1 part, the plain steps (SGD, momentum, Nesterov) are the proximal steps of
+  :func:`~gradstep.optim.proximal.l1_step` with Tsuruoka's cumulative truncation, as
+  the estimators build them for mini-batches: the chain above runs on the smooth part's
+  gradient (:func:`~gradstep.optim.proximal.smooth_gradient`), then the coefficients are
+  truncated towards 0 by the cumulative penalty (``u`` and ``q`` of :class:`L1StepState`,
+  carried from call to call). The adaptive optimisers take the subgradient as it is.
 
 Same iterates: the matrix products call the BLAS routines NumPy's ``@`` calls
 for the same shapes (a dot product for one row, ``gemv`` / ``gemm`` for more),
@@ -43,7 +51,7 @@ optimiser's numbers (:func:`optimizer_spec`), the learning rates of an epoch
 (:func:`learning_rates`), and the state read in and written back (:class:`CompiledEpochs`).
 
 Anything else (a user-supplied transform, torch tensors, softmax, a callback,
-full batches, Numba missing) is left to the plain loop: :func:`epoch_runner`
+full batches, FISTA, Numba missing) is left to the plain loop: :func:`epoch_runner`
 answers ``None``. Switch the compiled path off with ``ENABLED = False`` or the
 environment variable ``GRADSTEP_COMPILED=0``.
 
@@ -77,6 +85,7 @@ from ..loop import EpochSteps
 from ..objectives import LogisticLoss, SquaredError
 from ..optim import alias
 from ..optim.base import ChainState, EmptyState, find_states
+from ..optim.proximal import L1StepState
 from ..optim.schedules import as_schedule, constant
 from ..optim.transforms import (
     ScaleByAdagradState,
@@ -92,8 +101,9 @@ PLAIN, ADAGRAD, RMSPROP, ADAM = range(4)
 SQUARED, LOGISTIC = range(2)
 
 (I_LOSS, I_K, I_INTERCEPT, I_OPT, I_TRACE, I_NESTEROV, I_CENTERED, I_AMSGRAD, I_CLIP_VALUE, I_CLIP_NORM,
- I_DECAY, I_L1, I_L2, I_WEIGHTED, I_RECORD, I_GTOL, I_AVERAGE, I_RECORD_FIRST, I_LEN) = range(19)
-# I_RECORD: keep θ every this many steps (0: none), from the step I_RECORD_FIRST of the call on
+ I_DECAY, I_L1, I_L2, I_WEIGHTED, I_RECORD, I_GTOL, I_AVERAGE, I_RECORD_FIRST, I_PROX, I_LEN) = range(20)
+# I_RECORD: keep θ every this many steps (0: none), from the step I_RECORD_FIRST of the call on;
+# I_PROX: the plain step is a proximal L1 step with cumulative truncation (l1_step(..., cumulative=True))
 (F_SCALE, F_SCALE_LAST, F_L1, F_L2, F_CLIP_NORM, F_GTOL, F_BETA1, F_BETA2, F_LEN) = range(9)
 (T_ZERO, T_ONE, T_L1, T_L2, T_CLIP_LO, T_CLIP_HI, T_DECAY, T_MOMENTUM, T_DAMPED, T_EPS, T_ALPHA, T_ONE_ALPHA,
  T_ONE_BETA1, T_BETA2, T_ONE_BETA2, T_SCALE, T_SCALE_LAST, T_LEN) = range(18)
@@ -119,7 +129,9 @@ class OptimizerSpec:
     """The numbers of a named optimiser chain, as :func:`gradstep.optim.make_optimizer` builds it.
 
     ``kind`` is one of ``PLAIN`` (SGD, momentum, Nesterov), ``ADAGRAD``, ``RMSPROP``, ``ADAM``;
-    ``trace`` says whether a momentum buffer follows it (SGD's or RMSProp's).
+    ``trace`` says whether a momentum buffer follows it (SGD's or RMSProp's); ``l1`` > 0: the chain
+    is wrapped in a proximal L1 step (:func:`gradstep.optim.proximal.l1_step`, as ``make_optimizer``
+    wraps the plain steps when given ``l1``), whose state :class:`L1StepState` holds the chain's.
     """
 
     kind: int
@@ -136,9 +148,11 @@ class OptimizerSpec:
     amsgrad: bool = False
     clip_value: float | None = None
     clip_norm: float | None = None
+    l1: float = 0.0
 
     def leaf_states(self) -> list[type]:
-        """The state types of the chain, in order (a check that the transform is the one described)."""
+        """The state types of the chain, in order (a check that the transform is the one described); those
+        inside the proximal step's :class:`L1StepState` when there is one (see :func:`_leaves`)."""
         clips = [EmptyState] * ((self.clip_value is not None) + (self.clip_norm is not None))
         if self.kind == PLAIN:
             body = [EmptyState] * bool(self.weight_decay) + [TraceState] * self.trace
@@ -149,11 +163,13 @@ class OptimizerSpec:
 
 
 def optimizer_spec(optimizer: Any, lr: Any, optimizer_params: Mapping[str, Any] | None,
-                   clip_value: float | None, clip_norm: float | None) -> OptimizerSpec | None:
-    """The :class:`OptimizerSpec` of ``make_optimizer(optimizer, lr, optimizer_params, clip_value, clip_norm)``.
+                   clip_value: float | None, clip_norm: float | None, l1: float = 0.0) -> OptimizerSpec | None:
+    """The :class:`OptimizerSpec` of ``make_optimizer(optimizer, lr, optimizer_params, clip_value, clip_norm,
+    l1=l1, ...)``: with ``l1`` > 0, the plain steps (SGD, momentum, Nesterov) are proximal ones
+    (:data:`gradstep.optim.alias.PROXIMAL`), the adaptive ones are left as they are.
 
     ``None`` when ``optimizer`` is not a name of :data:`gradstep.optim.OPTIMIZERS` (a
-    transform given by the user is opaque: it runs in the plain loop). The arguments are
+    transform given by the user is opaque: it runs in the plain loop), or is FISTA. The arguments are
     taken to be valid: the plain transform is built (and checks them) first.
     """
     if not isinstance(optimizer, str) or optimizer.lower() not in alias.OPTIMIZERS:
@@ -170,7 +186,8 @@ def optimizer_spec(optimizer: Any, lr: Any, optimizer_params: Mapping[str, Any] 
     if factory in (alias.sgd, alias.momentum, alias.nesterov):
         nesterov = bool(kw.get("nesterov", factory is alias.nesterov))
         mom, damp = float(kw["momentum"]), float(kw.get("dampening", 0.0))
-        return OptimizerSpec(PLAIN, schedule, decay, bool(mom or nesterov), mom, damp, nesterov, **clips)
+        return OptimizerSpec(PLAIN, schedule, decay, bool(mom or nesterov), mom, damp, nesterov, **clips,
+                             l1=float(l1) if factory in alias.PROXIMAL else 0.0)
     if factory is alias.adagrad:
         if float(kw["lr_decay"]):
             schedule = alias._AdagradDecay(schedule, float(kw["lr_decay"]))
@@ -187,15 +204,23 @@ def optimizer_spec(optimizer: Any, lr: Any, optimizer_params: Mapping[str, Any] 
 
 
 def _leaves(state: Any) -> list:
+    """The leaf states of a chain, in order; of a proximal step's (:class:`L1StepState`), those of the chain
+    it wraps (its own ``u`` and ``q`` are checked and carried apart)."""
     if isinstance(state, ChainState):
         return [leaf for sub in state.states for leaf in _leaves(sub)]
+    if isinstance(state, L1StepState):
+        return _leaves(state.inner)
     return [state]
 
 
 def _replace(state: Any, new: dict[type, Any]) -> Any:
-    """``state`` with each leaf of a type in ``new`` replaced (the chain's structure kept)."""
+    """``state`` with each leaf of a type in ``new`` replaced (the chain's structure kept); a proximal
+    step's ``u`` and ``q`` from ``new[L1StepState]`` (its ``inner`` ignored), around the chain's."""
     if isinstance(state, ChainState):
         return ChainState(tuple(_replace(sub, new) for sub in state.states))
+    if isinstance(state, L1StepState):
+        outer = new.get(L1StepState, state)
+        return L1StepState(_replace(state.inner, new), outer.u, outer.q)
     return new.get(type(state), state)
 
 
@@ -267,6 +292,7 @@ class CompiledEpochs:
         icfg[I_L1], icfg[I_L2], fcfg[F_L1], fcfg[F_L2] = bool(l1), bool(l2), l1, l2
         icfg[I_OPT], icfg[I_TRACE], icfg[I_NESTEROV] = spec.kind, spec.trace, spec.nesterov
         icfg[I_CENTERED], icfg[I_AMSGRAD], icfg[I_DECAY] = spec.centered, spec.amsgrad, bool(spec.weight_decay)
+        icfg[I_PROX] = bool(spec.l1)  # the same λ1 as the penalty's: make_optimizer(l1=objective.penalty.l1)
         icfg[I_CLIP_VALUE], icfg[I_CLIP_NORM] = spec.clip_value is not None, spec.clip_norm is not None
         icfg[I_WEIGHTED] = batches.w is not None
         fcfg[F_CLIP_NORM] = spec.clip_norm or 0.0
@@ -309,7 +335,10 @@ class CompiledEpochs:
         theta = np.array(params, dtype=dt, copy=True)
         empty = np.zeros(0, dt)
         counts = np.zeros(2, np.int64)  # the momentum buffer's and Adam's update counts
-        trace = s1 = s2 = s3 = empty
+        trace = s1 = s2 = s3 = q = empty
+        u = np.zeros(1)  # the proximal step's cumulative penalty u (a float64, as the state's Python float)
+        if spec.l1:
+            u[0], q = state.u, np.array(state.q, dt, copy=True)
         traces = find_states(state, TraceState)
         if traces:
             counts[0], trace = traces[0].count, np.array(traces[0].trace, dt, copy=True)
@@ -336,12 +365,14 @@ class CompiledEpochs:
         loss, gnorm = np.empty(n_steps), np.empty(n_steps)
         path = np.empty((max(0, -(-(n_steps - first) // every)) if every else 0, p), dt)
         done, halt, halt_loss, halt_gnorm = self._kernel._epoch(
-            (self.X, self.Y, self.w, order), n_steps, b.size, (theta, np.negative(lrs).astype(dt, copy=False)),
-            (icfg, fcfg, self.tcfg),
-            (trace, s1, s2, s3, counts, avg, mean), (loss, gnorm, path), self._scratch)
+            (self.X, self.Y, self.w, order), n_steps, b.size,
+            (theta, np.negative(lrs).astype(dt, copy=False), lrs), (icfg, fcfg, self.tcfg),
+            (trace, s1, s2, s3, counts, avg, mean, q, u), (loss, gnorm, path), self._scratch)
         new: dict[type, Any] = {}
         if done:
             new[ScaleByLrState] = ScaleByLrState(lr_state.count + done, float(lrs[done - 1]))
+            if spec.l1:
+                new[L1StepState] = L1StepState(None, float(u[0]), q)
             if traces:
                 new[TraceState] = TraceState(int(counts[0]), trace)
             if spec.kind == ADAGRAD:
@@ -369,6 +400,12 @@ def _keep(record_params: Any) -> tuple[int, int]:
 
 
 
+def _cumulative(state: L1StepState, dtype: Any, p: int) -> bool:
+    """Whether a proximal step's ``state`` is the cumulative truncation's, for ``p`` parameters of ``dtype``."""
+    return isinstance(state.u, float) and isinstance(state.q, np.ndarray) and state.q.dtype == dtype and \
+        state.q.shape == (p,)
+
+
 def epoch_runner(objective: Any, batches: Any, optimizer: Any, lr: Any, optimizer_params: Mapping[str, Any] | None,
                  clip_value: float | None, clip_norm: float | None, state: Any,
                  averager: Any = None, block: bool = False) -> CompiledEpochs | None:
@@ -380,6 +417,11 @@ def epoch_runner(objective: Any, batches: Any, optimizer: Any, lr: Any, optimize
     number or a schedule) whose ``state`` has the structure its chain gives. ``block=True``: the
     rows are one block of a longer epoch (:class:`gradstep.models.streaming.StreamEpochs`), so a
     block of a single batch is compiled too.
+
+    With an L1 term in the objective the transform is taken to be the estimators':
+    ``make_optimizer(..., l1=objective.penalty.l1, mask=1 on the coefficients and 0 on the intercept,
+    cumulative=True)``; the plain steps' ``state`` is then an :class:`L1StepState` with the cumulative
+    penalty (``q`` an array: the exact soft-thresholding of full batches is left to the plain loop).
     """
     if not epoch_runner_available() or type(objective) not in (SquaredError, LogisticLoss):
         return None
@@ -391,10 +433,12 @@ def epoch_runner(objective: Any, batches: Any, optimizer: Any, lr: Any, optimize
     dt = batches.X.dtype
     if dt not in (np.float32, np.float64) or any(a.dtype != dt for a in arrays) or batches.Y.ndim != 2:
         return None
-    spec = optimizer_spec(optimizer, lr, optimizer_params, clip_value, clip_norm)
+    spec = optimizer_spec(optimizer, lr, optimizer_params, clip_value, clip_norm, objective.penalty.l1)
     if spec is None or [type(s) for s in _leaves(state)] != spec.leaf_states():
         return None
     p = objective.n_params
+    if isinstance(state, L1StepState) != bool(spec.l1) or (spec.l1 and not _cumulative(state, dt, p)):
+        return None
     for leaf in _leaves(state):
         for v in leaf:
             if not isinstance(v, (int, float)) and not (isinstance(v, np.ndarray) and v.dtype == dt and v.shape == (p,)):
