@@ -418,7 +418,7 @@ def _logistic(X, Y, w, order, lo, m, W, b, gW, gb, xb, xbT, zb, wr, tmp, icfg, z
 def _penalty(value, theta, g, n_w, icfg, fcfg, tcfg, tmp, zero, one):
     """``value`` plus :meth:`~gradstep.objectives.penalties.Penalty.value`, and ``g`` made the minimum-norm
     subgradient of :meth:`~gradstep.objectives.penalties.Penalty.add_grad` on ``W`` (the first ``n_w``
-    entries): ``h = g + l2 θ``, then ``h + l1 sign(θ)`` where θ ≠ 0, ``sign(h) max(|h| - l1, 0)`` where θ = 0."""
+    entries): ``g + (l2 θ + l1 sign(θ))`` where θ ≠ 0, ``sign(g) max(|g| - l1, 0)`` where θ = 0."""
     l1, l2 = icfg[I_L1], icfg[I_L2]
     pen = 0.0
     if l2:
@@ -429,13 +429,15 @@ def _penalty(value, theta, g, n_w, icfg, fcfg, tcfg, tmp, zero, one):
         pen += fcfg[F_L1] * np.float64(_sum(tmp, 0, n_w, zero))
     l1_t, l2_t = tcfg[T_L1], tcfg[T_L2]
     for c in range(n_w):
-        h = g[c] + l2_t * theta[c] if l2 else g[c]
+        if l1 and theta[c] == zero:   # the L2 part is 0 there
+            g[c] = _sign(g[c], one, zero) * _above_zero(abs(g[c]) - l1_t, zero)
+            continue
+        pg = zero   # Penalty.grad, then added: g + (l2 θ + l1 sign θ)
+        if l2:
+            pg = pg + l2_t * theta[c]
         if l1:
-            if theta[c] == zero:
-                h = _sign(h, one, zero) * _above_zero(abs(h) - l1_t, zero)
-            else:
-                h = h + l1_t * _sign(theta[c], one, zero)
-        g[c] = h
+            pg = pg + l1_t * _sign(theta[c], one, zero)
+        g[c] = g[c] + pg
     return value + pen
 
 
