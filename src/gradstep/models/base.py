@@ -409,9 +409,10 @@ class GradientDescentModel(BaseEstimator):
         (:math:`L_{max}` the largest one-row curvature: the noise of small batches), decayed with the
         epochs, :math:`\eta_0 / (1 + k/h)` (:class:`~gradstep.optim.schedules.inverse_epochs`), so that the
         steps reach the optimum instead of a noise ball around it. The half-life :math:`h` is
-        :data:`HALF_LIFE` epochs, or :math:`2 / (\lambda_2 \eta_0 s)` (:math:`s` steps per epoch) when
+        :data:`HALF_LIFE` epochs, or :math:`4 / (\lambda_2 \eta_0 s)` (:math:`s` steps per epoch) when
         an L2 part :math:`\lambda_2` makes that longer: the decay must not outrun the contraction
-        :math:`(1 - \eta\lambda_2)^s` of an epoch. ``None`` (torch's default) for the adaptive optimisers."""
+        :math:`(1 - \eta\lambda_2)^s` of an epoch (measured: 2 left the softmax fits of
+        ``benchmarks/defaults.py`` 4e-4 above the optimum after 1000 epochs, 4 and 8 about 5e-5). ``None`` (torch's default) for the adaptive optimisers."""
         if self._adaptive():
             return None
         if self._full_batch:
@@ -422,7 +423,7 @@ class GradientDescentModel(BaseEstimator):
         L_B = ((n - B) * L_max + n * (B - 1) * L) / (B * (n - 1)) if n > 1 else L_max
         eta, steps = 1.0 / L_B, -(-n // B)
         mu = self._objective_.penalty.l2
-        half_life = max(HALF_LIFE, 2.0 / (mu * eta * steps)) if mu > 0 else HALF_LIFE
+        half_life = max(HALF_LIFE, 4.0 / (mu * eta * steps)) if mu > 0 else HALF_LIFE
         return inverse_epochs(eta, steps, half_life)
 
     def _resolve_optimizer(self, full_batch: bool) -> str | GradientTransformation:
