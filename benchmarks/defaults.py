@@ -304,7 +304,7 @@ def notes(r: dict) -> str:
     return "; ".join(out)
 
 
-HEADER = ["case", "method", "rel. gap (f−f*)/|f*|", "train acc. / R²", "zeros (ref)", "epochs", "seconds",
+HEADER = ["case", "method", "rel. gap (f − f*) / abs(f*)", "train acc. / R²", "zeros (ref)", "epochs", "seconds",
           "warning", "notes"]
 
 
