@@ -297,3 +297,16 @@ def test_an_explicit_learning_rate_keeps_the_plain_step():
         r = X @ w + b - y
         w, b = w - 0.01 * (2 / len(y)) * (X.T @ r), b - 0.01 * (2 / len(y)) * r.sum()
     np.testing.assert_allclose(model.coef_, w, rtol=1e-12)
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_default_l1_fits_on_torch_take_the_numpy_path(batch_size):
+    X, y = _diabetes()
+    kw = {"loss": "half_mse", "penalty": "l1", "alpha": 1.0, "batch_size": batch_size, "random_state": 0,
+          "epochs": 50, "tol": None}   # 50 epochs each, no rule
+    ref = LinearRegression(**kw).fit(X, y)
+    on_torch = LinearRegression(**kw, backend="torch").fit(X, y)
+    assert on_torch.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(on_torch.coef_, ref.coef_, rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(on_torch.coef_ == 0, ref.coef_ == 0)
+    assert np.sum(ref.coef_ == 0) > 0

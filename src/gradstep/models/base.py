@@ -568,7 +568,7 @@ class GradientDescentModel(BaseEstimator):
                           if value is not None)
         steps = [f"raise epochs (now {self.epochs})"]
         if self.scale is None:
-            steps.append("scale the features (scale='standard')")
+            steps.append("scale the features (scale='standard') if they are not standardised")
         if not self._full_batch:
             steps.append("use larger batches (batch_size: less noisy steps)")
         elif not (isinstance(self.lr, str) and self.lr == "auto"):
