@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import time
@@ -12,6 +13,7 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 out = Console(soft_wrap=True, emoji=False)
 err = Console(stderr=True, soft_wrap=True, emoji=False)
@@ -24,6 +26,126 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     """Print ``error: message`` on one line of stderr and exit (2: bad input, 1: diverged)."""
     err.print(f"[bold red]error:[/] {escape(' '.join(str(message).split()))}", highlight=False)
     raise typer.Exit(code)
+
+
+# --------------------------------------------------------------------------------------------- help and parsing
+
+# the panels that group a command's options in --help
+DATA, MODEL, OPTIMISER, STOPPING, OUTPUT, LARGE = ("Data", "Model", "Optimiser", "Stopping", "Output",
+                                                   "Large data and checkpoints")
+
+OPTIMIZER_DEFAULT = "auto"
+"""The default ``--optimizer`` of every command: FISTA at 1/L for a full-batch fit with ``--lr auto``, else
+plain gradient descent at the given ``--lr`` (``gd``; ``minimize`` and ``sweep`` always take a number)."""
+
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("--learning-rate", "--learningrate", "--step-size", "--stepsize", "--eta", "--rate"), ("--lr",)),
+    **dict.fromkeys(("--iterations", "--iters", "--iter", "--max-iter", "--n-iter", "--num-iter", "--max-epochs",
+                     "--n-epochs", "--num-epochs", "--epoch", "--n-steps", "--num-steps", "--max-steps", "--step"),
+                    ("--epochs", "--steps")),
+    **dict.fromkeys(("--optimiser", "--method", "--solver", "--algorithm", "--algo"), ("--optimizer",)),
+    **dict.fromkeys(("--tolerance", "--ftol"), ("--tol",)),
+    **dict.fromkeys(("--gradient-tolerance", "--grad-tol", "--gradtol"), ("--gtol",)),
+    **dict.fromkeys(("--label", "--y", "--response", "--target-column", "--column", "--predict"), ("--target",)),
+    **dict.fromkeys(("--scaling", "--standardize", "--standardise", "--normalize", "--normalise", "--standard"),
+                    ("--scale",)),
+    **dict.fromkeys(("--random-state", "--random-seed", "--rng"), ("--seed",)),
+    **dict.fromkeys(("--lambda", "--reg", "--regularization", "--regularisation", "--weight-decay", "--l2"),
+                    ("--alpha",)),
+    **dict.fromkeys(("--start", "--init", "--initial", "--x", "--x-0", "--from"), ("--x0", "--at")),
+    **dict.fromkeys(("--batch", "--batchsize", "--minibatch", "--mini-batch"), ("--batch-size",)),
+    **dict.fromkeys(("--data", "--file", "--input"), ("--dataset",)),
+    **dict.fromkeys(("--output", "--out-dir", "--plots", "--figures", "--figs", "--out"), ("--plot", "--out")),
+    **dict.fromkeys(("--validation", "--val-fraction", "--validation-split", "--val"), ("--validation-fraction",)),
+    **{f"--{name}": (f"--optimizer {name}",) for name in ("momentum", "nesterov", "adagrad", "rmsprop", "adam",
+                                                          "fista", "sgd", "gd")},
+}
+"""Names a newcomer may try for an option, and the options they mean (the first one the command has is
+suggested): ``--learning-rate`` is ``--lr``, ``--iterations`` is ``--epochs`` in ``fit`` and ``--steps`` in
+``minimize``."""
+
+
+def suggest(name: str, known: list[str]) -> str | None:
+    """The option meant by a misspelt ``name`` among a command's ``known`` long options: the same with
+    ``-`` for ``_`` or another case, a synonym from :data:`SYNONYMS`, or a close spelling."""
+    key = name.lower().replace("_", "-")
+    if not key.startswith("--"):
+        key = "--" + key.lstrip("-")
+    if key in known and key != name:
+        return key
+    for meant in SYNONYMS.get(key, ()):
+        if meant.split()[0] in known:
+            return meant
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _as_flags(params: list[Any]) -> list[Any]:
+    """``params`` with every flag's value type hidden in ``--help`` (``--dropna``, not ``--dropna <bool>``)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class Command(TyperCommand):
+    """Every gradstep command: a flag shows no value type in ``--help``, and a misspelt option is answered
+    with the option meant (``--learning-rate``: ``Did you mean --lr?``), from :data:`SYNONYMS` or a close
+    spelling."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _as_flags(super().get_params(ctx))
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except Exception as e:   # Click's NoSuchOption (Typer vendors Click: matched by its attributes)
+            name = getattr(e, "option_name", None)
+            if not (isinstance(name, str) and hasattr(e, "possibilities") and hasattr(e, "message")):
+                raise
+            known = sorted({o for p in self.get_params(ctx) for o in (*p.opts, *p.secondary_opts)
+                            if o.startswith("--")})
+            meant = suggest(name, known)
+            e.message = f"No such option: {name}" + (f". Did you mean {meant}?" if meant else "")
+            e.possibilities = None
+            raise
+
+
+class Group(TyperGroup):
+    """The ``gradstep`` command and ``gradstep history``: their flags shown as flags too."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _as_flags(super().get_params(ctx))
+
+
+def cli_words(message: str) -> str:
+    """A library message in the command line's words: its Python keywords become the options."""
+    for python, option in CLI_WORDS:
+        message = message.replace(python, option)
+    return message
+
+
+CLI_WORDS = (
+    ("for class labels use task='classification'", "for class labels use --model logistic (two classes) or "
+                                                   "--model softmax (more)"),
+    ("raise memory_budget", "give --memory SIZE"),
+    ("validation_fraction must", "--validation-fraction must"),
+    ("batch_size must", "--batch-size must"),
+    ("class_weight must", "--class-weight must"),
+    ("clip_value must", "--clip-value must"),
+    ("clip_norm must", "--clip-norm must"),
+)
+
+
+def positive_lr(value: float, name: str = "--lr", auto: bool = False) -> float:
+    """A learning rate as a step: a finite number above 0 (0 never moves, a negative one climbs the loss);
+    ``auto``: the command also takes 'auto'."""
+    if not (math.isfinite(value) and value > 0):
+        why = "a step of 0 never moves" if value == 0 else "a negative step climbs the loss" if value < 0 else \
+            "it is not finite"
+        fail(f"{name} must be a number > 0{' or auto' if auto else ''}, got {value:g}: {why}; try 0.01"
+             + (" or auto" if auto else ""))
+    return value
 
 
 def warn(message: str) -> None:
@@ -199,7 +321,7 @@ def load_data(file: Path | None, dataset: str | None, target: str | None, featur
         return read_table(file, target=target, features=names(features), delimiter=delimiter,
                           missing=missing, task=task, memory_budget=budget)
     except DataError as e:
-        fail(str(e).replace("raise memory_budget", "give --memory SIZE"))
+        fail(cli_words(str(e)))
     except ValueError as e:  # unknown dataset name
         fail(str(e))
 

@@ -9,9 +9,9 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from .common import emit_json, fail, out, plots_module, written
+from .common import Command, Group, emit_json, fail, out, plots_module, written
 
-app = typer.Typer(help="Summarise or plot a saved run (a history JSON file).", no_args_is_help=True)
+app = typer.Typer(cls=Group, help="Summarise or plot a saved run (a history JSON file).", no_args_is_help=True)
 
 
 def _load(file: Path):
@@ -23,7 +23,7 @@ def _load(file: Path):
         fail(f"{file}: {e}")
 
 
-@app.command()
+@app.command(cls=Command)
 def show(
     file: Annotated[Path, typer.Argument(help="A history JSON file written by --history.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
@@ -56,7 +56,7 @@ def show(
     out.print(table)
 
 
-@app.command()
+@app.command(cls=Command)
 def plot(
     file: Annotated[Path, typer.Argument(help="A history JSON file written by --history.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the figures.")] = Path("gradstep-plots"),
