@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any, NoReturn, Self
@@ -94,7 +95,13 @@ class Command(TyperCommand):
     spelling."""
 
     def get_params(self, ctx: Any) -> list[Any]:
-        return _as_flags(super().get_params(ctx))
+        params = _as_flags(super().get_params(ctx))
+        panels = [getattr(p, "rich_help_panel", None) for p in params]
+        if OUTPUT in panels:   # --help joins the output options, rather than a panel of its own
+            for param in params:
+                if "--help" in getattr(param, "opts", ()):
+                    param.rich_help_panel = OUTPUT
+        return params
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         try:
@@ -119,22 +126,26 @@ class Group(TyperGroup):
 
 
 def cli_words(message: str) -> str:
-    """A library message in the command line's words: its Python keywords become the options."""
+    """A library message in the command line's words: its Python keywords and class names become the
+    options that set them (``task='classification'``: ``--model logistic``; ``penalty must``: ``--penalty
+    must``)."""
     for python, option in CLI_WORDS:
         message = message.replace(python, option)
-    return message
+    return _LEADING_NAME.sub(lambda m: "--" + m.group(1).replace("_", "-"), message)
 
 
 CLI_WORDS = (
     ("for class labels use task='classification'", "for class labels use --model logistic (two classes) or "
                                                    "--model softmax (more)"),
     ("raise memory_budget", "give --memory SIZE"),
-    ("validation_fraction must", "--validation-fraction must"),
-    ("batch_size must", "--batch-size must"),
-    ("class_weight must", "--class-weight must"),
-    ("clip_value must", "--clip-value must"),
-    ("clip_norm must", "--clip-norm must"),
+    ("; use SoftmaxRegression", "; use --model softmax"),
+    (" or a gradstep.optim transform", ""),
+    ("(None, 'none', ", "('none', "),
+    ("must be None (full batch) or an int >= 1", "must be a whole number >= 1 (leave it out for the full batch)"),
+    ("must be an int >= 1", "must be a whole number >= 1"),
 )
+_LEADING_NAME = re.compile(r"^(penalty|scale|epochs|loss|optimizer|alpha|validation_fraction|batch_size|class_weight|"
+                           r"clip_value|clip_norm|tol|gtol|lr)(?= must)")
 
 
 def positive_lr(value: float, name: str = "--lr", auto: bool = False) -> float:

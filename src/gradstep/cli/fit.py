@@ -12,9 +12,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from .common import (
+    DATA,
     EXIT_DIVERGED,
-    err,
+    LARGE,
+    MODEL,
+    OPTIMISER,
+    OPTIMIZER_DEFAULT,
+    OUTPUT,
     SCHEDULE_HELP,
+    STOPPING,
+    cli_words,
+    err,
+    positive_lr,
     Progress,
     brief,
     emit_json,
@@ -33,21 +42,25 @@ from .stopping import NEVER, default_checkpoint, stoppable, stopped
 MODELS = {"linear": ("LinearRegression", "regression"), "logistic": ("LogisticRegression", "classification"),
           "softmax": ("SoftmaxRegression", "classification")}
 LOSS_OF = {"logistic": "log_loss", "softmax": "cross_entropy"}
+LR_DEFAULT = "0.01 for linear, auto for the classifiers"
+"""``--lr`` when not given, as ``--help`` states it."""
 DEFAULT_GTOL = 1e-6
 """``--gtol`` of the classifiers by default: full-batch descent stops once the gradient norm is a millionth
 of its first value (the training accuracy and loss have long settled; 5,000 epochs would be spent otherwise)."""
 
 
 def _lr(text: str | None, model: str) -> float | str:
-    """``--lr``: a number or 'auto'; by default 0.01 for linear regression (the tutorials'), 'auto' otherwise."""
+    """``--lr``: a number > 0 or 'auto'; by default (:data:`LR_DEFAULT`) 0.01 for linear regression (the
+    tutorials'), 'auto' otherwise."""
     if text is None:
         return 0.01 if model == "linear" else "auto"
     if text.strip().lower() == "auto":
         return "auto"
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        fail(f"--lr must be a number or 'auto', got {text!r}")
+        fail(f"--lr must be a number > 0 or 'auto', got {text!r}")
+    return positive_lr(value, auto=True)
 
 
 def lr_check(X: np.ndarray, lr: float, loss: str, fit_intercept: bool, scale: str | None,
@@ -77,57 +90,111 @@ def lr_check(X: np.ndarray, lr: float, loss: str, fit_intercept: bool, scale: st
 def fit(
     files: Annotated[list[Path] | None, typer.Argument(
         help="Data file: CSV, Parquet, .npy or .npz (default: the tutorial line); several Parquet files or a "
-             "folder are streamed.", show_default=False)] = None,
-    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="A bundled dataset (see `gradstep datasets`).")] = None,
-    target: Annotated[str | None, typer.Option("--target", "-t", help="Column to predict (required with a file).")] = None,
-    features: Annotated[str | None, typer.Option(help="Comma-separated feature columns (default: all other numeric).")] = None,
-    delimiter: Annotated[str | None, typer.Option(help="CSV delimiter (default: detected).")] = None,
-    dropna: Annotated[bool, typer.Option("--dropna", help="Drop rows with missing values.")] = False,
-    fill: Annotated[str | None, typer.Option("--fill", help="Fill missing feature values: 'mean'.")] = None,
-    model: Annotated[str, typer.Option(help="Model: linear, logistic (binary) or softmax (multi-class).")] = "linear",
-    optimizer: Annotated[str, typer.Option(help="auto (FISTA for full batches with --lr auto, else sgd), gd/sgd, "
-                                           "momentum, nesterov, adagrad, rmsprop, adam, fista.")] = "auto",
-    lr_text: Annotated[str | None, typer.Option("--lr", help="Learning rate (the start of the schedule) or 'auto' "
-                                                "(1/L); default 0.01 for linear, auto for the classifiers.")] = None,
-    schedule_spec: Annotated[str | None, typer.Option("--schedule", help=SCHEDULE_HELP)] = None,
-    opt: Annotated[list[str] | None, typer.Option("--opt", help="Optimizer setting NAME=VALUE (torch names), repeatable.")] = None,
-    epochs: Annotated[int, typer.Option(help="Maximum passes over the data.")] = 5000,
-    batch_size: Annotated[int | None, typer.Option(help="Rows per step (default: all = batch GD; 1 = per-sample SGD).")] = None,
-    shuffle: Annotated[bool, typer.Option("--shuffle/--no-shuffle", help="Shuffle rows each epoch (mini-batch/SGD).")] = True,
-    loss: Annotated[str, typer.Option(help="Linear model's loss: mse (mean of squares), half_mse (1/2m), sum.")] = "mse",
-    class_weight: Annotated[str | None, typer.Option(help="Classifiers: 'balanced' weighs classes by n / (k count).")] = None,
-    sample_weight: Annotated[str | None, typer.Option("--sample-weight", help="Column of row weights (not a "
-                                                      "feature).")] = None,
-    early_stopping: Annotated[bool, typer.Option("--early-stopping", help="Hold out rows; stop on their loss.")] = False,
-    validation_fraction: Annotated[float, typer.Option(help="Share of rows held out with --early-stopping.")] = 0.1,
-    penalty: Annotated[str | None, typer.Option(help="l2, l1 or elasticnet.")] = None,
-    alpha: Annotated[float, typer.Option(help="Penalty strength.")] = 1e-4,
-    clip_value: Annotated[float | None, typer.Option(help="Clip each gradient component to [-c, c].")] = None,
-    clip_norm: Annotated[float | None, typer.Option(help="Rescale the gradient to L2 norm at most c.")] = None,
-    scale: Annotated[str, typer.Option(help="Feature scaling inside the model: standard, minmax, none.")] = "none",
-    no_intercept: Annotated[bool, typer.Option("--no-intercept", help="Fit y = w.x without b.")] = False,
-    tol: Annotated[str, typer.Option(help="Stop when the epoch loss improves by less than this (or 'none').")] = "none",
-    gtol: Annotated[str | None, typer.Option(help="Stop when the gradient norm (over all the rows, at each epoch's end "
-                                             "for mini-batches) falls to this fraction of its first value (or "
-                                             "'none'); default 1e-6 for full-batch classifiers, 2e-4 for mini-batch "
-                                             "ones, none for linear regression (the tutorials' fixed epochs).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the shuffling.")] = 0,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Write the figures to this folder.")] = None,
-    history: Annotated[Path | None, typer.Option(help="Write the run's history to this JSON file.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the fitted coefficients.")] = False,
-    stream: Annotated[bool, typer.Option("--stream", help="Read the data in chunks (files larger than memory).")] = False,
-    chunk_rows: Annotated[int | None, typer.Option(help="Rows read at a time when streaming (implies --stream).")] = None,
-    buffer_rows: Annotated[int | None, typer.Option(help="Rows shuffled together when streaming.")] = None,
-    checkpoint: Annotated[Path | None, typer.Option(help="Save the run to this file every --checkpoint-every steps "
-                                                    "and on Ctrl-C / SIGTERM.")] = None,
-    checkpoint_every: Annotated[int, typer.Option(help="Steps between two checkpoints.")] = 1000,
-    resume: Annotated[bool, typer.Option("--resume", help="Go on from --checkpoint if it exists.")] = False,
-    scheduler: Annotated[str | None, typer.Option(help="Run on this Dask scheduler, e.g. tcp://HOST:8786.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Start a local Dask cluster with this many workers.")] = None,
-    memory: Annotated[str | None, typer.Option(help="Memory the data may take, e.g. 800M or 4G: a larger Parquet or "
-                                               "CSV file is streamed (default: a quarter of the memory available).")]
-    = None,
+             "folder are streamed.", show_default=False, metavar="FILE")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", metavar="NAME", rich_help_panel=DATA,
+                                                help="A bundled dataset (see `gradstep datasets`).",
+                                                show_default="tutorial-line when no FILE")] = None,
+    target: Annotated[str | None, typer.Option("--target", "-t", metavar="COLUMN", rich_help_panel=DATA,
+                                               help="Column to predict (required with a file).")] = None,
+    features: Annotated[str | None, typer.Option(metavar="A,B,...", rich_help_panel=DATA,
+                                                 help="Comma-separated feature columns.",
+                                                 show_default="every other numeric column")] = None,
+    delimiter: Annotated[str | None, typer.Option(metavar="CHAR", rich_help_panel=DATA, help="CSV delimiter.",
+                                                  show_default="detected")] = None,
+    dropna: Annotated[bool, typer.Option("--dropna", rich_help_panel=DATA,
+                                         help="Drop rows with missing values.")] = False,
+    fill: Annotated[str | None, typer.Option("--fill", metavar="mean", rich_help_panel=DATA,
+                                             help="Fill missing feature values with the column's mean.")] = None,
+    sample_weight: Annotated[str | None, typer.Option("--sample-weight", metavar="COLUMN", rich_help_panel=DATA,
+                                                      help="Column of row weights (not a feature).")] = None,
+    model: Annotated[str, typer.Option(metavar="NAME", rich_help_panel=MODEL,
+                                       help="linear, logistic (binary) or softmax (multi-class).")] = "linear",
+    loss: Annotated[str, typer.Option(metavar="NAME", rich_help_panel=MODEL,
+                                      help="Linear model's loss: mse (mean of squares), half_mse (1/2m), "
+                                           "sum.")] = "mse",
+    penalty: Annotated[str | None, typer.Option(metavar="NAME", rich_help_panel=MODEL,
+                                                help="l2, l1 or elasticnet.", show_default="none")] = None,
+    alpha: Annotated[float, typer.Option(metavar="NUMBER", rich_help_panel=MODEL,
+                                         help="Penalty strength.")] = 1e-4,
+    class_weight: Annotated[str | None, typer.Option(metavar="balanced", rich_help_panel=MODEL,
+                                                     help="Classifiers: 'balanced' weighs classes by n / (k "
+                                                          "count).", show_default="none")] = None,
+    scale: Annotated[str, typer.Option(metavar="NAME", rich_help_panel=MODEL,
+                                       help="Feature scaling inside the model: standard, minmax, none.")] = "none",
+    no_intercept: Annotated[bool, typer.Option("--no-intercept", rich_help_panel=MODEL,
+                                               help="Fit y = w.x without b.")] = False,
+    optimizer: Annotated[str, typer.Option(metavar="NAME", rich_help_panel=OPTIMISER,
+                                           help="auto (FISTA at 1/L for full batches with --lr auto, else plain "
+                                                "gradient descent: gd), gd/sgd, momentum, nesterov, adagrad, "
+                                                "rmsprop, adam, fista.")] = OPTIMIZER_DEFAULT,
+    lr_text: Annotated[str | None, typer.Option("--lr", metavar="NUMBER|auto", rich_help_panel=OPTIMISER,
+                                                help="Learning rate, > 0 (the start of the schedule), or 'auto' "
+                                                     "(1/L).", show_default=LR_DEFAULT)] = None,
+    schedule_spec: Annotated[str | None, typer.Option("--schedule", metavar="SPEC", rich_help_panel=OPTIMISER,
+                                                      help=SCHEDULE_HELP, show_default="constant")] = None,
+    opt: Annotated[list[str] | None, typer.Option("--opt", metavar="NAME=VALUE", rich_help_panel=OPTIMISER,
+                                                  help="Optimizer setting (torch names), repeatable.")] = None,
+    batch_size: Annotated[int | None, typer.Option(metavar="ROWS", rich_help_panel=OPTIMISER,
+                                                   help="Rows per step (1 = per-sample SGD).",
+                                                   show_default="all = batch GD")] = None,
+    shuffle: Annotated[bool, typer.Option("--shuffle/--no-shuffle", rich_help_panel=OPTIMISER,
+                                          help="Shuffle rows each epoch (mini-batch/SGD).")] = True,
+    clip_value: Annotated[float | None, typer.Option(metavar="C", rich_help_panel=OPTIMISER,
+                                                     help="Clip each gradient component to [-c, c].",
+                                                     show_default="off")] = None,
+    clip_norm: Annotated[float | None, typer.Option(metavar="C", rich_help_panel=OPTIMISER,
+                                                    help="Rescale the gradient to L2 norm at most c.",
+                                                    show_default="off")] = None,
+    seed: Annotated[int, typer.Option(metavar="N", rich_help_panel=OPTIMISER,
+                                      help="Seed of the shuffling.")] = 0,
+    epochs: Annotated[int, typer.Option(metavar="N", rich_help_panel=STOPPING,
+                                        help="Maximum passes over the data.")] = 5000,
+    early_stopping: Annotated[bool, typer.Option("--early-stopping", rich_help_panel=STOPPING,
+                                                 help="Hold out rows; stop once their loss improves by less than "
+                                                      "--tol (1e-3 unless given) for 5 epochs.")] = False,
+    validation_fraction: Annotated[float, typer.Option(metavar="FRACTION", rich_help_panel=STOPPING,
+                                                       help="Share of rows held out with "
+                                                            "--early-stopping.")] = 0.1,
+    tol: Annotated[str | None, typer.Option(metavar="NUMBER|none", rich_help_panel=STOPPING,
+                                            help="Stop when the epoch loss (the held-out rows' with "
+                                                 "--early-stopping) improves by less than this.",
+                                            show_default="none; 1e-3 with --early-stopping")] = None,
+    gtol: Annotated[str | None, typer.Option(metavar="NUMBER|none", rich_help_panel=STOPPING,
+                                             help="Stop when the gradient norm (over all the rows, at each epoch's "
+                                                  "end for mini-batches) falls to this fraction of its first "
+                                                  "value; none for linear regression runs the tutorials' fixed "
+                                                  "epochs.", show_default="1e-6 for full-batch classifiers, 2e-4 "
+                                                  "for mini-batch ones, none for linear regression")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", metavar="FOLDER", rich_help_panel=OUTPUT,
+                                              help="Write the figures to this folder.")] = None,
+    history: Annotated[Path | None, typer.Option(metavar="FILE", rich_help_panel=OUTPUT,
+                                                 help="Write the run's history to this JSON file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", rich_help_panel=OUTPUT,
+                                          help="Print machine-readable JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", rich_help_panel=OUTPUT,
+                                        help="Print only the fitted coefficients.")] = False,
+    stream: Annotated[bool, typer.Option("--stream", rich_help_panel=LARGE,
+                                         help="Read the data in chunks (files larger than memory).")] = False,
+    chunk_rows: Annotated[int | None, typer.Option(metavar="ROWS", rich_help_panel=LARGE,
+                                                   help="Rows read at a time when streaming (implies "
+                                                        "--stream).")] = None,
+    buffer_rows: Annotated[int | None, typer.Option(metavar="ROWS", rich_help_panel=LARGE,
+                                                    help="Rows shuffled together when streaming.")] = None,
+    memory: Annotated[str | None, typer.Option(metavar="SIZE", rich_help_panel=LARGE,
+                                               help="Memory the data may take, e.g. 800M or 4G: a larger Parquet or "
+                                                    "CSV file is streamed.",
+                                               show_default="a quarter of the memory available")] = None,
+    scheduler: Annotated[str | None, typer.Option(metavar="ADDRESS", rich_help_panel=LARGE,
+                                                  help="Run on this Dask scheduler, e.g. tcp://HOST:8786.")] = None,
+    workers: Annotated[int | None, typer.Option(metavar="N", rich_help_panel=LARGE,
+                                                help="Start a local Dask cluster with this many workers.")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(metavar="FILE", rich_help_panel=LARGE,
+                                                    help="Save the run to this file every --checkpoint-every steps "
+                                                         "and on Ctrl-C / SIGTERM.")] = None,
+    checkpoint_every: Annotated[int, typer.Option(metavar="STEPS", rich_help_panel=LARGE,
+                                                  help="Steps between two checkpoints.")] = 1000,
+    resume: Annotated[bool, typer.Option("--resume", rich_help_panel=LARGE,
+                                         help="Go on from --checkpoint if it exists.")] = False,
 ) -> None:
     """Fit a model by gradient descent; compare it with the closed form (linear) or scikit-learn (classifiers)."""
     if model not in MODELS:
@@ -164,7 +231,7 @@ def fit(
         try:
             est = getattr(models, cls_name)(**params)
         except ValueError as e:
-            fail(str(e))
+            fail(cli_words(str(e)))
         from .stream import fit_streamed
 
         fit_streamed(est, files, target=target, features=names(features), delimiter=delimiter, chunk_rows=chunk_rows,
@@ -195,7 +262,7 @@ def fit(
         bound, kappa, warning = lr_check(X, lr if lr != "auto" else 0.0, LOSS_OF.get(model, loss), not no_intercept,
                                          scale_kind, batch_size, Penalty(penalty, alpha).l2, plain)
     except ValueError as e:
-        fail(str(e))
+        fail(cli_words(str(e)))
     if warning and not as_json:
         warn(warning)
     t0 = time.perf_counter()
@@ -212,7 +279,7 @@ def fit(
                 e.history.to_json(history)
             fail(str(e), code=EXIT_DIVERGED)
         except (ValueError, TypeError, FileNotFoundError) as e:
-            fail(str(e))
+            fail(cli_words(str(e)))
         if history is not None:
             est.history_.to_json(history)
             files.append(history)
@@ -226,6 +293,7 @@ def fit(
         "steps": est.t_, "success": bool(est.result_.success), "message": est.result_.message,
         "loss_value": est.result_.fun, "coef": est.coef_, "intercept": est.intercept_, "stable_lr": bound,
         "lr_warning": warning, "condition_number": kappa, "seconds": seconds, "streamed": False,
+        "sample_weight": sample_weight,
     }
     report = _regression if task == "regression" else _classification
     report(est, ds, X, y, common, files, plot, as_json, quiet)
@@ -283,16 +351,18 @@ def _default_gtol(task: str, batch_size: int | None) -> float | None:
 
 def _params(model: str, optimizer: str, lr: Any, schedule_spec: str | None, opt: list[str] | None, epochs: int,
             batch_size: int | None, shuffle: bool, seed: int, penalty: str | None, alpha: float,
-            clip_value: float | None, clip_norm: float | None, scale_kind: str | None, tol: str,
+            clip_value: float | None, clip_norm: float | None, scale_kind: str | None, tol: str | None,
             early_stopping: bool, validation_fraction: float, loss: str, class_weight: str | None,
             task: str, gtol: str | None = None) -> dict[str, Any]:
-    """The estimator's hyper-parameters from the options."""
+    """The estimator's hyper-parameters from the options. ``--tol`` not given: 'auto' with ``--early-stopping``
+    (the estimators' 1e-3 on the held-out rows' loss, so that early stopping stops), else none."""
     params: dict[str, Any] = {
         "optimizer": optimizer, "lr": lr if lr == "auto" else schedule(schedule_spec, lr),
         "optimizer_params": optimizer_params(opt) or None,
         "epochs": epochs, "batch_size": batch_size, "shuffle": shuffle, "random_state": seed,
         "penalty": penalty, "alpha": alpha, "clip_value": clip_value, "clip_norm": clip_norm,
-        "scale": scale_kind, "tol": optional_float(tol, "--tol"), "early_stopping": early_stopping,
+        "scale": scale_kind, "tol": (optional_float(tol, "--tol") if tol is not None
+                                           else "auto" if early_stopping else None), "early_stopping": early_stopping,
         "gtol": optional_float(gtol, "--gtol") if gtol is not None else _default_gtol(task, batch_size),
         "validation_fraction": validation_fraction,
     }
@@ -316,22 +386,23 @@ def _footer(summary: dict[str, Any]) -> str:
 
 def _regression(est: Any, ds: Any, X: np.ndarray, y: np.ndarray, summary: dict[str, Any], files: list[Path],
                 plot: Path | None, as_json: bool, quiet: bool) -> None:
-    """Coefficients next to the closed form, the gap to the optimum."""
+    """Coefficients next to the exact optimum of the same objective (loss and penalty), the gap to it."""
     if plot is not None:
         from .figures import model_figures
 
         files += model_figures([est], [_settings(summary)], X, y, plot, ds.feature_names, ds.target_name)
     theta, f_star = est.reference_optimum(X, y)
-    coef_cf, b_cf = _least_squares(est, X, y, theta)
+    coef_cf, b_cf = _optimum_coefs(est, theta)
+    label = _reference_label(est, summary.get("sample_weight"))
     gd, cf = np.append(est.coef_, est.intercept_), np.append(coef_cf, b_cf)
     rel = float(np.linalg.norm(gd - cf) / max(float(np.linalg.norm(cf)), 1e-300))
-    summary.update(loss=est.loss, closed_form_coef=coef_cf, closed_form_intercept=b_cf,
+    summary.update(loss=est.loss, closed_form_coef=coef_cf, closed_form_intercept=b_cf, reference=label,
                    relative_error_to_closed_form=rel, optimality_gap=est.loss_value(X, y) - f_star,
                    files=[str(p) for p in files])
     if brief(summary, gd, as_json, quiet):
         return
-    out.print(f"[bold]gradstep fit[/] — {ds.description}")
-    table = Table("parameter", "gradient descent", "closed form", show_edge=False)
+    out.print(f"[bold]gradstep fit[/] — {escape(ds.description)}")
+    table = Table("parameter", "gradient descent", escape(label), show_edge=False)
     for name, a, b in zip([*ds.feature_names, "intercept"], gd, cf):
         table.add_row(escape(name if name == "intercept" else f"w[{name}]"), f"{a:.10g}", f"{b:.10g}")
     out.print(table)
@@ -339,19 +410,26 @@ def _regression(est: Any, ds: Any, X: np.ndarray, y: np.ndarray, summary: dict[s
         f"{_settings(summary)}, loss {est.loss}, batch {summary['batch_size'] or 'all'}: {est.n_iter_} epochs, "
         f"{est.t_} steps in {summary['seconds']:.3g} s — {est.result_.message}\n"
         f"final loss {est.result_.fun:.10g}, gap to the optimum {summary['optimality_gap']:.3g}, "
-        f"relative distance to the closed form {rel:.3g}\n" + _footer(summary), highlight=False,
+        f"relative distance to the {label.split(' (')[0]} {rel:.3g}\n" + _footer(summary), highlight=False,
     )
     written(files, quiet)
 
 
-def _least_squares(est: Any, X: np.ndarray, y: np.ndarray, theta: np.ndarray) -> tuple[np.ndarray, float]:
-    """The table's closed form: plain least squares (no penalty, no weights) in the units of ``X``. Without a
-    penalty it is the model's reference optimum ``theta`` (fit units) mapped back, not solved a second
-    time; with one, the optimum is another problem's and the least squares are solved here."""
-    if est._objective_.penalty.active:
-        from ..diagnostics import closed_form
+def _reference_label(est: Any, sample_weight: str | None = None) -> str:
+    """What the reference column is: the closed form without an L1 part (least squares, ridge with an L2
+    penalty), the exact optimum of the lasso / elastic net otherwise (there is no closed form); always of
+    the unweighted objective."""
+    pen = est._objective_.penalty
+    base, notes = ("exact optimum", [f"{est.penalty}, alpha {est.alpha:g}"]) if pen.l1 else (
+        ("closed form", [f"ridge, alpha {est.alpha:g}"]) if pen.l2 else ("closed form", []))
+    if sample_weight:
+        notes.append("no weights")
+    return base + (f" ({'; '.join(notes)})" if notes else "")
 
-        return closed_form(X, y, est.fit_intercept, est.loss)
+
+def _optimum_coefs(est: Any, theta: np.ndarray) -> tuple[np.ndarray, float]:
+    """The model's exact optimum ``theta`` (:meth:`reference_optimum`, fit units: loss and penalty as
+    fitted, without weights; the closed form unless there is an L1 part) in the units of ``X``."""
     W, b = est.scaling_.to_original(*est._objective_.unpack(theta))
     return np.asarray(W)[:, 0], float(b[0]) if b is not None else 0.0
 

@@ -19,7 +19,7 @@ import numpy as np
 from rich.markup import escape
 from rich.table import Table
 
-from .common import EXIT_DIVERGED, brief, err, fail, out, written
+from .common import EXIT_DIVERGED, brief, cli_words, err, fail, out, written
 from .stopping import NEVER, default_checkpoint, stoppable, stopped
 
 
@@ -73,7 +73,7 @@ def open_source(files: list[Path], target: str | None, features: list[str] | Non
             return open_rows([str(f) for f in files], target, features, chunk_rows=chunk_rows or CHUNK_ROWS)
         return open_rows(files[0], target, features, chunk_rows=chunk_rows or CHUNK_ROWS, delimiter=delimiter)
     except (DataError, ValueError, ImportError) as e:
-        fail(str(e))
+        fail(cli_words(str(e)))
 
 
 def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: list[str] | None,
@@ -97,7 +97,7 @@ def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: l
         try:
             cluster = client(scheduler=scheduler, workers=workers)
         except ValueError as e:
-            fail(str(e))
+            fail(cli_words(str(e)))
     with cluster:
         source = open_source(files, target, _with_weights(features, sample_weight), delimiter, chunk_rows, dask)
         n = source.n_rows
@@ -118,7 +118,7 @@ def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: l
                 fail(str(e), code=EXIT_DIVERGED)
             except (DataError, ValueError, TypeError, FileNotFoundError, ImportError) as e:
                 bar.close()
-                fail(str(e))
+                fail(cli_words(str(e)))
             bar.close()
             if history is not None:
                 est.history_.to_json(history)

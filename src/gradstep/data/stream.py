@@ -40,6 +40,7 @@ import glob
 import math
 import numbers
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -333,6 +334,14 @@ class CsvRows:
     def n_features(self) -> int:
         return len(self.feature_names)
 
+    def _brief(self, err: BaseException) -> str:
+        """pyarrow's message with its 0-based ``CSV column #j`` named: ``column 'b' (column 2 of the file)``."""
+        def named(m: re.Match) -> str:
+            j = int(m.group(1))
+            return f"column {_show(self._all[j])} (column {j + 1} of the file)" if j < len(self._all) else m.group(0)
+
+        return re.sub(r"CSV column #(\d+)", named, _brief(err))
+
     def count_rows(self) -> int:
         """Read the file once to count its rows (checking every value on the way)."""
         if self.n_rows is None:
@@ -354,7 +363,7 @@ class CsvRows:
                 convert_options=pcsv.ConvertOptions(include_columns=cols,
                                                     column_types={c: pa.float64() for c in cols}))
         except Exception as err:  # noqa: BLE001 - pyarrow raises many kinds on a bad file
-            raise _err(self.path, f"cannot be read as CSV ({_brief(err)})",
+            raise _err(self.path, f"cannot be read as CSV ({self._brief(err)})",
                        "check the delimiter (--delimiter) and that every value is a number") from None
         first_row = 0
         while True:
@@ -364,7 +373,7 @@ class CsvRows:
                 return
             except Exception as err:  # noqa: BLE001 - pyarrow raises many kinds on a bad file
                 raise _err(self.path, f"cannot be read as CSV near data row {first_row + 1} or after "
-                           f"({_brief(err)})", "make every value of the used columns a number") from None
+                           f"({self._brief(err)})", "make every value of the used columns a number") from None
             m = rb.num_rows
             X = np.empty((m, self.n_features))
             for j in range(self.n_features):
