@@ -34,10 +34,17 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
 # the panels that group a command's options in --help
 DATA, MODEL, OPTIMISER, STOPPING, OUTPUT, LARGE = ("Data", "Model", "Optimiser", "Stopping", "Output",
                                                    "Large data and checkpoints")
+START, GRID, CHECKPOINTS = "Problem", "Grid", "Checkpoints"
 
 OPTIMIZER_DEFAULT = "auto"
 """The default ``--optimizer`` of every command: FISTA at 1/L for a full-batch fit with ``--lr auto``, else
 plain gradient descent at the given ``--lr`` (``gd``; ``minimize`` and ``sweep`` always take a number)."""
+
+def plain_optimizer(name: str) -> str:
+    """``--optimizer`` of a command whose learning rate is always a number (``minimize``, ``sweep``): 'auto'
+    is plain gradient descent, ``gd``, as in ``fit`` with a number for ``--lr``."""
+    return "gd" if name.strip().lower() == OPTIMIZER_DEFAULT else name
+
 
 SYNONYMS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("--learning-rate", "--learningrate", "--step-size", "--stepsize", "--eta", "--rate"), ("--lr",)),

@@ -10,8 +10,16 @@ import typer
 from rich.table import Table
 
 from .common import (
+    CHECKPOINTS,
     EXIT_DIVERGED,
+    OPTIMISER,
+    OPTIMIZER_DEFAULT,
+    OUTPUT,
     SCHEDULE_HELP,
+    START,
+    STOPPING,
+    plain_optimizer,
+    positive_lr,
     emit_json,
     fail,
     floats,
@@ -38,34 +46,59 @@ def parse_formula(text: str, variables: str | None):
 
 
 def minimize(
-    formula: Annotated[str, typer.Argument(help='A formula such as "x**2 + y**2".')],
-    x0: Annotated[str, typer.Option("--x0", help="Start, one value per variable: 3,2")],
-    lr: Annotated[float, typer.Option(help="Learning rate (the start of the schedule).")] = 0.01,
-    steps: Annotated[int, typer.Option(help="Most steps to make (the library's default: enough for gd at lr 0.01 to "
-                                            "reach --gtol on a well-scaled problem).")] = 10_000,
-    optimizer: Annotated[str, typer.Option(help="gd, momentum, nesterov, adagrad, rmsprop, adam.")] = "gd",
-    schedule_spec: Annotated[str | None, typer.Option("--schedule", help=SCHEDULE_HELP)] = None,
-    opt: Annotated[list[str] | None, typer.Option("--opt", help="Optimizer setting NAME=VALUE (torch names), repeatable.")] = None,
-    clip_value: Annotated[float | None, typer.Option(help="Clip each gradient component to [-c, c].")] = None,
-    clip_norm: Annotated[float | None, typer.Option(help="Rescale the gradient to L2 norm at most c.")] = None,
-    variables: Annotated[str | None, typer.Option(help="Variable order, e.g. w,b (default: alphabetical).")] = None,
-    tol: Annotated[str, typer.Option(help="Stop when f improves by less than this (or 'none').")] = "none",
-    gtol: Annotated[str, typer.Option(help="Converge when the gradient norm is at most this (SciPy BFGS's default; "
+    formula: Annotated[str, typer.Argument(help='A formula such as "x**2 + y**2".', metavar="FORMULA")],
+    x0: Annotated[str, typer.Option("--x0", metavar="X,Y,...", rich_help_panel=START,
+                                    help="Start, one value per variable: 3,2")],
+    variables: Annotated[str | None, typer.Option(metavar="A,B,...", rich_help_panel=START,
+                                                  help="Variable order, e.g. w,b.",
+                                                  show_default="alphabetical")] = None,
+    optimizer: Annotated[str, typer.Option(metavar="NAME", rich_help_panel=OPTIMISER,
+                                           help="auto (plain gradient descent at --lr: gd, as fit's auto with a "
+                                                "number for --lr), gd, momentum, nesterov, adagrad, rmsprop, "
+                                                "adam.")] = OPTIMIZER_DEFAULT,
+    lr: Annotated[float, typer.Option(metavar="NUMBER", rich_help_panel=OPTIMISER,
+                                      help="Learning rate, > 0 (the start of the schedule).")] = 0.01,
+    schedule_spec: Annotated[str | None, typer.Option("--schedule", metavar="SPEC", rich_help_panel=OPTIMISER,
+                                                      help=SCHEDULE_HELP, show_default="constant")] = None,
+    opt: Annotated[list[str] | None, typer.Option("--opt", metavar="NAME=VALUE", rich_help_panel=OPTIMISER,
+                                                  help="Optimizer setting (torch names), repeatable.")] = None,
+    clip_value: Annotated[float | None, typer.Option(metavar="C", rich_help_panel=OPTIMISER,
+                                                     help="Clip each gradient component to [-c, c].",
+                                                     show_default="off")] = None,
+    clip_norm: Annotated[float | None, typer.Option(metavar="C", rich_help_panel=OPTIMISER,
+                                                    help="Rescale the gradient to L2 norm at most c.",
+                                                    show_default="off")] = None,
+    steps: Annotated[int, typer.Option(metavar="N", rich_help_panel=STOPPING,
+                                       help="Most steps to make (the library's default: enough for gd at lr 0.01 "
+                                            "to reach --gtol on a well-scaled problem).")] = 10_000,
+    gtol: Annotated[str, typer.Option(metavar="NUMBER|none", rich_help_panel=STOPPING,
+                                      help="Converge when the gradient norm is at most this (SciPy BFGS's default; "
                                            "'none': off, and the run can then only spend its --steps).")] = "1e-5",
-    plot: Annotated[Path | None, typer.Option("--plot", help="Write the curve/contour with the path to this folder.")] = None,
-    history: Annotated[Path | None, typer.Option(help="Write the run's history to this JSON file.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (with the path).")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final point.")] = False,
-    checkpoint: Annotated[Path | None, typer.Option(help="Save the run to this file every --checkpoint-every steps "
-                                                    "and on Ctrl-C / SIGTERM.")] = None,
-    checkpoint_every: Annotated[int, typer.Option(help="Steps between two checkpoints.")] = 1000,
-    resume: Annotated[bool, typer.Option("--resume", help="Go on from --checkpoint if it exists.")] = False,
+    tol: Annotated[str, typer.Option(metavar="NUMBER|none", rich_help_panel=STOPPING,
+                                     help="Stop when f improves by less than this.")] = "none",
+    plot: Annotated[Path | None, typer.Option("--plot", metavar="FOLDER", rich_help_panel=OUTPUT,
+                                              help="Write the curve/contour with the path to this folder.")] = None,
+    history: Annotated[Path | None, typer.Option(metavar="FILE", rich_help_panel=OUTPUT,
+                                                 help="Write the run's history to this JSON file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", rich_help_panel=OUTPUT,
+                                          help="Print machine-readable JSON (with the path).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", rich_help_panel=OUTPUT,
+                                        help="Print only the final point.")] = False,
+    checkpoint: Annotated[Path | None, typer.Option(metavar="FILE", rich_help_panel=CHECKPOINTS,
+                                                    help="Save the run to this file every --checkpoint-every steps "
+                                                         "and on Ctrl-C / SIGTERM.")] = None,
+    checkpoint_every: Annotated[int, typer.Option(metavar="STEPS", rich_help_panel=CHECKPOINTS,
+                                                  help="Steps between two checkpoints.")] = 1000,
+    resume: Annotated[bool, typer.Option("--resume", rich_help_panel=CHECKPOINTS,
+                                         help="Go on from --checkpoint if it exists.")] = False,
 ) -> None:
     """Minimise a typed-in formula by gradient descent with its exact gradient."""
     from ..loop import INTERRUPTED
     from ..minimize import minimize as run_minimize
 
     parsed = parse_formula(formula, variables)
+    positive_lr(lr)
+    optimizer = plain_optimizer(optimizer)
     if resume and checkpoint is None:
         fail("--resume needs --checkpoint PATH (the checkpoint to go on from)")
     ck = checkpoint or default_checkpoint("minimize")
@@ -110,7 +143,8 @@ def minimize(
             f = loss[k] if k < len(loss) else res.fun
             table.add_row(str(k), *[f"{v:.8g}" for v in path[k]], f"{f:.8g}")
         out.print(table)
-        out.print(f"{_outcome(res.status)}: {res.message}", highlight=False)
+        message = res.message.removeprefix("converged: ")   # said once, by the outcome
+        out.print(f"{_outcome(res.status)}: {message}", highlight=False)
         written(files, quiet)
     if res.status == 2:
         raise typer.Exit(EXIT_DIVERGED)

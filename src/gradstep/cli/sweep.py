@@ -8,9 +8,26 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from .common import emit_json, fail, floats, load_data, names, out, written
+from .common import (
+    CHECKPOINTS,
+    GRID,
+    OPTIMIZER_DEFAULT,
+    OUTPUT,
+    START,
+    STOPPING,
+    emit_json,
+    fail,
+    floats,
+    load_data,
+    names,
+    out,
+    plain_optimizer,
+    positive_lr,
+    written,
+)
 from .stopping import NEVER, Session, stoppable
 
 
@@ -33,25 +50,48 @@ def _first(mask: np.ndarray) -> int | None:
 
 
 def sweep(
-    file: Annotated[Path | None, typer.Argument(help="Data file (default: the tutorial line unless --formula).")] = None,
-    formula: Annotated[str | None, typer.Option("--formula", "-f", help='Sweep on a formula instead, e.g. "x**2 + y**2".')] = None,
-    x0: Annotated[str | None, typer.Option("--x0", help="Start for --formula: 3,2")] = None,
-    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="A bundled dataset.")] = None,
-    target: Annotated[str | None, typer.Option("--target", "-t", help="Column to predict (with a file).")] = None,
-    lr: Annotated[str, typer.Option(help="Learning rates, comma-separated.")] = "0.4,0.1,0.01",
-    optimizer: Annotated[str, typer.Option(help="Optimisers, comma-separated.")] = "gd",
-    batch_size: Annotated[str, typer.Option(help="Batch sizes for data, comma-separated ('all' = batch GD).")] = "all",
-    steps: Annotated[int, typer.Option(help="Steps per run (formula).")] = 50,
-    epochs: Annotated[int, typer.Option(help="Epochs per run (data).")] = 200,
-    loss: Annotated[str, typer.Option(help="Squared-error convention (data).")] = "mse",
-    scale: Annotated[str, typer.Option(help="Feature scaling (data): standard, minmax, none.")] = "none",
-    tol: Annotated[float, typer.Option(help="Tolerance for 'steps to tol': gradient norm (formula), relative gap to the closed-form loss (data).")] = 1e-6,
-    seed: Annotated[int, typer.Option(help="Seed of the shuffling.")] = 0,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Write the overlaid figures to this folder.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
-    checkpoint: Annotated[Path | None, typer.Option(help="Where Ctrl-C / SIGTERM saves the sweep (default "
-                                                    "gradstep-sweep.ckpt).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Go on from --checkpoint: finished runs are not redone.")] = False,
+    file: Annotated[Path | None, typer.Argument(help="Data file (default: the tutorial line unless --formula).",
+                                                metavar="FILE", show_default=False)] = None,
+    formula: Annotated[str | None, typer.Option("--formula", "-f", metavar="FORMULA", rich_help_panel=START,
+                                                help='Sweep on a formula instead, e.g. "x**2 + y**2".')] = None,
+    x0: Annotated[str | None, typer.Option("--x0", metavar="X,Y,...", rich_help_panel=START,
+                                           help="Start for --formula: 3,2")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", metavar="NAME", rich_help_panel=START,
+                                                help="A bundled dataset.",
+                                                show_default="tutorial-line when no FILE")] = None,
+    target: Annotated[str | None, typer.Option("--target", "-t", metavar="COLUMN", rich_help_panel=START,
+                                               help="Column to predict (with a file).")] = None,
+    loss: Annotated[str, typer.Option(metavar="NAME", rich_help_panel=START,
+                                      help="Squared-error convention (data).")] = "mse",
+    scale: Annotated[str, typer.Option(metavar="NAME", rich_help_panel=START,
+                                       help="Feature scaling (data): standard, minmax, none.")] = "none",
+    lr: Annotated[str, typer.Option(metavar="A,B,...", rich_help_panel=GRID,
+                                    help="Learning rates > 0, comma-separated.")] = "0.4,0.1,0.01",
+    optimizer: Annotated[str, typer.Option(metavar="A,B,...", rich_help_panel=GRID,
+                                           help="Optimisers, comma-separated: auto (plain gradient descent at "
+                                                "each --lr: gd), gd, momentum, nesterov, adagrad, rmsprop, "
+                                                "adam.")] = OPTIMIZER_DEFAULT,
+    batch_size: Annotated[str, typer.Option(metavar="A,B,...", rich_help_panel=GRID,
+                                            help="Batch sizes for data, comma-separated ('all' = batch "
+                                                 "GD).")] = "all",
+    seed: Annotated[int, typer.Option(metavar="N", rich_help_panel=GRID, help="Seed of the shuffling.")] = 0,
+    steps: Annotated[int, typer.Option(metavar="N", rich_help_panel=STOPPING,
+                                       help="Steps every run makes (formula).")] = 50,
+    epochs: Annotated[int, typer.Option(metavar="N", rich_help_panel=STOPPING,
+                                        help="Epochs every run makes (data).")] = 200,
+    tol: Annotated[float, typer.Option(metavar="NUMBER", rich_help_panel=STOPPING,
+                                       help="A run has converged once within this: the gradient norm (formula), "
+                                            "the loss's relative gap to the closed-form optimum (data); 'steps "
+                                            "to tol' is the first step there.")] = 1e-6,
+    plot: Annotated[Path | None, typer.Option("--plot", metavar="FOLDER", rich_help_panel=OUTPUT,
+                                              help="Write the overlaid figures to this folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", rich_help_panel=OUTPUT,
+                                          help="Print machine-readable JSON.")] = False,
+    checkpoint: Annotated[Path | None, typer.Option(metavar="FILE", rich_help_panel=CHECKPOINTS,
+                                                    help="Where Ctrl-C / SIGTERM saves the sweep.",
+                                                    show_default="gradstep-sweep.ckpt")] = None,
+    resume: Annotated[bool, typer.Option("--resume", rich_help_panel=CHECKPOINTS,
+                                         help="Go on from --checkpoint: finished runs are not redone.")] = False,
 ) -> None:
     """Run a grid of settings on one problem: final loss, steps to tolerance, divergence, overlaid paths."""
     session = Session("sweep", checkpoint, resume, {
@@ -68,8 +108,8 @@ def _sweep(session: Session, file: Path | None, formula: str | None, x0: str | N
            scale: str, tol: float, seed: int, plot: Path | None, as_json: bool) -> None:
     from ..loop import INTERRUPTED
 
-    lrs = floats(lr, "--lr")
-    optimizers = names(optimizer) or ["gd"]
+    lrs = [positive_lr(rate) for rate in floats(lr, "--lr")]
+    optimizers = [plain_optimizer(name) for name in names(optimizer) or [OPTIMIZER_DEFAULT]]
     rows: list[dict[str, Any]] = []
     runs: list[Any] = []
     labels: list[str] = []
@@ -96,8 +136,7 @@ def _sweep(session: Session, file: Path | None, formula: str | None, x0: str | N
 
             res = session.run(f"{opt_name}, lr {rate!r}", one)
             k = _first(res.history.grad_norm <= tol)
-            rows.append({"optimizer": opt_name, "lr": rate, "batch_size": None, "final_loss": float(res.fun),
-                         "steps_to_tol": k, "diverged": res.status == 2, "message": res.message})
+            rows.append(_row(opt_name, rate, None, float(res.fun), k, res.status == 2, res.message))
             runs.append(res)
             labels.append(f"{opt_name}, lr {rate:g}")
     else:
@@ -128,10 +167,9 @@ def _sweep(session: Session, file: Path | None, formula: str | None, x0: str | N
                 e = _first(hist.epoch_loss - best <= tol * max(1.0, abs(best)))
                 runs.append(est)
                 labels.append(f"{opt_name}, lr {rate:g}, batch {bs or 'all'}")
-            rows.append({"optimizer": opt_name, "lr": rate, "batch_size": bs,
-                         "final_loss": float(hist.epoch_loss[-1]) if hist.n_epochs else float("nan"),
-                         "steps_to_tol": None if diverged or e is None else int(hist.to_pandas("epochs")["step"][e]),
-                         "diverged": diverged, "message": message})
+            rows.append(_row(opt_name, rate, bs, float(hist.epoch_loss[-1]) if hist.n_epochs else float("nan"),
+                             None if diverged or e is None else int(hist.to_pandas("epochs")["step"][e]), diverged,
+                             message))
     files: list[Path] = []
     if plot is not None and runs:
         from .figures import formula_figures, model_figures
@@ -140,13 +178,37 @@ def _sweep(session: Session, file: Path | None, formula: str | None, x0: str | N
             files = formula_figures(parsed, runs, labels, plot, gif=False)
         else:
             files = model_figures(runs, labels, X, y, plot, ds.feature_names, ds.target_name, gif=False)
+    if formula is not None:
+        problem, budget = f"{formula} from ({', '.join(f'{v:g}' for v in start)})", {"steps": steps}
+        rule = f"the gradient norm at most tol={tol:g}"
+    else:
+        problem, budget = ds.description, {"epochs": epochs}
+        rule = f"the epoch loss within tol={tol:g} (relative) of the closed-form optimum"
     if as_json:
-        emit_json({"runs": rows, "files": [str(p) for p in files]})
+        emit_json({"budget": budget, "tol": tol, "converged_when": rule, "runs": rows,
+                   "files": [str(p) for p in files]})
         return
+    (unit, n), = budget.items()
+    out.print(f"[bold]gradstep sweep[/] — {escape(problem)}", highlight=False)
+    out.print(f"every run makes {n} {unit}; converged: {rule} ('steps to tol': the first step there)",
+              highlight=False)
     table = Table("optimizer", "lr", "batch", "final loss", "steps to tol", "outcome", show_edge=False)
     for r in rows:
         table.add_row(r["optimizer"], f"{r['lr']:g}", str(r["batch_size"] or "all"), f"{r['final_loss']:.6g}",
-                      "—" if r["steps_to_tol"] is None else str(r["steps_to_tol"]),
-                      "[red]diverged[/]" if r["diverged"] else "ok")
+                      "—" if r["steps_to_tol"] is None else str(r["steps_to_tol"]), OUTCOME_STYLE[r["outcome"]])
     out.print(table)
     written(files, False)
+
+
+OUTCOME_STYLE = {"converged": "[green]converged[/]", "not converged": "[yellow]not converged[/]",
+                 "diverged": "[red]diverged[/]"}
+
+
+def _row(optimizer: str, lr: float, batch_size: int | None, final_loss: float, steps_to_tol: int | None,
+         diverged: bool, message: str) -> dict[str, Any]:
+    """One run of the grid. Its rules are off (every run spends its budget, so that its record holds the step
+    that met the tolerance): it converged when it reached the sweep's ``--tol``, and did not otherwise."""
+    outcome = "diverged" if diverged else "not converged" if steps_to_tol is None else "converged"
+    return {"optimizer": optimizer, "lr": lr, "batch_size": batch_size, "final_loss": final_loss,
+            "steps_to_tol": steps_to_tol, "diverged": diverged, "converged": outcome == "converged",
+            "outcome": outcome, "message": message}
