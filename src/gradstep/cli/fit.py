@@ -276,12 +276,12 @@ def fit(
                         resume=resume)
         except DivergenceError as e:
             if history is not None:
-                e.history.to_json(history)
+                _with_names(e.history, ds.feature_names).to_json(history)
             fail(str(e), code=EXIT_DIVERGED)
         except (ValueError, TypeError, FileNotFoundError) as e:
             fail(cli_words(str(e)))
         if history is not None:
-            est.history_.to_json(history)
+            _with_names(est.history_, ds.feature_names).to_json(history)
             files.append(history)
         if est.result_.status == INTERRUPTED:
             stopped("fit", est.t_, ck, files)
@@ -297,6 +297,22 @@ def fit(
     }
     report = _regression if task == "regression" else _classification
     report(est, ds, X, y, common, files, plot, as_json, quiet)
+
+
+def _with_names(history: Any, features: Any) -> Any:
+    """``history`` with its parameters named after the data's columns (``w[age]``, not ``w[x0]``): the rows
+    reach the estimator as an array, which has no column names."""
+    import re
+
+    names = [str(f) for f in features]
+
+    def named(m: re.Match) -> str:
+        j = int(m.group(1))
+        return f"w[{names[j]}{m.group(2)}" if j < len(names) else m.group(0)
+
+    if history.param_names:
+        history.param_names = tuple(re.sub(r"^w\[x(\d+)([,\]])", named, p) for p in history.param_names)
+    return history
 
 
 def _with_column(features: str | None, column: str | None) -> str | None:

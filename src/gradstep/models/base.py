@@ -481,6 +481,10 @@ class GradientDescentModel(BaseEstimator):
                   "n_samples": n, "scale": self.scaling_.kind,
                   "lr": self.lr_ if isinstance(self.lr_, (int, float)) or self.lr_ is None else repr(self.lr_)},
         )
+        if scaling.active:   # the parameters are recorded in the scaled units: what maps them back (x - c) / s
+            self.history_.meta["scaling"] = {
+                "center": np.asarray(backend.to_numpy(scaling.center), dtype=np.float64).tolist(),
+                "scale": np.asarray(backend.to_numpy(scaling.scale), dtype=np.float64).tolist()}
 
     def fit(self, X: Any, y: Any, coef_init: Any = None, intercept_init: Any = None, sample_weight: Any = None,
             callback: Callable[[StepInfo], Any] | None = None, *, checkpoint: str | os.PathLike | None = None,
