@@ -202,7 +202,7 @@ def test_error_reports_position_and_hint():
     with pytest.raises(FormulaError) as info:
         parse("x + y ^ 2")
     err = info.value
-    assert err.position == 6 and "use ** for powers" in err.reason and "column 6" in str(err)
+    assert err.position == 6 and "use ** for powers" in err.reason and "column 7" in str(err)   # counted from 1
     with pytest.raises(FormulaError) as info:
         parse("  x.real")
     assert info.value.position == 3
@@ -214,7 +214,7 @@ def test_error_reports_position_and_hint():
 def test_error_pickles():
     err = pickle.loads(pickle.dumps(FormulaError("x ^ 2", "'^' is not allowed", 2, "use **")))
     assert (err.formula, err.position, err.reason, str(err)) == (
-        "x ^ 2", 2, "'^' is not allowed; use **", "'^' is not allowed at column 2; use **")
+        "x ^ 2", 2, "'^' is not allowed; use **", "'^' is not allowed at column 3; use **")
 
 
 @pytest.mark.parametrize("text", ["tan(pi/2)*x", "(x - x)**-1", "x/(0.1 + 0.2 - 0.3 - 5.551115123125783e-17)"])

@@ -68,7 +68,7 @@ class FormulaError(ValueError):
     formula : str
         The text that was refused.
     position : int or None
-        0-based column of the offending part, when known.
+        0-based index of the offending part in ``formula``, when known (the message counts columns from 1).
     reason : str
         What was refused and what to do instead.
 
@@ -84,7 +84,7 @@ class FormulaError(ValueError):
     def __init__(self, formula: str, what: str, position: int | None = None, hint: str = ""):
         self.formula, self.position, self._args = formula, position, (formula, what, position, hint)
         self.reason = f"{what}; {hint}" if hint else what
-        where = "" if position is None else f" at column {position}"
+        where = "" if position is None else f" at column {position + 1}"   # counted from 1, as editors do
         super().__init__(what + where + (f"; {hint}" if hint else ""))
 
     def __reduce__(self):
@@ -356,7 +356,7 @@ def parse(text: str, variables: Sequence[str] | None = None, *, cache: bool = Fa
     >>> parse("x ^ 2")
     Traceback (most recent call last):
     ...
-    gradstep.expression.FormulaError: '^' is not allowed at column 2; use ** for powers, e.g. x**2
+    gradstep.expression.FormulaError: '^' is not allowed at column 3; use ** for powers, e.g. x**2
     """
     body, source, offset = _read(text)
     allowed = None

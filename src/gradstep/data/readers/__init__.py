@@ -167,6 +167,9 @@ def _unknown(src: _Source, name: str, role: str) -> DataError:
         hint = src.header_hint()
     if isinstance(src, _ArraySource) and src.numbered:
         hint += "; a column may also be given as a negative index such as -1, or as last"
+    if isinstance(src, _ArraySource) and src.numbered:
+        return _err(src.path, f"no column {_show(name)} for {flag}; this array's columns are named by their index, "
+                    f"counted from 0: {_names(src.names)}", hint)
     return _err(src.path, f"no column {_show(name)} for {flag}; the columns are {_names(src.names)}", hint)
 
 

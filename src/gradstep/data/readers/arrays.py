@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..memory import describe
-from .common import DataError, _brief, _Column, _column_from_text, _err, _first, _names, _show, _Source
+from .common import DataError, _brief, _Column, _column_from_text, _err, _first, _Located, _names, _show, _Source
 
 _MAX_NPY_HEADER = 1 << 20
 
@@ -117,6 +117,7 @@ class _ArraySource(_Source):
         self.n_rows = n_rows
         self.get = get
         self.numbered = numbered
+        self.where = _Located(path, numbered=numbered)
         self.default_target = self.fixed_target = fixed_target
 
     def resolve(self, name: str, role: str) -> str | None:

@@ -73,11 +73,19 @@ def _names(names: Sequence[str], limit: int = 20) -> str:
 
 
 class _Located:
-    """Where data row ``i`` (0-based) is in the file: ``line N`` for text, ``row N (index N-1)`` otherwise."""
+    """Where data row ``i`` (0-based) is in the file: ``line N`` for text, ``row N (index N-1)`` otherwise; a
+    column by its name, or for the columns of a bare array (``numbered``: named by their 0-based index)
+    ``column N (index N-1)``, counted from 1 as the rows are."""
 
-    def __init__(self, path: Path, lines: Sequence[int] | None = None) -> None:
+    def __init__(self, path: Path, lines: Sequence[int] | None = None, numbered: bool = False) -> None:
         self.path = path
         self.lines = lines
+        self.numbered = numbered
+
+    def column(self, name: str) -> str:
+        if self.numbered and name.isdigit():
+            return f"column {int(name) + 1} (index {name})"
+        return f"column {_show(name)}"
 
     def error(self, problem: str, hint: str, *, i: int | None = None, line: int | None = None,
               column: str | None = None) -> DataError:
@@ -92,7 +100,7 @@ class _Located:
         if line is not None:
             parts.append(f"line {line}")
         if column is not None:
-            parts.append(f"column {_show(column)}")
+            parts.append(self.column(column))
         return DataError(f"{', '.join(parts)}: {problem}; {hint}", path=self.path, line=line, row=row,
                          column=column)
 
