@@ -161,10 +161,11 @@ def _outcome(status: int) -> str:
 
 
 def check_grad(
-    formula: Annotated[str, typer.Argument(help='A formula such as "x**2 * y".')],
-    at: Annotated[str, typer.Option("--at", help="The point, one value per variable: 1,2")],
-    variables: Annotated[str | None, typer.Option(help="Variable order (default: alphabetical).")] = None,
-    h: Annotated[float, typer.Option(help="Step of the central differences.")] = 1e-6,
+    formula: Annotated[str, typer.Argument(help='A formula such as "x**2 * y".', metavar="FORMULA")],
+    at: Annotated[str, typer.Option("--at", metavar="X,Y,...", help="The point, one value per variable: 1,2")],
+    variables: Annotated[str | None, typer.Option(metavar="A,B,...", help="Variable order.",
+                                                  show_default="alphabetical")] = None,
+    h: Annotated[float, typer.Option(metavar="NUMBER", help="Step of the central differences.")] = 1e-6,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Compare the exact (symbolic) gradient with central differences, coordinate by coordinate."""
