@@ -505,3 +505,14 @@ def test_errors_and_divergence_show_beside_the_run_button(server, browser):
         assert text.startswith("gd, lr 0.01 diverged at step ") and text.count("Stable learning rate: about 0.001328") == 1
     finally:
         context.close()
+
+
+def test_a_plot_drawn_while_its_mode_was_hidden_is_drawn_again_when_shown(server, page):
+    _open(page, server + "/?mode=data")           # the contours are drawn while surface mode is hidden
+    page.click("#tab-surface")
+    page.wait_for_timeout(300)
+    size = page.evaluate("""() => { const d = document.getElementById('surface-plot'), f = d._fullLayout;
+        return {drawn: f.width, room: d.clientWidth, height: d.clientHeight, area: f.xaxis._length}; }""")
+    assert abs(size["drawn"] - size["room"]) <= 1 and size["height"] >= 300 and size["area"] >= 300, size
+    scale = page.evaluate(SCALE_JS, "surface-plot")
+    assert abs(scale["x"] / scale["y"] - 1) < 0.02, scale

@@ -396,9 +396,17 @@
     $("tab-surface").classList.toggle("active", mode === "surface");
     $("tab-data").classList.toggle("active", mode === "data");
     $("download").disabled = !(mode === "surface" ? state.run : state.fit);
-    // a plot drawn while its mode was hidden has Plotly's default size: fit the ones now visible
-    const ids = mode === "surface" ? ["surface-plot", "loss-plot"] : ["data-plot", "contour-plot", "fit-loss-plot"];
-    for (const id of ids) if ($(id).data) Plotly.Plots.resize($(id)).catch(() => {});
+    // a plot drawn while its mode was hidden has Plotly's default size (and a height for no width):
+    // draw the ones now visible again, at the step the player shows
+    if (mode === "surface" && state.surface) {
+      drawSurface();
+      surfaceFrame(player.surface.k);
+    } else if (mode === "data" && $("data-plot").data) {
+      drawData();
+      dataFrame(player.data.k);
+    }
+    const ids = mode === "surface" ? ["loss-plot"] : ["data-plot", "contour-plot", "fit-loss-plot"];
+    for (const id of ids) if ($(id).data) Plotly.Plots.resize($(id)).catch(() => {});   // react keeps the old size
   }
 
   // ---------------------------------------------------------------- surface mode
@@ -710,6 +718,17 @@
     };
   }
 
+  // the learner's zoom, if the plot shows this surface zoomed (newPlot would forget it)
+  function keptZoom(div) {
+    const l = div.layout;
+    if (!l || !l.xaxis || !l.yaxis || l.uirevision !== state.surfaceKey || !l.yaxis.range) return null;
+    const s = state.surface;
+    const full = span(s.x), x = l.xaxis.range;
+    const zoomed = x[0] > full[0] + 1e-9 || x[1] < full[1] - 1e-9 || (s.dims === 1 && l.yaxis.autorange === false &&
+      JSON.stringify(l.yaxis.range) !== JSON.stringify(curveRange(s)));
+    return zoomed ? { "xaxis.range": x.slice(), "yaxis.range": l.yaxis.range.slice() } : null;
+  }
+
   function drawSurface() {
     const s = state.surface;
     const div = $("surface-plot");
@@ -733,7 +752,9 @@
     const minimum = minimaTrace(s);
     if (minimum) traces.push(minimum);
     traces.push(startTrace(s, runs));
-    Plotly.newPlot(div, traces, layout, PLOT_CONFIG);
+    const zoom = keptZoom(div);
+    Plotly.newPlot(div, traces, layout, PLOT_CONFIG);   // not react: see drawFitContour
+    if (zoom) Plotly.relayout(div, zoom);               // a zoom, not the new home: double-click resets it
     if (s.dims === 2) trimHeight(div);
     drawLoss(runs);
   }
@@ -985,7 +1006,8 @@
       layout.xaxis.range = span(fit.contour.w);
       layout.yaxis.range = span(fit.contour.b);
     }
-    Plotly.react($("contour-plot"), fit ? fitContourTraces(fit) : [], layout, PLOT_CONFIG);
+    // newPlot: Plotly.react keeps the last constraint of the axes to scale when the ranges change
+    Plotly.newPlot($("contour-plot"), fit ? fitContourTraces(fit) : [], layout, PLOT_CONFIG);
   }
 
   function fitContourTraces(fit) {
