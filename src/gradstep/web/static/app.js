@@ -560,7 +560,7 @@
   ROUND.sort((a, b) => a - b);
 
   // the colour bar labels f itself, drawn as log10(1 + f - lo): min f, then round values a seventh apart
-  function colorbar(lo, top) {
+  function colorbar(lo, top, name) {
     const shown = (f) => Math.log10(1 + f - lo);
     const fmax = lo + 10 ** top - 1;
     const tickvals = [0], ticktext = [short(lo)];
@@ -573,15 +573,15 @@
       tickvals.push(top);
       ticktext.push(short(fmax));
     }
-    return { title: { text: "f", side: "top" }, thickness: 10, len: 0.95, outlinewidth: 0, xpad: 6, tickvals, ticktext,
+    return { title: { text: name, side: "top" }, thickness: 10, len: 0.95, outlinewidth: 0, xpad: 6, tickvals, ticktext,
       tickfont: { size: 10.5 } };
   }
 
-  function contourTrace(x, y, z, hovertemplate) {
+  function contourTrace(x, y, z, hovertemplate, name) {
     const shown = logZ(z);
     return {
-      type: "contour", meta: "surface", name: "f", x, y, z: shown.z, text: z.map((r) => r.map(fmt)), hovertemplate,
-      colorscale: CONTOUR_SCALE, ncontours: 24, showscale: true, colorbar: colorbar(shown.lo, shown.top),
+      type: "contour", meta: "surface", name, x, y, z: shown.z, text: z.map((r) => r.map(fmt)), hovertemplate,
+      colorscale: CONTOUR_SCALE, ncontours: 24, showscale: true, colorbar: colorbar(shown.lo, shown.top, name),
       line: { width: 0.5, color: "rgba(255,255,255,0.35)" }, showlegend: false,
     };
   }
@@ -741,7 +741,7 @@
     layout.legend = legendBelow(div.clientHeight, rows);
     if (s.dims === 2) {
       const hover = `${s.variables[0]}=%{x:.3f}<br>${s.variables[1]}=%{y:.3f}<br>f=%{text}<extra></extra>`;
-      traces.push(contourTrace(s.x, s.y, s.z, hover));
+      traces.push(contourTrace(s.x, s.y, s.z, hover, "f"));
       equalAxes(layout, s.x, s.y);
     } else {
       traces.push(curveTrace(s));
@@ -1014,7 +1014,7 @@
     const c = fit.contour;
     const x = fit.path.map((p) => p[0]), y = fit.path.map((p) => p[1]);
     return [
-      contourTrace(c.w, c.b, c.loss, "w=%{x:.4f}<br>b=%{y:.4f}<br>mse=%{text}<extra></extra>"),
+      contourTrace(c.w, c.b, c.loss, "w=%{x:.4f}<br>b=%{y:.4f}<br>mse=%{text}<extra></extra>", "mse"),
       {
         type: "scatter", mode: "lines+markers", meta: "path", name: fit.label, x, y, opacity: 0.55,
         line: { color: COLORS[0], width: 1.5, dash: "dot" }, marker: { color: COLORS[0], size: 3 },
