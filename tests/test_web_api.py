@@ -86,6 +86,41 @@ def test_presets_parse_and_have_one_start_per_variable(client):
         s = client.post("/api/surface", json={"formula": p["formula"], "xrange": p["xrange"],
                                               "yrange": p["yrange"], "grid": 5})
         assert s.status_code == 200 and s.json()["dims"] == len(f.variables), (p, s.text)
+        assert 1 <= p["steps"] <= LIMITS["steps"] and 1 <= len(p["optimizers"]) <= LIMITS["optimizers"], p
+        for o in p["optimizers"]:
+            web.OptimizerSpec(**o)                        # the page sends them as they are: /api/run takes them
+        for m in p["minima"]:
+            assert len(m) == len(f.variables), p
+            assert all(lo <= v <= hi for v, (lo, hi) in zip(m, [p["xrange"], p["yrange"]])), (p, m)
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=[p["name"] for p in PRESETS])
+def test_each_preset_s_optimizers_do_not_diverge_under_minimize(preset):
+    """A learner's first race is the preset as given: minimize with its steps and optimisers never diverges,
+    and each run ends lower than it started, near a minimum where the preset has one (at it, unless the steps
+    ran out first)."""
+    f = parse(preset["formula"])
+    start = float(f.evaluate(*preset["x0"]))
+    for o in preset["optimizers"]:
+        spec = web.OptimizerSpec(**o)
+        res = gradstep.minimize(preset["formula"], preset["x0"], optimizer=spec.name, lr=spec.lr,
+                                steps=preset["steps"], optimizer_params=web._optimizer_params(spec),
+                                variables=f.variables)
+        assert res.status != 2, (preset["name"], o, res.message)
+        assert np.all(np.isfinite(res.history.path)), (preset["name"], o)
+        assert res.fun < start, (preset["name"], o, res.fun, start)
+        if preset["minima"]:   # most end at a minimum; Rosenbrock's gd is still in its valley, 0.45 from (1, 1)
+            gap = min(np.linalg.norm(np.asarray(res.x) - m) for m in preset["minima"])
+            first = min(np.linalg.norm(np.asarray(preset["x0"]) - m) for m in preset["minima"])
+            assert gap < 0.25 * first and (gap < 1e-3 or res.status == 1), (preset["name"], o, res.x, res.message)
+
+
+def test_each_preset_runs_through_the_api_as_the_page_sends_it(client):
+    for p in PRESETS:
+        r = client.post("/api/run", json={"formula": p["formula"], "x0": p["x0"], "optimizers": p["optimizers"],
+                                          "steps": p["steps"]})
+        assert r.status_code == 200, (p["name"], r.text)
+        assert not any(run["diverged"] for run in r.json()["runs"]), p["name"]
 
 
 def test_datasets_are_equal_length_points(client):
@@ -279,6 +314,19 @@ def test_run_one_variable(client):
     for _ in range(5):
         ref.append(ref[-1] - 0.25 * 2 * (ref[-1] - 1))
     np.testing.assert_allclose(np.asarray(d["runs"][0]["path"]).ravel(), ref, rtol=1e-15)
+
+
+def test_run_values_are_f_along_the_path_last_point_included(client):
+    """The page draws a one-variable path on its curve at these heights: f at every iterate, the last too."""
+    for formula, x0, f in [("(2 - x**2 * sin(x))**2", (0.5,), lambda p: (2 - p[:, 0]**2 * np.sin(p[:, 0]))**2),
+                           ("x**2 + 3*y**2", (3.0, 2.0), lambda p: p[:, 0]**2 + 3 * p[:, 1]**2)]:
+        run = client.post("/api/run", json=run_body(formula=formula, x0=x0, steps=20)).json()["runs"][0]
+        path = np.asarray(run["path"])
+        assert len(run["values"]) == len(path) == len(run["loss"]) + 1
+        np.testing.assert_allclose(run["values"], f(path), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(run["values"][:-1], run["loss"], rtol=1e-12, atol=1e-14)
+    diverged = strict_json(client.post("/api/run", json=run_body(steps=50, lr=1.5)).text)["runs"][0]
+    assert len(diverged["values"]) == len(diverged["path"])      # standard JSON, as far as it went
 
 
 def test_run_diverging_gd_names_the_step_and_the_stable_lr(client):

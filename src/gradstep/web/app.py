@@ -79,20 +79,37 @@ requests that may wait for one and how long (see the module's text)."""
 
 STATIC = Path(__file__).parent / "static"
 
+def _gd(lr: float) -> dict[str, Any]:
+    return {"name": "gd", "lr": lr}
+
+
+def _momentum(lr: float, momentum: float) -> dict[str, Any]:
+    return {"name": "momentum", "lr": lr, "momentum": momentum}
+
+
 PRESETS = [
-    {"name": "bowl", "formula": "x**2 + y**2", "x0": [3.0, 2.0], "xrange": [-4.0, 4.0], "yrange": [-4.0, 4.0]},
+    {"name": "bowl", "formula": "x**2 + y**2", "x0": [3.0, 2.0], "xrange": [-4.0, 4.0], "yrange": [-4.0, 4.0],
+     "steps": 100, "optimizers": [_gd(0.1), _momentum(0.05, 0.8)], "minima": [[0.0, 0.0]]},
     {"name": "elongated bowl", "formula": "x**2 + 10*y**2", "x0": [3.0, 1.5], "xrange": [-4.0, 4.0],
-     "yrange": [-2.5, 2.5]},
+     "yrange": [-2.5, 2.5], "steps": 100, "optimizers": [_gd(0.09), _momentum(0.05, 0.5)], "minima": [[0.0, 0.0]]},
     {"name": "Rosenbrock", "formula": "(1 - x)**2 + 100*(y - x**2)**2", "x0": [-1.2, 1.0], "xrange": [-2.0, 2.0],
-     "yrange": [-1.0, 3.0]},
-    {"name": "saddle", "formula": "x**2 - y**2", "x0": [2.0, 0.01], "xrange": [-3.0, 3.0], "yrange": [-3.0, 3.0]},
+     "yrange": [-1.0, 3.0], "steps": 2000,
+     "optimizers": [_gd(0.0012), _momentum(0.0008, 0.9), {"name": "adam", "lr": 0.05}], "minima": [[1.0, 1.0]]},
+    {"name": "saddle", "formula": "x**2 - y**2", "x0": [2.0, 0.01], "xrange": [-3.0, 3.0], "yrange": [-3.0, 3.0],
+     "steps": 30, "optimizers": [_gd(0.1), _momentum(0.05, 0.9)], "minima": []},
     {"name": "Himmelblau", "formula": "(x**2 + y - 11)**2 + (x + y**2 - 7)**2", "x0": [0.0, 0.0],
-     "xrange": [-5.0, 5.0], "yrange": [-5.0, 5.0]},
+     "xrange": [-5.0, 5.0], "yrange": [-5.0, 5.0], "steps": 300, "optimizers": [_gd(0.01), _momentum(0.005, 0.9)],
+     "minima": [[3.0, 2.0], [-2.805118, 3.131313], [-3.77931, -3.283186], [3.584428, -1.848126]]},
     {"name": "Beale", "formula": "(1.5 - x + x*y)**2 + (2.25 - x + x*y**2)**2 + (2.625 - x + x*y**3)**2",
-     "x0": [1.0, 1.0], "xrange": [-4.5, 4.5], "yrange": [-4.5, 4.5]},
+     "x0": [1.0, 1.0], "xrange": [-0.5, 4.5], "yrange": [-1.5, 2.0], "steps": 2000,
+     "optimizers": [_gd(0.02), _momentum(0.005, 0.9), {"name": "adam", "lr": 0.05}], "minima": [[3.0, 0.5]]},
     {"name": "one-variable curve", "formula": "(2 - x**2 * sin(x))**2", "x0": [0.5], "xrange": [-3.0, 3.0],
-     "yrange": None},
+     "yrange": None, "steps": 100, "optimizers": [_gd(0.1), _momentum(0.02, 0.7)],
+     "minima": [[1.422083392947465], [2.901780227173435]]},
 ]
+"""The preset surfaces, each with what a first race needs: a start, the plotted ranges, steps and the
+optimisers (settings under which none diverges: ``tests/test_web_api.py`` runs them through
+:func:`gradstep.minimize`), and its minima in the plotted ranges (``[]``: it has none)."""
 
 BIG = 1e100
 """The largest magnitude a number in a request may have (squares and sums of them stay finite)."""
@@ -267,6 +284,13 @@ def surface(req: SurfaceRequest, cancel: threading.Event | None = None) -> dict:
     return {"variables": list(f.variables), "dims": 2, "x": x.tolist(), "y": y.tolist(), "z": _finite(Z)}
 
 
+def _values(f: Any, path: np.ndarray) -> np.ndarray:
+    """f at every point of a path (the loss records f before each step; this adds the last point): the
+    heights at which the page draws a one-variable path on its curve."""
+    with np.errstate(all="ignore"):
+        return np.broadcast_to(f.evaluate(*path.T), path.shape[:1])
+
+
 def run(req: RunRequest, cancel: threading.Event | None = None) -> dict:
     from ..minimize import minimize
 
@@ -283,7 +307,8 @@ def run(req: RunRequest, cancel: threading.Event | None = None) -> dict:
         path = np.vstack([h.params, np.asarray(h.final_params, dtype=float)[None, :]]) if h.n_steps else \
             np.asarray([req.x0], dtype=float)
         stable = h.meta.get("stable_lr")
-        runs.append({"label": _label(o), "path": _finite(path), "loss": _finite(h.loss), "status": int(res.status),
+        runs.append({"label": _label(o), "path": _finite(path), "values": _finite(_values(f, path)),
+                     "loss": _finite(h.loss), "status": int(res.status),
                      "success": bool(res.success), "diverged": int(res.status) == 2, "message": res.message,
                      "stable_lr": stable if isinstance(stable, float) and math.isfinite(stable) else None,
                      "history": _history(h)})
@@ -573,7 +598,8 @@ def create_app() -> FastAPI:
 
     @app.get("/api/presets")
     async def presets() -> list[dict[str, Any]]:
-        """The preset surfaces: formula, a starting point and the plotted ranges."""
+        """The preset surfaces: formula, a starting point, the plotted ranges, the steps and optimisers
+        of a first race (none diverges) and the minima in those ranges."""
         return PRESETS
 
     @app.get("/api/datasets")
@@ -592,8 +618,8 @@ def create_app() -> FastAPI:
 
     @app.post("/api/run", responses=REFUSALS)
     async def api_run(req: RunRequest) -> dict[str, Any]:
-        """Race up to four optimisers on the formula from ``x0``: each one's path, loss per step,
-        outcome and full history."""
+        """Race up to four optimisers on the formula from ``x0``: each one's path, f at every point of
+        it (``values``), loss per step, outcome and full history."""
         return await _bounded(run, req, slots)
 
     @app.post("/api/fit", responses=REFUSALS)

@@ -5,11 +5,21 @@
  * window.gradstepLast is the last /api/run or /api/fit response.
  * Every Plotly trace carries `meta` naming its role: "surface", "path" (the whole path, named with
  * the run's label), "trail" (the path up to the current step), "now" (the current iterate),
- * "start", "loss", "points", "line" (customdata holds [w, b] of the drawn step), "closed", "closed-line".
+ * "start", "minimum" (a preset's minima, or the lowest grid point of a typed formula), "loss", "points",
+ * "line" (customdata holds [w, b] of the drawn step), "closed", "closed-line".
+ * #surface-title names the formula drawn; errors (#error) and each run's outcome (#messages,
+ * #fit-messages) show under the Run / Fit button.
  */
 "use strict";
 (() => {
-  const COLORS = ["#e6194b", "#ff8c00", "#2ca02c", "#9b30d9"];
+  const COLORS = ["#e6194b", "#ffa600", "#2ecc40", "#f032e6"];
+  // one look per optimiser: the later ones draw narrower and dashed on top, so paths that overlap stay visible
+  const STYLES = [
+    { width: 6, dash: "solid", symbol: "circle" },
+    { width: 3.5, dash: "dash", symbol: "square" },
+    { width: 2.5, dash: "dot", symbol: "diamond" },
+    { width: 1.5, dash: "dashdot", symbol: "triangle-up" },
+  ];
   const OPT_NAMES = ["gd", "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"];
   const SCHEDULES = ["constant", "step", "exponential", "inverse_time", "cosine"];
   const DEFAULT_OPT = {
@@ -21,15 +31,25 @@
   const URL_POINTS = 200;          // uploaded points carried in the link at most
   const CONTOUR_SCALE = [[0, "#0b2545"], [0.2, "#1d4e89"], [0.45, "#5d8cc7"], [0.7, "#b9d0ea"], [1, "#f7f9fc"]];
   const PLOT_CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+  const MARGIN = { l: 52, r: 8, t: 30, b: 44 };   // t leaves the mode bar room: titles are above the plots
+  const LEGEND_GAP = 50;                           // px from the plot area down to the legend: x's labels and title
+  const COLORBAR_PX = 60;                          // the colour bar and its labels, right of the plot area
+  const TYPED_RANGE = [-3, 3];                     // the ranges a typed formula starts with
+  const MINIMUM_MARKER = { symbol: "star", size: 17, color: "#ffd400", line: { color: "#111", width: 1.5 } };
+  // drawn over the paths, open: the iterates that reach a minimum show through it
+  const MINIMUM_RING = { symbol: "star-open", size: 24, color: "#ffd400", line: { color: "#ffd400", width: 3 } };
 
   const $ = (id) => document.getElementById(id);
   const state = {
     mode: "surface", presets: [], surface: null, surfaceKey: null, run: null, fit: null,
-    bundled: null, uploaded: null, uploadMissing: 0, ran: { surface: false, data: false }, fvals: null,
+    bundled: null, uploaded: null, uploadMissing: 0, ran: { surface: false, data: false },
   };
   const setState = (s) => { document.body.dataset.state = s; };
   const clone = (o) => JSON.parse(JSON.stringify(o));
   const fmt = (v) => (v === null || v === undefined || !Number.isFinite(v) ? "—" : String(Number(v.toPrecision(4))));
+  // colour-bar labels: few characters (1.6e-4, 5e4), so that the bar leaves the plot its width
+  const short = (v) => (v !== 0 && (Math.abs(v) >= 1e4 || Math.abs(v) < 0.01)
+    ? v.toExponential(1).replace(".0e", "e").replace("e+", "e") : String(Number(v.toPrecision(3))));
   const num = (el, fallback) => { const v = parseFloat(el.value); return Number.isFinite(v) ? v : fallback; };
   const isNum = (v) => typeof v === "number" && Number.isFinite(v);
   const sentence = (t) => (t && !/[.!?]$/.test(t.trim()) ? `${t.trim()}.` : t || "");
@@ -38,11 +58,15 @@
   const logTick = (vals) => { const d = decades(vals); return d >= 2 ? Math.max(1, Math.ceil(d / 6)) : undefined; };
 
   // ---------------------------------------------------------------- errors and the API
+  // shown under the active mode's Run / Fit button, and scrolled to: where the learner is looking
   function showError(msg) {
     const box = $("error");
     box.textContent = msg || "";
     box.hidden = !msg;
-    if (msg) setState("error");
+    if (!msg) return;
+    $(state.mode === "surface" ? "run-row" : "fit-row").after(box);
+    box.scrollIntoView({ block: "nearest" });
+    setState("error");
   }
 
   async function api(path, body, form) {
@@ -328,7 +352,7 @@
   function restoreFromURL() {
     const q = new URLSearchParams(location.search);
     const preset = state.presets.find((p) => p.name === q.get("p"));
-    if (preset) applyPreset(preset);
+    if (preset) applyPreset(preset);   // its steps and optimisers, unless the link says otherwise
     if (q.has("f")) $("formula").value = q.get("f");
     const xr = parsePair(q.get("xr"));
     if (xr) { $("xmin").value = xr[0]; $("xmax").value = xr[1]; }
@@ -341,7 +365,8 @@
     }
     if (q.has("n")) $("steps").value = q.get("n");
     const opts = q.getAll("o").slice(0, MAX_OPTS).map(decodeOpt);
-    renderOpts(opts.length ? opts : [clone(DEFAULT_OPT)]);
+    if (opts.length) renderOpts(opts);
+    else if (!surfaceOpts().length) renderOpts([clone(DEFAULT_OPT)]);
     // data mode
     if (q.get("src") === "upload") {
       $("source").value = "upload";
@@ -371,20 +396,46 @@
     $("tab-surface").classList.toggle("active", mode === "surface");
     $("tab-data").classList.toggle("active", mode === "data");
     $("download").disabled = !(mode === "surface" ? state.run : state.fit);
-    // Plotly sizes hidden plots at 0 width: resize the ones now visible
-    const ids = mode === "surface" ? ["surface-plot", "loss-plot"] : ["data-plot", "contour-plot", "fit-loss-plot"];
-    for (const id of ids) if ($(id).data) Plotly.Plots.resize($(id));
+    // a plot drawn while its mode was hidden has Plotly's default size (and a height for no width):
+    // draw the ones now visible again, at the step the player shows
+    if (mode === "surface" && state.surface) {
+      drawSurface();
+      surfaceFrame(player.surface.k);
+    } else if (mode === "data" && $("data-plot").data) {
+      drawData();
+      dataFrame(player.data.k);
+    }
+    const ids = mode === "surface" ? ["loss-plot"] : ["data-plot", "contour-plot", "fit-loss-plot"];
+    for (const id of ids) if ($(id).data) Plotly.Plots.resize($(id)).catch(() => {});   // react keeps the old size
   }
 
   // ---------------------------------------------------------------- surface mode
+  function setRanges(xr, yr) {
+    $("xmin").value = xr[0];
+    $("xmax").value = xr[1];
+    $("ymin").value = yr[0];
+    $("ymax").value = yr[1];
+  }
+
+  function setStart(x0) {
+    $("x0x").value = x0[0];
+    if (x0.length > 1) $("x0y").value = x0[1];
+  }
+
+  // a preset brings everything a first race needs: ranges, start, steps and optimisers that do not diverge
   function applyPreset(p) {
     $("preset").value = p.name;
     $("formula").value = p.formula;
-    $("xmin").value = p.xrange[0];
-    $("xmax").value = p.xrange[1];
-    if (p.yrange) { $("ymin").value = p.yrange[0]; $("ymax").value = p.yrange[1]; }
-    $("x0x").value = p.x0[0];
-    if (p.x0.length > 1) $("x0y").value = p.x0[1];
+    setRanges(p.xrange, p.yrange || TYPED_RANGE);
+    setStart(p.x0);
+    $("steps").value = p.steps;
+    renderOpts(p.optimizers.map((o) => ({ ...clone(DEFAULT_OPT), ...o })));
+  }
+
+  // the preset the page shows, if its formula is still the preset's
+  function currentPreset() {
+    const p = state.presets.find((q) => q.name === $("preset").value);
+    return p && p.formula === $("formula").value.trim() ? p : null;
   }
 
   function renderOpts(opts) {
@@ -427,7 +478,8 @@
     return dims() === 1 ? [x] : [x, num($("x0y"), 0)];
   }
 
-  async function loadSurface(force) {
+  // beforeDraw(surface): what must change with a new surface before it is drawn (a typed formula's start)
+  async function loadSurface(force, beforeDraw) {
     const req = surfaceRequest();
     const key = JSON.stringify(req);
     if (!force && key === state.surfaceKey && state.surface) return state.surface;
@@ -435,19 +487,19 @@
     state.surface = s;
     state.surfaceKey = key;
     state.run = null;
-    state.fvals = null;
     $("messages").textContent = "";
     $("yrange-row").hidden = s.dims === 1;
     $("x0y-field").hidden = s.dims === 1;
+    if (beforeDraw) beforeDraw(s);
     drawSurface();
     return s;
   }
 
-  async function refreshSurface() {
+  async function refreshSurface(beforeDraw) {
     showError("");
     setState("running");
     try {
-      await loadSurface(false);
+      await loadSurface(false, beforeDraw);
       setState("ready");
     } catch (e) {
       showError(e.message);
@@ -455,93 +507,267 @@
     changed("surface");
   }
 
-  function displayZ(z) {
-    // log-spaced contours: log10(1 + f - min f), so valleys show as well as the rim
-    let lo = Infinity;
-    for (const row of z) for (const v of row) if (v !== null && v < lo) lo = v;
-    return z.map((row) => row.map((v) => (v === null ? null : Math.log10(1 + v - lo))));
+  // a typed formula starts afresh: the preset's ranges and start need not fit it
+  function onFormulaTyped() {
+    const drawn = state.surfaceKey ? JSON.parse(state.surfaceKey).formula : null;
+    if ($("formula").value.trim() === drawn) { refreshSurface(); return; }   // Enter again keeps the start
+    $("preset").value = "";
+    setRanges(TYPED_RANGE, TYPED_RANGE);
+    refreshSurface((s) => setStart(typedStart(s)));
   }
 
-  function pathXY(run, i) {
+  // a start inside the ranges where the formula is finite and not flat (not at a stationary point)
+  function typedStart(s) {
+    const fractions = s.dims === 1 ? [[0.8], [0.2], [0.65]] : [[0.8, 0.75], [0.2, 0.75], [0.8, 0.25], [0.3, 0.2]];
+    const axes = s.dims === 1 ? [s.x] : [s.x, s.y];
+    const at = (fr) => fr.map((t, d) => {
+      const a = axes[d];
+      return Math.round((a[0] + t * (a[a.length - 1] - a[0])) * 1000) / 1000;
+    });
+    const good = fractions.map(at).find((p) => !flatAt(s, p));
+    return good || at(fractions[0]);
+  }
+
+  function gridIndex(a, v) {
+    return Math.max(1, Math.min(a.length - 2, Math.round((v - a[0]) / (a[1] - a[0]))));
+  }
+
+  // central differences of the grid around p: flat, or not finite there, counts as a bad start
+  function flatAt(s, p) {
+    const i = gridIndex(s.x, p[0]);
+    const j = s.dims === 2 ? gridIndex(s.y, p[1]) : 0;
+    const z = s.dims === 2 ? s.z : [s.z];
+    const around = [z[j][i - 1], z[j][i + 1]];
+    if (s.dims === 2) around.push(z[j - 1][i], z[j + 1][i]);
+    if (!around.every(isNum)) return true;
+    const slope = Math.hypot(around[1] - around[0], s.dims === 2 ? around[3] - around[2] : 0);
+    return slope <= 1e-9 * Math.max(1, ...around.map(Math.abs));
+  }
+
+  // log-spaced contours: log10(1 + f - min f), so valleys show as well as the rim
+  function logZ(z) {
+    let lo = Infinity;
+    for (const row of z) for (const v of row) if (v !== null && v < lo) lo = v;
+    const shown = z.map((row) => row.map((v) => (v === null ? null : Math.log10(1 + v - lo))));
+    let top = 0;
+    for (const row of shown) for (const v of row) if (v !== null && v > top) top = v;
+    return { z: shown, lo, top };
+  }
+
+  // round values of f (±1, 2, 5 × 10^k and 0), ascending
+  const ROUND = [0];
+  for (let k = -3; k <= 100; k += 1) for (const m of [1, 2, 5]) ROUND.push(m * 10 ** k, -m * 10 ** k);
+  ROUND.sort((a, b) => a - b);
+
+  // the colour bar labels f itself, drawn as log10(1 + f - lo): min f, then round values a seventh apart
+  function colorbar(lo, top, name) {
+    const shown = (f) => Math.log10(1 + f - lo);
+    const fmax = lo + 10 ** top - 1;
+    const tickvals = [0], ticktext = [short(lo)];
+    for (const f of ROUND) {
+      if (f - lo < 1 || f > fmax || shown(f) - tickvals[tickvals.length - 1] < top / 7) continue;
+      tickvals.push(shown(f));
+      ticktext.push(short(f));
+    }
+    if (tickvals[tickvals.length - 1] < 0.75 * top) {
+      tickvals.push(top);
+      ticktext.push(short(fmax));
+    }
+    return { title: { text: name, side: "top" }, thickness: 10, len: 0.95, outlinewidth: 0, xpad: 6, tickvals, ticktext,
+      tickfont: { size: 10.5 } };
+  }
+
+  function contourTrace(x, y, z, hovertemplate, name) {
+    const shown = logZ(z);
+    return {
+      type: "contour", meta: "surface", name, x, y, z: shown.z, text: z.map((r) => r.map(fmt)), hovertemplate,
+      colorscale: CONTOUR_SCALE, ncontours: 24, showscale: true, colorbar: colorbar(shown.lo, shown.top, name),
+      line: { width: 0.5, color: "rgba(255,255,255,0.35)" }, showlegend: false,
+    };
+  }
+
+  const span = (a) => [Math.min(a[0], a[a.length - 1]), Math.max(a[0], a[a.length - 1])];
+
+  // equal units per pixel on both axes (x² + y² is round): Plotly narrows whichever axis has room to spare
+  function equalAxes(layout, xs, ys) {
+    layout.xaxis = { ...layout.xaxis, range: span(xs), autorange: false, constrain: "domain" };
+    layout.yaxis = { ...layout.yaxis, range: span(ys), autorange: false, constrain: "domain", scaleanchor: "x",
+      scaleratio: 1 };
+  }
+
+  const innerWidth = (div) => Math.max(120, div.clientWidth - MARGIN.l - MARGIN.r - COLORBAR_PX);
+
+  // the legend's rows: entries of about 190 px side by side
+  function legendRows(div, entries) {
+    return Math.ceil(entries / Math.max(1, Math.floor(innerWidth(div) / 190)));
+  }
+
+  // the legend LEGEND_GAP px under the plot area (its y is a fraction of that area's height) of a div
+  // `height` px tall whose legend has `rows` rows of about 22 px
+  function legendBelow(height, rows) {
+    const area = Math.max(100, height - MARGIN.t - LEGEND_GAP - 22 * rows - 8);
+    return { orientation: "h", y: -LEGEND_GAP / area, yanchor: "top", x: 0, font: { size: 11.5 } };
+  }
+
+  // a height whose plot area has about the aspect of the ranges, within what the window allows
+  function squareHeight(div, xs, ys, rows) {
+    const [x0, x1] = span(xs), [y0, y1] = span(ys);
+    const want = innerWidth(div) * (y1 - y0) / (x1 - x0) + MARGIN.t + LEGEND_GAP + 22 * rows + 8;
+    const most = Math.max(360, 0.75 * window.innerHeight + 22 * rows);
+    return Math.round(Math.min(Math.max(want, 300), most));
+  }
+
+  // drawn to scale in a narrow plot, the y axis is shortened: give back the height it left empty
+  function trimHeight(div) {
+    const fl = div._fullLayout;
+    const spare = fl && fl.yaxis._length ? fl._size.h - fl.yaxis._length : 0;
+    if (spare < 4) return;
+    div.style.height = `${Math.round(div.clientHeight - spare)}px`;
+    Plotly.Plots.resize(div).catch(() => {});
+  }
+
+  function interp(xs, ys, x) {
+    const i = gridIndex(xs, x);
+    const k = x < xs[i] ? i - 1 : i;
+    const t = (x - xs[k]) / (xs[k + 1] - xs[k]);
+    return ys[k] === null || ys[k + 1] === null ? null : ys[k] + Math.max(0, Math.min(1, t)) * (ys[k + 1] - ys[k]);
+  }
+
+  // the minima a preset knows (inside the ranges), else the lowest point of the grid
+  function minimaTrace(s) {
+    const preset = currentPreset();
+    const [xa, xb] = span(s.x);
+    let pts, name;
+    if (preset) {
+      const inside = (m) => m[0] >= xa && m[0] <= xb && (s.dims === 1 || (m[1] >= span(s.y)[0] && m[1] <= span(s.y)[1]));
+      pts = preset.minima.filter(inside).map((m) => (s.dims === 2 ? m : [m[0], interp(s.x, s.z, m[0])]));
+      name = pts.length > 1 ? "minima" : "minimum";
+    } else {
+      pts = [lowestGridPoint(s)].filter(Boolean);
+      name = "lowest grid point";
+    }
+    if (!pts.length) return null;
+    return {
+      type: "scatter", mode: "markers", meta: "minimum", name, x: pts.map((p) => p[0]), y: pts.map((p) => p[1]),
+      cliponaxis: false,   // a minimum on the edge of the ranges is drawn whole
+      marker: s.dims === 2 ? MINIMUM_RING : { ...MINIMUM_RING, color: "#d99a00", line: { color: "#d99a00", width: 3 } },
+      hovertemplate: `${name} (%{x:.4g}, %{y:.4g})<extra></extra>`,
+    };
+  }
+
+  function lowestGridPoint(s) {
+    let best = null;
+    if (s.dims === 1) s.z.forEach((v, i) => { if (isNum(v) && (!best || v < best[2])) best = [s.x[i], v, v]; });
+    else s.z.forEach((row, j) => row.forEach((v, i) => { if (isNum(v) && (!best || v < best[2])) best = [s.x[i], s.y[j], v]; }));
+    return best && best.slice(0, 2);
+  }
+
+  // a run's path in plot coordinates: (x, y), or on a curve (x, f(x))
+  function pathXY(run) {
+    if (state.surface.dims === 2) return { x: run.path.map((p) => p[0]), y: run.path.map((p) => p[1]) };
+    return { x: run.path.map((p) => p[0]), y: run.values };
+  }
+
+  function runTraces(run, i) {
+    const c = COLORS[i % COLORS.length], st = STYLES[i % STYLES.length];
+    const { x, y } = pathXY(run);
+    const few = x.length <= 200;   // markers on every iterate only where they can be told apart
+    return [{
+      type: "scatter", mode: few ? "lines+markers" : "lines", meta: "path", name: run.label, x, y, legendgroup: run.label,
+      line: { color: c, width: 1.5, dash: st.dash }, marker: { color: c, size: 5, symbol: st.symbol }, opacity: 0.6,
+      hovertemplate: `${run.label}<br>step %{pointNumber}<br>(%{x:.4g}, %{y:.4g})<extra></extra>`,
+    }, {
+      type: "scatter", mode: "lines", meta: "trail", name: `${run.label} (so far)`, x: x.slice(0, 1), y: y.slice(0, 1),
+      legendgroup: run.label, line: { color: c, width: st.width, dash: st.dash }, showlegend: false, hoverinfo: "skip",
+    }, {
+      type: "scatter", mode: "markers", meta: "now", name: `${run.label} (now)`, x: x.slice(0, 1), y: y.slice(0, 1),
+      legendgroup: run.label, marker: { color: c, size: 13, symbol: st.symbol, line: { color: "#fff", width: 2 } },
+      showlegend: false, hoverinfo: "skip",
+    }];
+  }
+
+  function startTrace(s, runs) {
+    const x0 = currentX0();
+    const y = s.dims === 2 ? x0[1] : runs.length ? runs[0].values[0] : interp(s.x, s.z, x0[0]);
+    return {
+      type: "scatter", mode: "markers", meta: "start", name: "start", x: [x0[0]], y: [y],
+      marker: { symbol: "x-thin", size: 14, color: "#111", line: { width: 3, color: "#111" } },
+      hovertemplate: "start (%{x:.4g}, %{y:.4g})<extra></extra>",
+    };
+  }
+
+  function curveTrace(s) {
+    return {
+      type: "scatter", mode: "lines", meta: "surface", name: `f(${s.variables[0]})`, x: s.x, y: s.z, showlegend: false,
+      line: { color: "#1d4e89", width: 2 }, hovertemplate: `${s.variables[0]}=%{x:.4f}<br>f=%{y:.4g}<extra></extra>`,
+    };
+  }
+
+  function curveRange(s) {
+    const fin = s.z.filter(isNum);
+    const lo = Math.min(...fin), hi = Math.max(...fin);
+    const pad = 0.06 * Math.max(hi - lo, 1e-9);
+    return [lo - pad, hi + pad];
+  }
+
+  function surfaceLayout(s) {
+    return {
+      margin: { ...MARGIN }, hovermode: "closest", plot_bgcolor: "#fff", uirevision: state.surfaceKey,
+      xaxis: { title: { text: s.variables[0] }, range: span(s.x), autorange: false, zeroline: false },
+      yaxis: { title: { text: s.dims === 2 ? s.variables[1] : "f" }, zeroline: false },
+    };
+  }
+
+  // the learner's zoom, if the plot shows this surface zoomed (newPlot would forget it)
+  function keptZoom(div) {
+    const l = div.layout;
+    if (!l || !l.xaxis || !l.yaxis || l.uirevision !== state.surfaceKey || !l.yaxis.range) return null;
     const s = state.surface;
-    if (s.dims === 2) return { x: run.path.map((p) => p[0]), y: run.path.map((p) => p[1]) };
-    return { x: run.path.map((p) => p[0]), y: state.fvals[i] };
+    const full = span(s.x), x = l.xaxis.range;
+    const zoomed = x[0] > full[0] + 1e-9 || x[1] < full[1] - 1e-9 || (s.dims === 1 && l.yaxis.autorange === false &&
+      JSON.stringify(l.yaxis.range) !== JSON.stringify(curveRange(s)));
+    return zoomed ? { "xaxis.range": x.slice(), "yaxis.range": l.yaxis.range.slice() } : null;
   }
 
   function drawSurface() {
     const s = state.surface;
     const div = $("surface-plot");
     const runs = state.run ? state.run.runs : [];
+    const layout = surfaceLayout(s);
     const traces = [];
-    const x0 = currentX0();
-    const [xa, xb] = [s.x[0], s.x[s.x.length - 1]];
-    const layout = {
-      margin: { l: 50, r: 16, t: 36, b: 76 },
-      title: { text: `f(${s.variables.join(", ")}) = ${$("formula").value.trim()}`, font: { size: 14 }, x: 0.02 },
-      xaxis: { title: { text: s.variables[0] }, range: [Math.min(xa, xb), Math.max(xa, xb)], autorange: false, zeroline: false },
-      legend: { orientation: "h", y: -0.15, yanchor: "top", x: 0 },
-      hovermode: "closest",
-      plot_bgcolor: "#fff",
-      uirevision: state.surfaceKey,
-    };
+    $("surface-title").textContent = `f(${s.variables.join(", ")}) = ${$("formula").value.trim()}`;
+    const rows = legendRows(div, runs.length + 2);   // the runs, the minimum and the start
+    div.style.height = s.dims === 2 ? `${squareHeight(div, s.x, s.y, rows)}px` : "";
+    layout.legend = legendBelow(div.clientHeight, rows);
     if (s.dims === 2) {
-      traces.push({
-        type: "contour", meta: "surface", name: "f", x: s.x, y: s.y, z: displayZ(s.z), text: s.z.map((r) => r.map(fmt)),
-        hovertemplate: `${s.variables[0]}=%{x:.3f}<br>${s.variables[1]}=%{y:.3f}<br>f=%{text}<extra></extra>`,
-        colorscale: CONTOUR_SCALE, ncontours: 24, showscale: false, line: { width: 0.5, color: "rgba(255,255,255,0.35)" },
-        showlegend: false,
-      });
-      const [ya, yb] = [s.y[0], s.y[s.y.length - 1]];
-      layout.yaxis = { title: { text: s.variables[1] }, range: [Math.min(ya, yb), Math.max(ya, yb)], autorange: false, zeroline: false };
+      const hover = `${s.variables[0]}=%{x:.3f}<br>${s.variables[1]}=%{y:.3f}<br>f=%{text}<extra></extra>`;
+      traces.push(contourTrace(s.x, s.y, s.z, hover, "f"));
+      equalAxes(layout, s.x, s.y);
     } else {
-      const fin = s.z.filter(isNum);
-      let ylo = Math.min(...fin), yhi = Math.max(...fin);
-      const pad = 0.06 * Math.max(yhi - ylo, 1e-9);
-      ylo -= pad; yhi += pad;
-      traces.push({
-        type: "scatter", mode: "lines", meta: "surface", name: `f(${s.variables[0]})`, x: s.x, y: s.z,
-        line: { color: "#1d4e89", width: 2 }, hovertemplate: `${s.variables[0]}=%{x:.4f}<br>f=%{y:.4g}<extra></extra>`,
-      });
-      layout.yaxis = { title: { text: "f" }, range: [ylo, yhi], autorange: false };
-      layout.hovermode = "x";
+      traces.push(curveTrace(s));
+      layout.yaxis = { ...layout.yaxis, range: curveRange(s), autorange: false };
+      div.style.height = "";
     }
-    runs.forEach((run, i) => {
-      const c = COLORS[i % COLORS.length];
-      const { x, y } = pathXY(run, i);
-      traces.push({
-        type: "scatter", mode: "lines+markers", meta: "path", name: run.label, x, y,
-        line: { color: c, width: 1.5, dash: "dot" }, marker: { color: c, size: 4 }, opacity: 0.55,
-        hovertemplate: `${run.label}<br>step %{pointNumber}<br>(%{x:.4g}, %{y:.4g})<extra></extra>`,
-      });
-      traces.push({
-        type: "scatter", mode: "lines", meta: "trail", name: `${run.label} (so far)`, x: x.slice(0, 1), y: y.slice(0, 1),
-        line: { color: c, width: 3 }, showlegend: false, hoverinfo: "skip",
-      });
-      traces.push({
-        type: "scatter", mode: "markers", meta: "now", name: `${run.label} (now)`, x: x.slice(0, 1), y: y.slice(0, 1),
-        marker: { color: c, size: 12, line: { color: "#fff", width: 2 } }, showlegend: false, hoverinfo: "skip",
-      });
-    });
-    const startY = s.dims === 2 ? x0[1] : (runs.length && state.fvals ? state.fvals[0][0] : null);
-    traces.push({
-      type: "scatter", mode: "markers", meta: "start", name: "start", x: [x0[0]], y: [startY],
-      marker: { symbol: "x-thin", size: 14, color: "#111", line: { width: 3, color: "#111" } },
-      hovertemplate: "start (%{x:.4g}, %{y:.4g})<extra></extra>", showlegend: runs.length > 0,
-    });
-    Plotly.react(div, traces, layout, PLOT_CONFIG);
+    runs.forEach((run, i) => traces.push(...runTraces(run, i)));
+    const minimum = minimaTrace(s);
+    if (minimum) traces.push(minimum);
+    traces.push(startTrace(s, runs));
+    const zoom = keptZoom(div);
+    Plotly.newPlot(div, traces, layout, PLOT_CONFIG);   // not react: see drawFitContour
+    if (zoom) Plotly.relayout(div, zoom);               // a zoom, not the new home: double-click resets it
+    if (s.dims === 2) trimHeight(div);
     drawLoss(runs);
   }
 
   function drawLoss(runs) {
     const traces = runs.map((run, i) => ({
       type: "scatter", mode: "lines", meta: "loss", name: run.label, x: run.loss.map((_, k) => k), y: run.loss,
-      line: { color: COLORS[i % COLORS.length], width: 2 },
+      line: { color: COLORS[i % COLORS.length], width: 0.6 * STYLES[i % STYLES.length].width + 0.4 },   // later on top, narrower
     }));
     const all = runs.flatMap((r) => r.loss.filter(isNum));
     const log = all.length > 0 && all.every((v) => v > 0);
     const layout = {
-      margin: { l: 60, r: 16, t: 30, b: 40 },
-      title: { text: "loss per step", font: { size: 13 }, x: 0.02 },
+      margin: { l: 60, r: 16, t: 24, b: 40 },
       xaxis: { title: { text: "step" }, zeroline: false },
       yaxis: { title: { text: "f" }, type: log ? "log" : "linear", exponentformat: "power", dtick: log ? logTick(all) : undefined },
       showlegend: false,
@@ -562,10 +788,11 @@
     if (!state.run || !state.surface) return;
     const div = $("surface-plot");
     const xs = [], ys = [], idx = [];
+    let i = -1;   // each run's traces: path, trail, now
     div.data.forEach((t, j) => {
+      if (t.meta === "path") i += 1;
       if (t.meta !== "trail" && t.meta !== "now") return;
-      const i = Math.floor((j - 1) / 3);
-      const { x, y } = pathXY(state.run.runs[i], i);
+      const { x, y } = pathXY(state.run.runs[i]);
       const kk = Math.min(k, x.length - 1);
       if (t.meta === "trail") { xs.push(x.slice(0, kk + 1)); ys.push(y.slice(0, kk + 1)); } else { xs.push([x[kk]]); ys.push([y[kk]]); }
       idx.push(j);
@@ -577,27 +804,52 @@
     }
   }
 
+  // "Gradient descent diverged at step 2: the loss grew to 1e+24 from 24 at the start, with learning rate 0.1.
+  // The largest stable ... (2/L ...): use lr below that ..." -> "at step 2: the loss grew to 1e+24 from 24 at
+  // the start." (the label already names the lr; the stable lr is shown once, after it)
+  function divergedAt(message) {
+    const first = (message || "").split(/\.\s/)[0];
+    const m = first.match(/diverged (at step .*?)(?:, with learning rate [^:]*)?\.?$/);
+    return m ? `${m[1]}.` : sentence(first);
+  }
+
+  function stableLr(lr) {
+    const s = document.createElement("span");
+    s.className = "stable";
+    s.textContent = isNum(lr) ? `Stable learning rate: about ${fmt(lr)} — use an lr below it.` : "Use a smaller learning rate.";
+    return s;
+  }
+
+  // how a run ended, in one line (the loop's whole message is the tooltip)
+  function outcome(run) {
+    const n = run.path.length - 1;
+    const at = `f = ${fmt(run.values[n])} at (${run.path[n].map(fmt).join(", ")})`;
+    if (run.status === 0) return `converged in ${n} steps: ${at}.`;
+    if (run.status !== 1) return sentence(run.message);
+    const g = /gradient norm (\S+) at the last step/.exec(run.message);
+    return `not converged after ${n} steps${g ? ` (gradient norm ${g[1]})` : ""}: ${at}.`;
+  }
+
+  // text: how a run that did not diverge ended; a diverged one says where, and the stable lr once
+  function runMessage({ label, color, message, diverged, stable, text }) {
+    const m = document.createElement("div");
+    m.className = "msg" + (diverged ? " diverged" : "");
+    m.style.setProperty("--c", color);
+    m.title = message;
+    const b = document.createElement("b");
+    b.textContent = diverged ? `${label} diverged` : `${label}:`;
+    m.append(b, ` ${diverged ? divergedAt(message) : text}`);
+    if (diverged) m.append(" ", stableLr(stable));
+    return m;
+  }
+
   function showRunMessages(runs, box) {
     box.textContent = "";
-    runs.forEach((run, i) => {
-      const m = document.createElement("div");
-      m.className = "msg" + (run.diverged ? " diverged" : "");
-      m.style.setProperty("--c", COLORS[i % COLORS.length]);
-      const b = document.createElement("b");
-      b.textContent = run.label + (run.diverged ? " diverged" : "") + ": ";
-      m.append(b, document.createTextNode(sentence(run.message)));
-      if (run.diverged) {
-        const last = run.path.map((p) => p.every(isNum)).lastIndexOf(true);
-        m.append(document.createTextNode(` The path left the plot after step ${last}; what was finite is drawn.`));
-      }
-      if (isNum(run.stable_lr)) {
-        const s = document.createElement("div");
-        s.className = "stable";
-        s.textContent = `Stable learning rate: about ${fmt(run.stable_lr)} — use an lr below it.`;
-        m.append(s);
-      }
-      box.append(m);
-    });
+    runs.forEach((run, i) => box.append(runMessage({
+      label: run.label, color: COLORS[i % COLORS.length], message: run.message, diverged: run.diverged,
+      stable: run.stable_lr, text: outcome(run),
+    })));
+    if (runs.some((r) => r.diverged)) box.scrollIntoView({ block: "nearest" });
   }
 
   async function runSurface() {
@@ -608,22 +860,7 @@
       await loadSurface(false);
       const req = { formula: $("formula").value.trim(), x0: currentX0(), optimizers: surfaceOpts(), steps: Math.round(num($("steps"), 50)) };
       const res = await api("/api/run", req);
-      // 1-D: the path's heights are its losses, and f at the last iterate (one more point on the curve)
-      let fvals = null;
-      if (state.surface.dims === 1) {
-        fvals = [];
-        for (const run of res.runs) {
-          const ys = run.path.map((_, k) => (k < run.loss.length ? run.loss[k] : null));
-          const last = run.path[run.path.length - 1][0];
-          if (run.path.length > run.loss.length && isNum(last)) {
-            const one = await api("/api/surface", { formula: req.formula, xrange: [last, last], grid: 2 });
-            ys[ys.length - 1] = one.z[0];
-          }
-          fvals.push(ys);
-        }
-      }
       state.run = res;
-      state.fvals = fvals;
       window.gradstepLast = res;
       state.ran.surface = true;
       drawSurface();
@@ -656,8 +893,8 @@
     const div = $("surface-plot");
     if (!div.data || !state.surface) return;
     const j = div.data.findIndex((t) => t.meta === "start");
-    const x0 = currentX0();
-    if (j >= 0) Plotly.restyle(div, { x: [[x0[0]]], y: [[state.surface.dims === 2 ? x0[1] : null]] }, [j]);
+    const start = startTrace(state.surface, []);   // on a curve: at f(start)
+    if (j >= 0) Plotly.restyle(div, { x: [start.x], y: [start.y] }, [j]);
     changed("surface");
   }
 
@@ -704,9 +941,34 @@
   }
 
   function drawData() {
+    const equal = fitToScale(state.fit);
+    const c = state.fit && state.fit.contour;   // both halves as tall as the contours drawn to scale need
+    const h = equal ? `${squareHeight($("contour-plot"), c.w, c.b, legendRows($("data-plot"), 3))}px` : "";
+    $("contour-plot").style.height = $("data-plot").style.height = h;
+    $("contour-title").textContent = `mean squared error over (w, b)${state.fit && !equal ? ", w and b not to scale" : ""}`;
+    drawPoints();
+    drawFitContour(equal);
+    drawFitLoss();
+  }
+
+  // w and b on one scale (the gradient crosses the contours at right angles) unless that would squash the plot
+  function fitToScale(fit) {
+    if (!fit) return false;
+    const [w0, w1] = span(fit.contour.w), [b0, b1] = span(fit.contour.b);
+    const ratio = (b1 - b0) / (w1 - w0);
+    return ratio >= 0.5 && ratio <= 2;
+  }
+
+  // the two halves share a height and the legend's place (3 entries on the left, 2 on the right)
+  function dataLayout() {
+    const div = $("data-plot");
+    return { margin: { ...MARGIN }, plot_bgcolor: "#fff", hovermode: "closest",
+      legend: legendBelow(div.clientHeight, legendRows(div, 3)) };
+  }
+
+  function drawPoints() {
     const pts = points();
     const fit = state.fit;
-    const div = $("data-plot");
     const traces = [];
     const names = pts ? pts.names || ["x", "y"] : ["x", "y"];
     if (pts) {
@@ -728,54 +990,53 @@
         customdata: [[w, b], [w, b]], line: { color: COLORS[0], width: 3 },
       });
     }
-    Plotly.react(div, traces, {
-      margin: { l: 50, r: 12, t: 36, b: 80 },
-      title: { text: "points and the line y = w·x + b", font: { size: 13 }, x: 0.02 },
-      xaxis: { title: { text: names[0] }, zeroline: false }, yaxis: { title: { text: names[1] }, zeroline: false },
-      legend: { orientation: "h", y: -0.22, yanchor: "top", x: 0 }, plot_bgcolor: "#fff", hovermode: "closest",
+    Plotly.react($("data-plot"), traces, {
+      ...dataLayout(), xaxis: { title: { text: names[0] }, zeroline: false }, yaxis: { title: { text: names[1] }, zeroline: false },
     }, PLOT_CONFIG);
+  }
 
-    const cdiv = $("contour-plot");
-    const ct = [];
-    const clayout = {
-      margin: { l: 50, r: 12, t: 36, b: 80 },
-      title: { text: "mean squared error over (w, b)", font: { size: 13 }, x: 0.02 },
-      xaxis: { title: { text: "w" }, zeroline: false }, yaxis: { title: { text: "b" }, zeroline: false },
-      legend: { orientation: "h", y: -0.22, yanchor: "top", x: 0 }, plot_bgcolor: "#fff", hovermode: "closest",
-    };
-    if (fit) {
-      const c = fit.contour;
-      clayout.xaxis.range = [c.w[0], c.w[c.w.length - 1]];
-      clayout.yaxis.range = [c.b[0], c.b[c.b.length - 1]];
-      ct.push({
-        type: "contour", meta: "surface", name: "loss", x: c.w, y: c.b, z: displayZ(c.loss), text: c.loss.map((r) => r.map(fmt)),
-        hovertemplate: "w=%{x:.4f}<br>b=%{y:.4f}<br>mse=%{text}<extra></extra>", colorscale: CONTOUR_SCALE,
-        ncontours: 24, showscale: false, line: { width: 0.5, color: "rgba(255,255,255,0.35)" }, showlegend: false,
-      });
-      const x = fit.path.map((p) => p[0]), y = fit.path.map((p) => p[1]);
-      ct.push({
+  function drawFitContour(equal) {
+    const fit = state.fit;
+    const layout = { ...dataLayout(), xaxis: { title: { text: "w" }, zeroline: false }, yaxis: { title: { text: "b" }, zeroline: false } };
+    if (!fit) {
+      layout.annotations = [{ text: "Fit to see the (w, b) path on the loss contours", showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { color: "#98a2b3" } }];
+    } else if (equal) {
+      equalAxes(layout, fit.contour.w, fit.contour.b);
+    } else {
+      layout.xaxis.range = span(fit.contour.w);
+      layout.yaxis.range = span(fit.contour.b);
+    }
+    // newPlot: Plotly.react keeps the last constraint of the axes to scale when the ranges change
+    Plotly.newPlot($("contour-plot"), fit ? fitContourTraces(fit) : [], layout, PLOT_CONFIG);
+  }
+
+  function fitContourTraces(fit) {
+    const c = fit.contour;
+    const x = fit.path.map((p) => p[0]), y = fit.path.map((p) => p[1]);
+    return [
+      contourTrace(c.w, c.b, c.loss, "w=%{x:.4f}<br>b=%{y:.4f}<br>mse=%{text}<extra></extra>", "mse"),
+      {
         type: "scatter", mode: "lines+markers", meta: "path", name: fit.label, x, y, opacity: 0.55,
         line: { color: COLORS[0], width: 1.5, dash: "dot" }, marker: { color: COLORS[0], size: 3 },
-      });
-      ct.push({ type: "scatter", mode: "lines", meta: "trail", name: "so far", x: x.slice(0, 1), y: y.slice(0, 1), line: { color: COLORS[0], width: 3 }, showlegend: false, hoverinfo: "skip" });
-      ct.push({ type: "scatter", mode: "markers", meta: "now", name: "now", x: x.slice(0, 1), y: y.slice(0, 1), marker: { color: COLORS[0], size: 12, line: { color: "#fff", width: 2 } }, showlegend: false, hoverinfo: "skip" });
-      ct.push({
+      },
+      { type: "scatter", mode: "lines", meta: "trail", name: "so far", x: x.slice(0, 1), y: y.slice(0, 1), line: { color: COLORS[0], width: 3 }, showlegend: false, hoverinfo: "skip" },
+      { type: "scatter", mode: "markers", meta: "now", name: "now", x: x.slice(0, 1), y: y.slice(0, 1), marker: { color: COLORS[0], size: 12, line: { color: "#fff", width: 2 } }, showlegend: false, hoverinfo: "skip" },
+      {
         type: "scatter", mode: "markers", meta: "closed", name: "closed form", x: [fit.closed_form[0]], y: [fit.closed_form[1]],
-        marker: { symbol: "star", size: 16, color: "#ffd400", line: { color: "#111", width: 1.5 } },
-        hovertemplate: "closed form<br>w=%{x:.5g}<br>b=%{y:.5g}<extra></extra>",
-      });
-    } else {
-      clayout.annotations = [{ text: "Fit to see the (w, b) path on the loss contours", showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: { color: "#98a2b3" } }];
-    }
-    Plotly.react(cdiv, ct, clayout, PLOT_CONFIG);
+        marker: MINIMUM_MARKER, hovertemplate: "closed form<br>w=%{x:.5g}<br>b=%{y:.5g}<extra></extra>",
+      },
+    ];
+  }
 
+  function drawFitLoss() {
+    const fit = state.fit;
     const lt = fit ? [{ type: "scatter", mode: "lines", meta: "loss", name: fit.label, x: fit.loss.map((_, k) => k), y: fit.loss, line: { color: COLORS[0], width: 2 } }] : [];
     const fin = fit ? fit.loss.filter(isNum) : [];
+    const log = fin.length > 0 && fin.every((v) => v > 0);
     Plotly.react($("fit-loss-plot"), lt, {
-      margin: { l: 60, r: 16, t: 30, b: 40 },
-      title: { text: "loss per step (batch loss)", font: { size: 13 }, x: 0.02 },
+      margin: { l: 60, r: 16, t: 24, b: 40 },
       xaxis: { title: { text: "step" }, zeroline: false, visible: !!fit },
-      yaxis: { title: { text: "mse" }, type: fin.length && fin.every((v) => v > 0) ? "log" : "linear", visible: !!fit, exponentformat: "power", dtick: fin.length && fin.every((v) => v > 0) ? logTick(fin) : undefined },
+      yaxis: { title: { text: "mse" }, type: log ? "log" : "linear", visible: !!fit, exponentformat: "power", dtick: log ? logTick(fin) : undefined },
       shapes: fit ? [{ type: "line", xref: "x", yref: "paper", x0: 0, x1: 0, y0: 0, y1: 1, line: { color: "#98a2b3", width: 1, dash: "dash" } }] : [],
       showlegend: false, plot_bgcolor: "#fff",
     }, PLOT_CONFIG);
@@ -811,6 +1072,22 @@
     }
   }
 
+  function showFitMessages(res, box) {
+    const last = res.path[res.path.length - 1];
+    const text = `batch size ${res.batch_size}, ${res.loss.length} steps: w = ${fmt(last[0])}, b = ${fmt(last[1])} ` +
+      `(closed form: w = ${fmt(res.closed_form[0])}, b = ${fmt(res.closed_form[1])}).`;
+    const stable = res.history && res.history.meta ? res.history.meta.stable_lr : null;
+    box.textContent = "";
+    box.append(runMessage({ label: res.label, color: COLORS[0], message: res.message, diverged: res.diverged, stable, text }));
+    for (const text of res.warnings || []) {   // what the fit noticed about the data (e.g. unscaled x)
+      const w = document.createElement("div");
+      w.className = "msg warning";
+      w.textContent = `Note: ${text}`;
+      box.append(w);
+    }
+    if (res.diverged || (res.warnings || []).length) box.scrollIntoView({ block: "nearest" });
+  }
+
   async function runFit() {
     showError("");
     setState("running");
@@ -824,23 +1101,7 @@
       window.gradstepLast = res;
       state.ran.data = true;
       drawData();
-      const box = $("fit-messages");
-      box.textContent = "";
-      const m = document.createElement("div");
-      m.className = "msg" + (res.diverged ? " diverged" : "");
-      m.style.setProperty("--c", COLORS[0]);
-      const b = document.createElement("b");
-      b.textContent = `${res.label}${res.diverged ? " diverged" : ""}: `;
-      const last = res.path[res.path.length - 1];
-      m.append(b, document.createTextNode(`${sentence(res.message)} Batch size ${res.batch_size}, ${res.loss.length} steps; ` +
-        `final w = ${fmt(last[0])}, b = ${fmt(last[1])}; closed form w = ${fmt(res.closed_form[0])}, b = ${fmt(res.closed_form[1])}.`));
-      box.append(m);
-      for (const text of res.warnings || []) {   // what the fit noticed about the data (e.g. unscaled x)
-        const w = document.createElement("div");
-        w.className = "msg warning";
-        w.textContent = `Note: ${text}`;
-        box.append(w);
-      }
+      showFitMessages(res, $("fit-messages"));
       player.data.setLength(res.path.length);
       $("download").disabled = false;
       updateURL();
@@ -914,9 +1175,9 @@
       if (p) applyPreset(p);
       refreshSurface();
     });
-    $("formula").addEventListener("change", () => { $("preset").value = ""; refreshSurface(); });
-    $("formula").addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); $("preset").value = ""; refreshSurface(); } });
-    for (const id of ["xmin", "xmax", "ymin", "ymax"]) $(id).addEventListener("change", refreshSurface);
+    $("formula").addEventListener("change", onFormulaTyped);
+    $("formula").addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); onFormulaTyped(); } });
+    for (const id of ["xmin", "xmax", "ymin", "ymax"]) $(id).addEventListener("change", () => refreshSurface());
     for (const id of ["x0x", "x0y"]) $(id).addEventListener("change", moveStart);
     $("steps").addEventListener("change", () => changed("surface"));
     $("add-opt").addEventListener("click", () => {
