@@ -138,10 +138,10 @@ def _legend(fig: Figure, handles: Sequence[Any], labels: Sequence[str], **kwargs
     inch_per_char, entry = 0.5 * LEGEND_FONT / 72, 0.6   # an entry's handle and spacing, in inches
     widths = [entry + inch_per_char * max(map(len, str(label).splitlines())) for label in labels]
     room = fig.get_figwidth() - 0.3
-    rows = 1
-    while rows < len(widths) and sum(sorted(widths)[-(-len(widths) // rows):]) > room:   # the widest of a row fit
+    rows, ncols = 1, len(widths)   # as few rows as hold the widest entries side by side
+    while ncols > 1 and sum(sorted(widths)[-ncols:]) > room:
         rows += 1
-    ncols = -(-len(widths) // rows)
+        ncols = -(-len(widths) // rows)
     legend = fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize=LEGEND_FONT,
                         title_fontsize=LEGEND_FONT, **kwargs)
     for handle in legend.legend_handles:   # a faint line (per-step noise) named at full strength
@@ -218,8 +218,8 @@ def _accuracy(hits: np.ndarray) -> str:
     return f"accuracy {np.mean(hits):.3f} on {hits.size} points"
 
 
-def _log_if_wide(ax: Axes, arrays: Sequence[np.ndarray]) -> None:
-    """Log y-scale when the finite values are all positive and span more than two decades."""
+def _log_if_wide(ax: Axes, arrays: Sequence[np.ndarray]) -> bool:
+    """Log y-scale when the finite values are all positive and span more than two decades (True then)."""
     v = np.concatenate([np.ravel(a) for a in arrays])
     v = v[np.isfinite(v)]
     if v.size and v.min() > 0 and v.max() > 100 * v.min():
@@ -227,6 +227,15 @@ def _log_if_wide(ax: Axes, arrays: Sequence[np.ndarray]) -> None:
         pad = 0.05 * (hi - lo)   # set here: matplotlib's margins overflow near 1e308 (a diverged run)
         ax.set_ylim(10.0 ** max(lo - pad, -LOG_LIMIT), 10.0 ** min(hi + pad, LOG_LIMIT))
         ax.set_yscale("log")
+        return True
+    return False
+
+
+def _central(values: Any) -> np.ndarray:
+    """The 5th and 95th percentiles of the finite values (all of them when there are few)."""
+    v = _finite(values)
+    v = v[np.isfinite(v)]
+    return v if v.size < 40 else np.percentile(v, [5, 95])
 
 
 # --- loss curves and fits -------------------------------------------------------------------
@@ -271,7 +280,17 @@ def plot_loss(histories: Histories, labels: Sequence[str] | None = None, *,
                          ms=4, lw=1.8, markevery=max(1, -(-h.n_epochs // 30)), gid=f"epoch_loss:{i}",
                          zorder=3 + len(runs), label="loss on all the data, end of epoch" if i == 0 else None)
     for ax, (column, name) in zip(axes, rows):
-        _log_if_wide(ax, [h.column(column) for h, _ in runs] + (epoch_losses if column == "loss" else []))
+        # the axis spans what is to be compared: a noisy run's per-step values only between their 5th and 95th
+        # percentiles (one row's squared error reaches 1e-6), the epoch losses and every step of the others
+        noisy = [bool(h.n_epochs) and h.n_steps > h.n_epochs and column != "lr" for h, _ in runs]
+        spans = [_central(h.column(column)) if n else h.column(column) for (h, _), n in zip(runs, noisy)]
+        spans += epoch_losses if column == "loss" else []
+        if not _log_if_wide(ax, spans) and any(noisy):
+            v = _finite(np.concatenate([np.ravel(a) for a in spans]))
+            if np.isfinite(v).any():
+                lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+                pad = 0.05 * (hi - lo) or 0.5 * abs(hi) or 1.0
+                ax.set_ylim(lo - pad, hi + pad)
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel("step")
@@ -471,19 +490,26 @@ def _levels(z: np.ma.MaskedArray, levels: int | Sequence[float]) -> tuple[np.ma.
 def _draw_paths(ax: Axes, runs: list[Run], xys: list[np.ndarray]) -> list[tuple[Line2D, Line2D]]:
     """Each path as a line with markers, its start (hollow circle) and end (square); returns (line, end).
 
-    Paths often share a ray (learning rates on a bowl), so they are stacked by how many points they
-    have: the densest underneath and widest, the sparsest on top, narrowest, with the largest markers,
-    so that a few long steps (a large learning rate) show over many short ones. All of them lie above
-    the contours (``zorder`` 3 and up)."""
-    order = sorted(range(len(xys)), key=lambda i: (-len(xys[i]), i))   # bottom to top
+    Paths are stacked so that all of them show. Stochastic ones (several batches an epoch) zig-zag:
+    they go underneath, thin. Deterministic ones often share a ray (learning rates on a bowl): the
+    densest goes underneath and widest, the sparsest on top, narrowest, with the largest markers, so
+    that a few long steps (a large learning rate) show over many short ones. All of them lie above the
+    contours (``zorder`` 3 and up)."""
+    noisy = [bool(h.n_epochs) and h.n_steps > h.n_epochs for h, _ in runs]
+    order = sorted(range(len(xys)), key=lambda i: (not noisy[i], -len(xys[i]), i))   # bottom to top
+    smooth = [i for i in order if not noisy[i]]
     drawn = []
     for i, ((_, label), xy) in enumerate(zip(runs, xys)):
         color, first, level = f"C{i % 10}", i == 0, order.index(i)
-        wider = len(runs) - 1 - level
-        ms = 3 + 1.5 * wider if len(xy) > SPARSE_PATH else 9.0
+        sparse = len(xy) <= SPARSE_PATH
+        if noisy[i]:
+            lw, ms = 1.0, 2.5
+        else:
+            wider = len(smooth) - 1 - smooth.index(i)
+            lw, ms = 1.3 + 1.5 * wider, 9.0 if sparse else 3 + 1.5 * wider
         (line,) = ax.plot(xy[:, 0], xy[:, 1], "-", marker=PATH_MARKERS[i % len(PATH_MARKERS)], color=color,
-                          ms=ms, lw=1.3 + 1.5 * wider, alpha=0.9, gid=f"path:{i}", zorder=3 + 0.1 * level,
-                          mec="black" if len(xy) <= SPARSE_PATH else color, mew=0.8,
+                          ms=ms, lw=lw, alpha=0.9, gid=f"path:{i}", zorder=3 + 0.1 * level,
+                          mec="black" if sparse else color, mew=0.8,
                           markevery=max(1, len(xy) // MAX_MARKERS), label=label or "descent path")
         ax.plot(xy[:1, 0], xy[:1, 1], "o", ms=11, mfc="none", mec=color, mew=2, gid=f"start:{i}", zorder=3.9,
                 label="start" if first else None)
