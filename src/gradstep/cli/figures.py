@@ -64,9 +64,10 @@ def _contours(surface: Any, histories: Sequence[Any], labels: Sequence[str], out
 
 
 def formula_figures(formula: Any, results: Sequence[Any], labels: Sequence[str], outdir: Path,
-                    optimum: Sequence[float] | None = None, gif: bool = True) -> list[Path]:
+                    optimum: Sequence[float] | None = None, gif: bool = True, aspect: str = "auto") -> list[Path]:
     """Loss curves and the curve (one variable) or contours (two or more, the rest held at the
-    first run's end point) with every run's path, and the animated descent."""
+    first run's end point) with every run's path, and the animated descent (``aspect="equal"``:
+    both variables to the same scale, so round contours look round)."""
     plots = plots_module()
     outdir.mkdir(parents=True, exist_ok=True)
     histories = [r.history for r in results]
@@ -84,7 +85,7 @@ def formula_figures(formula: Any, results: Sequence[Any], labels: Sequence[str],
     surface = plots.formula_surface(formula, (0, 1), center)
     return paths + _contours(surface, histories, labels, outdir, gif,
                              optimum=None if optimum is None else tuple(optimum[:2]),
-                             names=list(formula.variables[:2]))
+                             names=list(formula.variables[:2]), aspect=aspect)
 
 
 def classifier_figures(model: Any, X: np.ndarray, y: np.ndarray, outdir: Path,
