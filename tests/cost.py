@@ -6,8 +6,10 @@ here is instead
 
 * the CPU time of this process (:func:`time.process_time`: what other processes do does not count),
 * compared with a reference operation of the same kind measured in the same test (a slower or a
-  busier machine slows both alike; before a bound is declared broken the reference is measured
-  again, then, so a moment of contention cannot fail it),
+  busier machine slows both alike),
+* before a bound is declared broken, measured again, the operation and the reference both: a
+  process sharing the core (hyper-threads, caches) stretches even CPU time for a moment, by 3 times
+  at worst here; only an operation that stays slow fails,
 * with a wide margin: what the bound catches is a change of complexity (quadratic instead of
   linear, a hang, a formula expanded), which costs tens of times more, not a few percent.
 
@@ -54,8 +56,14 @@ class Reference:
         self._seconds = max(self.seconds, least_cpu(self.fn, self.repeat))
         return seconds <= times * self.seconds
 
-    def check(self, seconds: float, times: float, what: str) -> None:
-        """Assert :meth:`within`, with a message that gives both numbers."""
-        assert self.within(seconds, times), (
-            f"{what} took {seconds:.3g} s of CPU, {seconds / self.seconds:.0f} times the reference operation "
-            f"({self.seconds:.3g} s, measured in this test); the bound is {times:g} times")
+    def check(self, seconds: float, times: float, what: str, again: Callable[[], Any] | None = None,
+              rounds: int = 2) -> None:
+        """Assert :meth:`within`; if not at first, ``again()`` (the operation once more, as it was measured)
+        is timed up to ``rounds`` times and its least time counts. The message gives both numbers."""
+        ok = self.within(seconds, times)
+        for _ in range(rounds if again is not None and not ok else 0):
+            seconds = min(seconds, cpu(again)[0])
+            if ok := self.within(seconds, times):
+                break
+        assert ok, (f"{what} took {seconds:.3g} s of CPU, {seconds / self.seconds:.0f} times the reference operation "
+                    f"({self.seconds:.3g} s, measured in this test); the bound is {times:g} times")

@@ -68,6 +68,13 @@ def _reference_read() -> None:
 REFERENCE = Reference(_reference_read)
 
 
+def _quietly(reader, *args, **kwargs) -> None:
+    try:
+        reader(*args, **kwargs)
+    except DataError:
+        pass
+
+
 def check_file(path: Path, target: str | None, target_kind: str, *, text_only: bool = False,
                **kwargs) -> Dataset | None:
     """Read ``path``: a consistent Dataset, or a located one-line DataError; nothing else, and quickly."""
@@ -106,7 +113,8 @@ def check_file(path: Path, target: str | None, target_kind: str, *, text_only: b
     SLOWEST[target_kind] = max(SLOWEST.get(target_kind, 0.0), elapsed)
     if not REFERENCE.within(elapsed, TIME_BOUND):
         HANGS.append(f"{target_kind}: {path.name} ({len(data)} bytes) took {elapsed:.2f} s of CPU")
-    REFERENCE.check(elapsed, TIME_BOUND, f"reading {path.name} ({len(data)} bytes)")
+    REFERENCE.check(elapsed, TIME_BOUND, f"reading {path.name} ({len(data)} bytes)",
+                    again=lambda: _quietly(reader, path, target, **kwargs))
     return ds
 
 
@@ -252,13 +260,14 @@ def _read_wide(path: Path, names: list[str], columns: int, rows: int, dup: bool)
                                                 (50_000, 1, False), (200_000, 2, False)])
 def test_very_wide_headers_are_read_in_linear_time(work, columns, rows, dup):
     """A wide header is read in time linear in its width (it was quadratic: 27 s for 50 000 columns): ten
-    times the columns cost at most 30 times the CPU time (linear: 10; quadratic: 100), both measured here."""
+    times the columns cost at most 40 times the CPU time (measured: 14-17; quadratic: 100), both measured here."""
     path, names = _wide(work, columns, rows, dup)
     seconds, _ = cpu(_read_wide, path, names, columns, rows, dup)
     if columns >= 50_000:
         small, small_names = _wide(work, columns // 10, rows, dup)
         Reference(lambda: _read_wide(small, small_names, columns // 10, rows, dup)).check(
-            seconds, 30, f"reading a header of {columns} columns")
+            seconds, 40, f"reading a header of {columns} columns",
+            again=lambda: _read_wide(path, names, columns, rows, dup))
 
 
 def test_a_million_columns_in_a_header_is_bounded(work):
