@@ -419,6 +419,29 @@ def test_animate_contour_shows_every_step_of_a_short_run(grabbed, tmp_path):
     np.testing.assert_array_equal(grabbed[-1][0], h.path)
 
 
+def test_animate_contour_of_a_long_run_plays_its_first_steps_one_by_one(grabbed, tmp_path, monkeypatch):
+    """spacing="log": the first steps one a frame (where a descent moves most), then further apart; the
+    title counts the steps; the last frame is held."""
+    h = gradstep.minimize(BOWL, x0=[3, 2], lr=0.01, steps=500).history
+    titles = []
+    grab = plots._GifWriter.grab_frame
+
+    def spy(self, **kwargs):
+        titles.append(self.fig.axes[0].get_title())
+        return grab(self, **kwargs)
+
+    monkeypatch.setattr(plots._GifWriter, "grab_frame", spy)
+    out = plots.animate_contour(plots.formula_surface(BOWL), h, path=tmp_path / "long.gif", frames=20, spacing="log")
+    counts = [len(paths[0]) for paths in grabbed]
+    assert counts[:4] == [1, 2, 3, 4] and counts[-1] == 501 and len(counts) == 20 and np.all(np.diff(counts) > 0)
+    assert titles[0].endswith(", step 0") and titles[-1].endswith(", step 500")
+    with Image.open(out) as im:
+        im.seek(im.n_frames - 1)
+        assert im.info["duration"] == 1000 * plots.GIF_HOLD
+    with pytest.raises(ValueError, match="spacing"):
+        plots.animate_contour(plots.formula_surface(BOWL), h, path=tmp_path / "x.gif", spacing="cubic")
+
+
 def test_animate_contour_needs_a_gif_name(bowl, tmp_path):
     with pytest.raises(ValueError, match=".gif"):
         plots.animate_contour(plots.formula_surface(BOWL), bowl, path=tmp_path / "descent.png")

@@ -633,14 +633,31 @@ def plot_contour(fun: Callable[[np.ndarray, np.ndarray], Any], histories: Histor
     return _finish(fig, path)
 
 
-def _frame_counts(n_points: int, frames: int) -> np.ndarray:
-    """How many points of the path each frame shows: 1..n_points, evenly sub-sampled to at most ``frames``.
+SPACINGS = ("linear", "log")
+
+
+def _frame_counts(n_points: int, frames: int, spacing: str = "linear") -> np.ndarray:
+    """How many points of the path each frame shows: 1..n_points, sub-sampled to at most ``frames``,
+    evenly (``"linear"``) or geometrically (``"log"``: the first steps one by one, where a descent moves
+    most, then further and further apart).
 
     Less one, they are the indices of the points shown last: 0 and ``n_points - 1`` always among them.
+
+    >>> _frame_counts(1000, 8).tolist(), _frame_counts(1000, 8, "log").tolist()
+    ([1, 144, 286, 429, 572, 715, 857, 1000], [1, 3, 7, 19, 52, 139, 373, 1000])
     """
+    if spacing not in SPACINGS:
+        raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
     if n_points <= frames:
         return np.arange(1, n_points + 1)
-    return np.unique(np.linspace(1, n_points, frames).round().astype(int))
+    if spacing == "linear":
+        return np.unique(np.linspace(1, n_points, frames).round().astype(int))
+    wanted = frames
+    while True:   # as many distinct counts as frames: geometric spacing repeats its first, small ones
+        counts = np.unique(np.geomspace(1, n_points, wanted).round().astype(int))
+        if len(counts) >= frames or wanted >= n_points:
+            return counts if len(counts) <= frames else np.unique(np.r_[counts[:frames - 1], n_points])
+        wanted += 1
 
 
 class _GifWriter(PillowWriter):
@@ -735,13 +752,16 @@ def _write_gif(fig: Figure, path: Path, fps: float, keys: Iterable[Any], show: C
 def animate_contour(fun: Callable[[np.ndarray, np.ndarray], Any], histories: Histories,
                     labels: Sequence[str] | None = None, *, coords: tuple[int, int] = (0, 1), bounds: Any = None,
                     optimum: tuple[float, float] | None = None, names: Sequence[str] | None = None,
-                    aspect: str = "auto", path: PathLike, frames: int = 60, fps: float = 12) -> Path:
+                    aspect: str = "auto", path: PathLike, frames: int = 60, fps: float = 12,
+                    spacing: str = "linear") -> Path:
     """An animated GIF of :func:`plot_contour` (same arguments) in which the paths grow step by step.
 
     Frame ``j`` shows the first ``k_j`` points of every path (a shorter path stops at its
-    end), the square marking the current point; with more points than ``frames`` the
-    ``k_j`` are spread evenly, the last frame showing the whole paths. ``path`` must end
-    in ``.gif``; it is written atomically and returned.
+    end), the square marking the current point, and the step in the title; with more points
+    than ``frames`` the ``k_j`` are spread evenly (``spacing="linear"``) or geometrically
+    (``"log"``: step by step at first, where a long run moves most), the last frame showing
+    the whole paths, held 1.5 s. ``path`` must end in ``.gif``; it is written atomically and
+    returned.
 
     Examples
     --------
@@ -756,17 +776,24 @@ def animate_contour(fun: Callable[[np.ndarray, np.ndarray], Any], histories: His
     11
     """
     path = _gif_path(path, frames, fps, "animate_contour")
-    fig, drawn = _contour_figure(fun, _runs(histories, labels), coords, bounds, optimum, names, 30, aspect)
+    runs = _runs(histories, labels)
+    fig, drawn = _contour_figure(fun, runs, coords, bounds, optimum, names, 30, aspect)
+    ax = fig.axes[0]
+    title = ax.get_title()
+    longest = max(range(len(drawn)), key=lambda i: len(drawn[i][2]))
+    steps = runs[longest][0].path_steps
+    steps = steps if steps is not None and len(steps) == len(drawn[longest][2]) else np.arange(len(drawn[longest][2]))
 
     def show(k: int) -> None:   # the first k points of every path
         for line, end, p in drawn:
             shown = p[:k]
             line.set_data(shown[:, 0], shown[:, 1])
             end.set_data(shown[-1:, 0], shown[-1:, 1])
+        ax.set_title(f"{title}, step {steps[k - 1]}")
 
-    # laid out with the whole paths drawn
-    return _write_gif(fig, path, fps, _frame_counts(max(len(p) for _, _, p in drawn), int(frames)), show,
-                      [artist for line, end, _ in drawn for artist in (line, end)])
+    show(len(steps))   # laid out with the whole paths drawn
+    return _write_gif(fig, path, fps, _frame_counts(len(steps), int(frames), spacing), show,
+                      [artist for line, end, _ in drawn for artist in (line, end)] + [ax.title])
 
 
 # --- classifiers ------------------------------------------------------------------------------
@@ -969,14 +996,17 @@ def plot_decision_boundary(X: Any, y: Any, decide: Callable[[np.ndarray], Any], 
 def animate_decision_boundary(X: Any, y: Any, decide_at: Callable[[np.ndarray, np.ndarray], Any],
                               thetas: Sequence[Any] | np.ndarray, *, feature_names: Sequence[str] | None = None,
                               class_names: Sequence[Any] | None = None, bounds: Any = None, path: PathLike,
-                              frames: int = 30, fps: float = 8, steps: Sequence[int] | None = None) -> Path:
+                              frames: int = 30, fps: float = 8, steps: Sequence[int] | None = None,
+                              spacing: str = "linear") -> Path:
     """An animated GIF of :func:`plot_decision_boundary` (same data arguments) as the parameters move in training.
 
     ``thetas`` are the parameter vectors in order, e.g. ``history.path`` (:math:`\\theta_k`
     is the one step ``k`` starts from), and ``decide_at(theta, points)`` gives the class
     indices predicted with ``theta``. Frame ``j`` shows the regions of ``thetas[k_j]``,
     titled with ``step k_j`` and its accuracy on the data; with more thetas than
-    ``frames`` the ``k_j`` are spread evenly, always from the first to the last. ``steps``
+    ``frames`` the ``k_j`` are spread evenly (``spacing="linear"``) or geometrically
+    (``"log"``: every one of the first steps, where the boundary moves most), always from the
+    first to the last (held 1.5 s). ``steps``
     names the step of each theta when they are not every step's (``history.path_steps`` of a
     thinned record). ``path`` must end in ``.gif``; it is written atomically and returned.
 
@@ -1010,7 +1040,8 @@ def animate_decision_boundary(X: Any, y: Any, decide_at: Callable[[np.ndarray, n
     show_step(len(thetas) - 1)   # laid out at the end of training
     ax = fig.axes[0]
     regions = [image for image in ax.get_images() if image.get_gid() == "regions"]
-    return _write_gif(fig, path, fps, _frame_counts(len(thetas), int(frames)) - 1, show_step, [*regions, ax.title])
+    return _write_gif(fig, path, fps, _frame_counts(len(thetas), int(frames), spacing) - 1, show_step,
+                      [*regions, ax.title])
 
 
 # --- surfaces from formulas and objectives ---------------------------------------------------

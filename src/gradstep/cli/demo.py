@@ -147,7 +147,8 @@ def _line_part(root: Path, session: Session, step: Steps) -> Part:
               "Contours join the (w, b) of equal mean squared error; the star is the least-squares answer. Look at "
               "the shape: x is not scaled, so the valley is long and narrow. Every run first crosses it, w changing "
               f"fast (batch GD even overshoots to w = {batch_path[:, 0].max():.2f} and comes back), then crawls "
-              "along its floor, b changing slowly. The per-sample path zig-zags: each step follows a single row."),
+              "along its floor, b changing slowly. The per-sample path zig-zags: each step follows a single row. "
+              "The animation plays the first steps one by one, then ever more at a time (the title counts them)."),
         Shown(_named(figs, "epoch_loss.png"), "The loss on all the data after each epoch",
               f"Above the least-squares minimum ({best:.4f}); both axes are logarithmic. Look at the ends: batch "
               "GD's line keeps falling straight (the same factor every epoch) to "
@@ -297,7 +298,8 @@ def _classification_part(root: Path, session: Session, step: Steps) -> Part:
         Shown(_named(bc_figs, "boundary.gif"), f"{bc}: the decision regions during training",
               "The colours are the class predicted at each point of the plane, the markers the data in their true "
               "class. Look at the start: every point is given one class; within a few dozen steps the straight "
-              "boundary swings into place, and then hardly moves. Points on the wrong side are the mistakes."),
+              "boundary swings into place, and then hardly moves (the animation shows the first steps one by "
+              "one, then ever more at a time). Points on the wrong side are the mistakes."),
         Shown(_named(ir_figs, "boundary.gif"), f"{ir}: three regions, one straight boundary between each two",
               "Setosa is separated at once; versicolor and virginica overlap, so some of their points stay on the "
               "wrong side whatever the optimiser does: the limit is the straight boundary."),
