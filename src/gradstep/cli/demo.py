@@ -384,7 +384,7 @@ def demo(
     makers = (_line_part, _bowl_part, _too_large_part, _classification_part)
     step = Steps(not (as_json or quiet), len(makers))
     step(None, f"gradstep demo: {len(makers)} lessons, their figures and report.html in {out_dir}/ "
-               "(about 20 s; a first run also compiles kernels)")
+               "(about 10 s; a first run also compiles kernels, 15 s)")
     (out_dir / "histories").mkdir(parents=True, exist_ok=True)
     session = Session("demo", checkpoint, resume, {"out": str(out_dir)})
     with stoppable():   # a signal stops the run under way at its next step; no report is written then
