@@ -182,7 +182,7 @@ def _bowl_part(root: Path, session: Session, step: Steps) -> Part:
     runs = [_minimize(session, root, f"bowl-lr{lr:g}", lr) for lr in BOWL_LRS]
     rows, results = [], []
     for lr, r in zip(BOWL_LRS, runs):
-        rows.append([lr, f"{1 - 2 * lr:g}", f"({r.x[0]:.3g}, {r.x[1]:.3g})", f"{r.fun:.3g}", r.message])
+        rows.append([lr, _signed(1 - 2 * lr), f"({r.x[0]:.3g}, {r.x[1]:.3g})", f"{r.fun:.3g}", r.message])
         results.append({"lr": lr, "x": r.x.tolist(), "fun": float(r.fun), "success": bool(r.success)})
     step(2, "drawing the loss curves and the descent over the contours (an animation)…")
     figs = formula_figures(parse(BOWL), runs, [f"lr {lr:g}" for lr in BOWL_LRS], root / "bowl", optimum=(0.0, 0.0),
@@ -238,7 +238,7 @@ def _too_large_part(root: Path, session: Session, step: Steps) -> Part:
     step(3, "drawing the loss curves and the descent over the contours (an animation)…")
     figs = formula_figures(parse(BOWL), runs, [f"lr {lr:g}" for lr in TOO_LARGE], root / "too-large",
                            optimum=(0.0, 0.0), aspect="equal")
-    rows = [[lr, f"{1 - 2 * lr:g}", r.nit, r.message] for lr, r in zip(TOO_LARGE, runs)]
+    rows = [[lr, _signed(1 - 2 * lr), r.nit, r.message] for lr, r in zip(TOO_LARGE, runs)]
     shown = [
         Shown(_named(figs, "descent.gif"), "Overshooting, converging and diverging",
               f"lr {TOO_LARGE[0]:g} (circles) jumps across the minimum at every step, the factor is "
