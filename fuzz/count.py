@@ -8,7 +8,8 @@ process under pytest with ``GRADSTEP_FUZZ_SCALE`` set (each property's
 ``max_examples`` is multiplied by it), then reads the counters the two modules
 keep and prints, per target: the cases run, the failing properties (crashes:
 an exception other than FormulaError/DataError, or a broken property), the
-cases over the time bound (hangs) and the slowest case in milliseconds.
+cases over the cost bound (hangs: CPU time past a multiple of a reference operation, see
+tests/cost.py) and the slowest case in milliseconds of CPU time.
 Exit status 1 if anything failed.
 """
 
@@ -58,9 +59,9 @@ def main() -> int:
         failed = [f for f in failures.failed if "test_fuzz_readers" in f and any(w in f for w in words)]
         hangs = [h for h in readers_mod.HANGS if h.startswith(target)]
         rows.append((target, readers_mod.COUNTS[target], failed, hangs, readers_mod.SLOWEST.get(target, 0.0)))
-    print(f"\n{'target':<10}{'cases':>9}{'crashes':>9}{'hangs':>7}{'slowest ms':>12}")
+    print(f"\n{'target':<10}{'cases':>9}{'crashes':>9}{'hangs':>7}{'slowest CPU ms':>16}")
     for target, cases, failed, hangs, slowest in rows:
-        print(f"{target:<10}{cases:>9}{len(failed):>9}{len(hangs):>7}{slowest * 1000:>12.1f}")
+        print(f"{target:<10}{cases:>9}{len(failed):>9}{len(hangs):>7}{slowest * 1000:>16.1f}")
     print(f"(parser formulas that parsed: {parser_mod.COUNTS['parsed']}; files read into a Dataset: "
           f"{readers_mod.COUNTS['read']}; scale {args.scale:g}; {wall:.0f} s)")
     for _, _, failed, hangs, _ in rows:

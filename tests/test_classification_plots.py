@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from matplotlib.animation import PillowWriter
 from PIL import Image
 from sklearn.datasets import load_iris, make_classification
 from sklearn.metrics import confusion_matrix
@@ -66,7 +65,9 @@ def gids(ax) -> set[str]:
 
 
 def legend_texts(ax) -> list[str]:
-    return [t.get_text() for t in ax.get_legend().get_texts()]
+    """The legend's entries: in the axes, or under them (the figure's)."""
+    legend = ax.get_legend() or (ax.figure.legends[0] if ax.figure.legends else None)
+    return [t.get_text() for t in legend.get_texts()]
 
 
 def regions(ax) -> np.ndarray:
@@ -244,14 +245,14 @@ def test_decision_boundary_errors(iris):
 def grabbed(monkeypatch):
     """The regions and the title at each frame the GIF writer grabs."""
     frames: list[tuple[np.ndarray, str]] = []
-    grab = PillowWriter.grab_frame
+    grab = plots._GifWriter.grab_frame
 
     def spy(self, **kwargs):
         ax = self.fig.axes[0]
         frames.append((regions(ax).copy(), ax.get_title()))
         return grab(self, **kwargs)
 
-    monkeypatch.setattr(PillowWriter, "grab_frame", spy)
+    monkeypatch.setattr(plots._GifWriter, "grab_frame", spy)
     return frames
 
 

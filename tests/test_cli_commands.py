@@ -39,14 +39,37 @@ def assert_image(path: Path, frames: int = 1) -> None:
 
 
 class Sources(HTMLParser):
+    """The files a page links to or shows (``src``, ``href``), its links within the page (``#id``), its ids,
+    its images and the text of its figure captions."""
+
     def __init__(self) -> None:
         super().__init__()
         self.sources: list[str] = []
+        self.anchors: list[str] = []
+        self.ids: set[str] = set()
+        self.images: list[str] = []
+        self.captions: list[str] = []
+        self._caption: list[str] | None = None
 
     def handle_starttag(self, tag, attrs):
         for name, value in attrs:
             if name in ("src", "href") and value:
-                self.sources.append(value)
+                (self.anchors if value.startswith("#") else self.sources).append(value)
+            if name == "src" and tag == "img":
+                self.images.append(value)
+            if name == "id":
+                self.ids.add(value)
+        if tag == "figcaption":
+            self._caption = []
+
+    def handle_data(self, data):
+        if self._caption is not None:
+            self._caption.append(data)
+
+    def handle_endtag(self, tag):
+        if tag == "figcaption" and self._caption is not None:
+            self.captions.append("".join(self._caption))
+            self._caption = None
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +78,11 @@ def demo(tmp_path_factory) -> Path:
     proc = gradstep("demo", "--out", str(out / "report"))
     assert proc.returncode == 0, proc.stderr
     assert "report.html" in proc.stdout
+    # never silent for long: a line on stderr before each lesson's runs and before its figures
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("gradstep demo: 4 lessons") and lines[-1].startswith("writing report.html")
+    for k in range(1, 5):
+        assert sum(line.startswith(f"{k}/4 ") for line in lines) >= 2, proc.stderr
     return out / "report"
 
 
@@ -67,6 +95,17 @@ def test_demo_writes_a_report_that_references_only_existing_files(demo):
         assert (demo / src).is_file(), src
     for section in ("batch GD", "mini-batch", "per-sample SGD", "x² + y²", "too large", "diverged"):
         assert section in page
+    # a table of contents whose links all land; an animation instead of (not beside) its still
+    assert len(parser.anchors) >= 5 and {a[1:] for a in parser.anchors} <= parser.ids
+    shown = set(parser.images)
+    assert {"line/descent.gif", "bowl/descent.gif", "classify-iris/boundary.gif"} <= shown
+    for gif in [i for i in shown if i.endswith(".gif")]:
+        still = gif.replace("descent.gif", "contour.png").replace("boundary.gif", "boundary.png")
+        assert still not in shown and (demo / still).is_file(), still
+    # captions say what to look at, not the file's name
+    assert len(parser.captions) == len(parser.images)
+    for caption in parser.captions:
+        assert len(caption.split()) >= 12 and ".png" not in caption and ".gif" not in caption, caption
 
 
 def test_demo_figures_are_valid_and_not_blank(demo):

@@ -45,18 +45,18 @@ def test_serve_prints_the_url_and_serves_the_page_plotly_and_the_api():
                     pytest.fail(f"gradstep serve did not answer on port {port}")
                 time.sleep(0.1)
         assert page.status_code == 200 and "<title>" in page.text and "/static/plotly.min.js" in page.text
-        js = httpx.get(base + "/static/plotly.min.js", timeout=5)
+        js = httpx.get(base + "/static/plotly.min.js", timeout=60)
         local = (plotly.__file__.rsplit("/", 1)[0] + "/package_data/plotly.min.js")
         with open(local, "rb") as f:
             assert js.status_code == 200 and js.content == f.read()
-        assert httpx.get(base + "/api/limits", timeout=5).json() == {**LIMITS, **SERVER_LIMITS}
-        assert "/api/run" in httpx.get(base + "/openapi.json", timeout=5).json()["paths"]
+        assert httpx.get(base + "/api/limits", timeout=60).json() == {**LIMITS, **SERVER_LIMITS}
+        assert "/api/run" in httpx.get(base + "/openapi.json", timeout=60).json()["paths"]
         for path in ("/docs", "/redoc"):   # FastAPI's pages would load Swagger / ReDoc from a CDN: not served
-            assert httpx.get(base + path, timeout=5).status_code == 404
+            assert httpx.get(base + path, timeout=60).status_code == 404
         assert "http://" not in page.text.replace(base, "") and "https://" not in page.text   # nothing from outside
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=60)
 
 
 def test_serve_warns_when_bound_beyond_loopback(monkeypatch):

@@ -51,7 +51,8 @@ def test_to_pandas_tables(fitted):
 def test_json_round_trip_is_exact(fitted, tmp_path):
     model, _ = fitted
     path = tmp_path / "run.json"
-    model.history_.to_json(path)
+    assert model.history_.to_json(path) is None   # as pandas: a REPL does not echo the written file
+    assert path.read_text() == model.history_.to_json()
     back = History.from_json(path)
     np.testing.assert_array_equal(back.params, model.history_.params)
     np.testing.assert_array_equal(back.loss, model.history_.loss)

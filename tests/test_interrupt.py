@@ -382,3 +382,4 @@ def test_demo_command_stops_writes_no_report_and_resumes(tmp_path):
         same_history(History.from_json((tmp_path / "out" / "histories" / f"bowl-lr{lr:g}.json").read_text()),
                      ref.history)
     assert len(json.loads(again.stdout)["line"]) == len(LINE_RUNS)
+    assert "1/4 " not in again.stderr and "writing report.html" not in again.stderr   # no progress with --json

@@ -174,6 +174,17 @@ def test_a_constant_column_is_named_and_an_l2_penalty_silences_it():
     assert _fit_recording(LinearRegression(epochs=50, tol=None, fit_intercept=False), Xc, y) == []
 
 
+@pytest.mark.parametrize("scale", ["standard", "minmax"])
+def test_scaling_makes_a_constant_column_zeros_silently_and_its_coefficient_stays_zero(scale):
+    """As scikit-learn's scalers do (the digits' blank pixels): no warning, the minimum-norm coefficient 0."""
+    X, y = _data()
+    Xc = np.c_[X, np.full(len(X), 3.0), np.zeros(len(X))]
+    model = LinearRegression(scale=scale, epochs=50, tol=None)
+    assert _fit_recording(model, Xc, y) == []
+    assert model.coef_[3] == model.coef_[4] == 0.0
+    assert _fit_recording(LinearRegression(scale=scale, fit_intercept=False, epochs=50, tol=None), Xc, y) == []
+
+
 def test_identical_columns_are_named_and_gd_splits_the_least_squares_coefficient():
     X, y = _data()
     Xd = np.c_[X, X[:, 0]]

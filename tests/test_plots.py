@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from matplotlib.animation import PillowWriter
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.contour import ContourSet
@@ -78,7 +77,9 @@ def line():
 
 
 def legend_texts(ax) -> list[str]:
-    return [t.get_text() for t in ax.get_legend().get_texts()]
+    """The legend's entries: in the axes, or under them (the figure's)."""
+    legend = ax.get_legend() or (ax.figure.legends[0] if ax.figure.legends else None)
+    return [t.get_text() for t in legend.get_texts()]
 
 
 def mse(w, b, X, y) -> np.ndarray:
@@ -119,7 +120,7 @@ def test_plot_loss_uses_a_linear_scale_when_values_span_less_than_two_decades(bo
     assert slow.loss.max() / slow.loss.min() < 100
     fig = plots.plot_loss(slow)
     assert fig.axes[0].get_yscale() == "linear"
-    assert fig.axes[0].get_legend() is None   # one run: no legend needed
+    assert fig.axes[0].get_legend() is None and not fig.legends   # one run: no legend needed
     assert "x**2 + y**2" in fig.axes[0].get_title() and "lr=0.01" in fig.axes[0].get_title()
 
 
@@ -247,7 +248,7 @@ def test_plot_contour_draws_each_path_with_start_end_and_optimum(bowl, tmp_path)
         np.testing.assert_array_equal(drawn(ax, f"start:{i}"), [[3.0, 2.0]])
         np.testing.assert_array_equal(drawn(ax, f"end:{i}"), h.final_params.reshape(1, 2))
     np.testing.assert_array_equal(drawn(ax, "optimum"), [[0.0, 0.0]])
-    assert legend_texts(ax) == ["gd, lr=0.4", "start", "end", "gd, lr=0.1", "gd, lr=0.01", "optimum"]
+    assert legend_texts(ax) == ["gd, lr=0.4", "gd, lr=0.1", "gd, lr=0.01", "start", "end", "optimum"]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("x", "y")
     # the default bounds hold every path and the optimum, with a margin
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
@@ -312,7 +313,7 @@ def test_plot_contour_of_a_linear_model_over_w_and_b(line, tmp_path):
     np.testing.assert_array_equal(drawn(ax, "path:1"), mini.history_.path)
     np.testing.assert_array_equal(drawn(ax, "end:1"), [[mini.coef_[0], mini.intercept_]])
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("w[x0]", "b")
-    assert legend_texts(ax)[0] == "sgd, lr=0.005" and legend_texts(ax)[3] == "sgd, lr=0.002, batch=10"
+    assert legend_texts(ax)[0] == "sgd, lr=0.005" and legend_texts(ax)[1] == "sgd, lr=0.002, batch=10"
 
 
 def test_plot_contour_errors(bowl):
@@ -372,14 +373,14 @@ def test_plot_curve_of_a_formula_and_of_a_diverging_run(diverged, bowl, tmp_path
 def grabbed(monkeypatch):
     """The drawn paths at each frame the GIF writer grabs."""
     frames: list[list[np.ndarray]] = []
-    grab = PillowWriter.grab_frame
+    grab = plots._GifWriter.grab_frame
 
     def spy(self, **kwargs):
         ax = self.fig.axes[0]
         frames.append([line.get_xydata().copy() for line in ax.get_lines() if str(line.get_gid()).startswith("path:")])
         return grab(self, **kwargs)
 
-    monkeypatch.setattr(PillowWriter, "grab_frame", spy)
+    monkeypatch.setattr(plots._GifWriter, "grab_frame", spy)
     return frames
 
 
@@ -416,6 +417,29 @@ def test_animate_contour_shows_every_step_of_a_short_run(grabbed, tmp_path):
         assert im.n_frames == 13
     assert [len(paths[0]) for paths in grabbed] == list(range(1, 14))
     np.testing.assert_array_equal(grabbed[-1][0], h.path)
+
+
+def test_animate_contour_of_a_long_run_plays_its_first_steps_one_by_one(grabbed, tmp_path, monkeypatch):
+    """spacing="log": the first steps one a frame (where a descent moves most), then further apart; the
+    title counts the steps; the last frame is held."""
+    h = gradstep.minimize(BOWL, x0=[3, 2], lr=0.01, steps=500).history
+    titles = []
+    grab = plots._GifWriter.grab_frame
+
+    def spy(self, **kwargs):
+        titles.append(self.fig.axes[0].get_title())
+        return grab(self, **kwargs)
+
+    monkeypatch.setattr(plots._GifWriter, "grab_frame", spy)
+    out = plots.animate_contour(plots.formula_surface(BOWL), h, path=tmp_path / "long.gif", frames=20, spacing="log")
+    counts = [len(paths[0]) for paths in grabbed]
+    assert counts[:4] == [1, 2, 3, 4] and counts[-1] == 501 and len(counts) == 20 and np.all(np.diff(counts) > 0)
+    assert titles[0].endswith(", step 0") and titles[-1].endswith(", step 500")
+    with Image.open(out) as im:
+        im.seek(im.n_frames - 1)
+        assert im.info["duration"] == 1000 * plots.GIF_HOLD
+    with pytest.raises(ValueError, match="spacing"):
+        plots.animate_contour(plots.formula_surface(BOWL), h, path=tmp_path / "x.gif", spacing="cubic")
 
 
 def test_animate_contour_needs_a_gif_name(bowl, tmp_path):
@@ -455,7 +479,7 @@ def test_animate_contour_is_atomic(bowl, tmp_path, monkeypatch):
         Path(self.outfile).write_bytes(b"GIF89a half")
         raise OSError("disk full")
 
-    monkeypatch.setattr(PillowWriter, "finish", half_written)
+    monkeypatch.setattr(plots._GifWriter, "finish", half_written)
     with pytest.raises(OSError, match="disk full"):
         plots.animate_contour(plots.formula_surface(BOWL), bowl[0], path=target, frames=3)
     assert target.read_bytes() == b"GIF89a the old one"

@@ -202,6 +202,60 @@ def test_the_cache_folder_follows_xdg_when_not_given(tmp_path):
     assert len(entries(tmp_path / "xdg" / "gradstep")) == 1 and not (tmp_path / "home").exists()
 
 
+# --- the compiled kernels: a notice while they compile, nothing once cached -------------
+
+TINY_KERNEL = """
+import numba
+
+
+@numba.njit(cache=True)
+def plus_one(x):
+    return x + 1.0
+"""
+
+ANNOUNCE = (
+    "import sys\n"
+    "sys.path.insert(0, sys.argv[1])\n"
+    "import tiny_kernel\n"
+    "from gradstep.kernels import _compiling\n"
+    "print(_compiling.announce(tiny_kernel.plus_one, (1.0,), 'the tiny kernel', 1))\n"
+    "tiny_kernel.plus_one(1.0)\n"
+    "print(_compiling.will_compile(tiny_kernel.plus_one, (2.0,)))\n"
+)
+
+
+def test_a_kernel_is_announced_when_it_compiles_and_not_when_it_loads_from_the_cache(tmp_path):
+    """A fresh install in miniature: an empty Numba cache, the first process compiles (and says so on
+    stderr before it starts), the second loads the cached kernel and says nothing."""
+    (tmp_path / "tiny_kernel.py").write_text(TINY_KERNEL)
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    first = python(ANNOUNCE, str(tmp_path), env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split() == ["True", "False"]      # it compiled; then it is in memory
+    assert "gradstep: compiling the tiny kernel with Numba (first run only; about 1 s" in first.stderr
+    second = python(ANNOUNCE, str(tmp_path), env=env)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.split() == ["False", "False"] and "compiling" not in second.stderr
+    quiet = python(ANNOUNCE, str(tmp_path), env={"NUMBA_CACHE_DIR": str(tmp_path / "other"), "GRADSTEP_QUIET": "1"})
+    assert quiet.stdout.split() == ["True", "False"] and "compiling" not in quiet.stderr
+
+
+def test_the_tours_per_sample_fit_is_silent_once_its_kernel_is_cached():
+    """The README's per-sample fit, twice in new processes: the first may compile (it says so), the second
+    finds the kernel in the disk cache (the signature of its real arguments) and prints nothing."""
+    code = ("import gradstep\n"
+            "from gradstep.data.datasets import tutorial_line\n"
+            "ds = tutorial_line()\n"
+            "m = gradstep.LinearRegression(fit_intercept=False, batch_size=1, shuffle=False, loss='mse', lr=1e-3,\n"
+            "                              epochs=3, tol=None).fit(ds.X, ds.y, coef_init=[0.0])\n"
+            "print(m.history_.meta['compiled'])\n")
+    first = python(code)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split() == ["True"] and len(first.stderr.splitlines()) <= 1   # the notice, if any
+    second = python(code)
+    assert second.returncode == 0 and second.stdout.split() == ["True"] and second.stderr == "", second.stderr
+
+
 # --- the cache, in this process --------------------------------------------------------
 
 @pytest.fixture

@@ -1009,9 +1009,10 @@ def test_a_full_line_is_503_at_once_with_retry_after(monkeypatch):
     pool, futures = _in_threads(client, [run_body(steps=1), run_body(steps=2)], stagger=0.3)
     _until_running(state, 1)
     time.sleep(0.3)
-    t = time.monotonic()
     r = client.post("/api/run", json=run_body(steps=3))     # one running, one waiting: no room
-    assert time.monotonic() - t < 5
+    # at once: answered while the one computation still holds its slot (it runs until released), not by
+    # a wait for a slot (that would end in "no computation slot came free")
+    assert state["now"] == 1 and not release.is_set()
     assert_error(r, 503, "busy", "1 computations are running", "1 requests are waiting", "try again")
     assert int(r.headers["retry-after"]) >= 1
     release.set()
@@ -1036,7 +1037,7 @@ def test_a_wait_past_queue_seconds_is_503(monkeypatch):
     waited = time.monotonic() - t
     assert_error(r, 503, "no computation slot came free in 0.3 s")
     assert "retry-after" in r.headers
-    assert 0.3 <= waited < 5
+    assert waited >= 0.3 and state["now"] == 1   # it waited its 0.3 s (no upper bound: a busy machine is slow)
     release.set()
     assert futures[0].result(timeout=30).status_code == 200
     pool.shutdown()
@@ -1062,13 +1063,13 @@ def test_after_a_408_the_slot_is_held_until_the_run_has_stopped(monkeypatch):
     pool.shutdown()
     assert_error(first, 408, "longer than 0.2 s")
     assert_error(second, 408, "longer than 0.2 s")
-    while len(log) < 2 and time.monotonic() - t < 10:        # the second's run ends 0.4 s after its 408
+    while len(log) < 2 and time.monotonic() - t < 60:        # the second's run ends 0.4 s after its 408
         time.sleep(0.01)
+    assert len(log) == 2, log                                  # (60 s: only a guard against a hang)
     (s1, start1, end1), (s2, start2, _) = sorted(log)
     assert (s1, s2) == (1, 2)
     assert end1 - start1 >= 0.2 + 0.4 - 0.01                   # it ran to its cancel, then its last step
     assert start2 >= end1                                      # the second waited for the first to stop
-    assert time.monotonic() - t < 10
 
 
 def test_refusals_are_in_the_openapi_schema(client):

@@ -6,8 +6,9 @@ rank check only when ``d`` and ``n d^2`` are small):
 * the squares of a column (or of the target) overflow the dtype: :class:`NumericalError`
   (instead of a divergence at step 0 with a meaningless "stable learning rate");
 * features on very different scales (``scale`` off): :class:`NumericalWarning`;
-* constant columns (which duplicate the intercept), identical columns and linearly
-  dependent columns (no L2 penalty): :class:`NumericalWarning`, the coefficients are not unique.
+* constant columns (which duplicate the intercept; not with ``scale``, which makes them zeros whose
+  coefficients stay at 0), identical columns and linearly dependent columns (no L2 penalty):
+  :class:`NumericalWarning`, the coefficients are not unique.
 
 After a fit (:func:`check_fit`, :math:`O(nd)`, nothing per step):
 
@@ -181,7 +182,7 @@ def check_data(model: Any, X: Any, Y: Any, penalty: Any, stacklevel: int = 2) ->
 
     Raises :class:`NumericalError` on overflow; warns (:class:`NumericalWarning`) about feature
     scales (only with ``scale`` off), constant, identical and linearly dependent columns (only
-    without an L2 penalty, which makes the coefficients unique).
+    without an L2 penalty, which makes the coefficients unique; constant ones only with ``scale`` off).
     """
     n, d = X.shape
     target = getattr(model, "_loss_name", "") in ("mse", "half_mse", "sum")
@@ -193,12 +194,16 @@ def check_data(model: Any, X: Any, Y: Any, penalty: Any, stacklevel: int = 2) ->
                            stats=_column_stats(X, centre=intercept, extras=unique, gram=gram))
     amax, constant = stats["amax"], stats["constant"]
     scale = np.sqrt(stats["sc"] / n) * np.where(amax > 0, amax, 1.0)  # std (intercept) or root mean square
-    if getattr(model, "scale", None) in (None, "none"):
+    scaled = getattr(model, "scale", None) not in (None, "none")
+    if not scaled:
         _check_scales(names, scale, constant, intercept, stacklevel + 1)
     if not unique:
         return
     reported = set()
     flagged = np.flatnonzero(constant if intercept else constant & (amax == 0))
+    if scaled:   # scale='standard' / 'minmax' centre a constant column to zeros (with an intercept; an all-zero
+        flagged = flagged[:0]   # one stays zeros), as scikit-learn's scalers do, silently: its gradient is 0
+        # and its coefficient stays at its start, 0 from zeros: the minimum-norm answer, no choice to warn about
     if flagged.size:
         cols = [names[j] for j in flagged]
         one = len(cols) == 1

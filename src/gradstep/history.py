@@ -522,12 +522,22 @@ class History:
             else [_encode(float(x)) for x in np.asarray(self.final_params).reshape(-1)],
         }
 
-    def to_json(self, path: str | os.PathLike | None = None) -> str:
-        """The whole history as JSON (written atomically to ``path`` if given); floats round-trip exactly."""
+    def to_json(self, path: str | os.PathLike | None = None) -> str | None:
+        """The whole history as JSON text, or, given ``path``, written there atomically and ``None`` returned
+        (as pandas' ``to_json`` does: a REPL does not echo the file's text); floats round-trip exactly.
+
+        >>> import tempfile, pathlib
+        >>> h = History()
+        >>> h.record_step(epoch=0, loss=1.0, grad_norm=2.0, lr=0.1, params=np.array([1.0]))
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     print(h.to_json(pathlib.Path(d, "run.json")), History.from_json(pathlib.Path(d, "run.json")).loss)
+        None [1.]
+        """
         text = json.dumps(self.to_dict(), default=_json_default)
-        if path is not None:
-            atomic_write(path, text)
-        return text
+        if path is None:
+            return text
+        atomic_write(path, text)
+        return None
 
     def to_csv(self, path: str | os.PathLike, kind: str = "steps") -> None:
         """Write the step, epoch or kept-parameter table as CSV, atomically (floats written to round-trip

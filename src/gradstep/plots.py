@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from matplotlib.animation import PillowWriter
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap, LogNorm, to_rgb
 from matplotlib.figure import Figure
@@ -56,12 +57,14 @@ FIGSIZE = (7.0, 5.0)   # inches
 DPI = 100
 FORMATS = ("png", "svg", "pdf")
 GRID = 150             # points per side of a contour grid
+GIF_HOLD = 1.5         # seconds an animation's last frame stays before it starts again
 REGION_GRID = 400      # cells per side of a decision-region grid (about a pixel each: smooth edges)
 CURVE_POINTS = 400     # points of a 1-D loss curve
 MARGIN = 0.15          # share of the span added on each side of the default bounds
 BLOWUP = 10.0          # a path counts for the default bounds until its loss exceeds f0 + BLOWUP * max(|f0|, 1)
 LOG_LIMIT = 150.0      # log axes end by 1e±150: matplotlib's log ticks overflow near 1e308
 MAX_MARKERS = 100      # markers drawn along one path (every point is in the line's data)
+SPARSE_PATH = 15       # a path of at most this many points gets large markers: each of its steps shows
 PATH_MARKERS = "o^sDv"  # one marker shape per overlaid path (or per class of the data)
 REGION_TINT = 0.3      # a decision region's colour: its class colour mixed with this much of it, the rest white
 MAX_CELL_TEXTS = 20    # classes up to which the confusion matrix writes the count in each cell
@@ -124,6 +127,28 @@ def _finish(fig: Figure, path: PathLike | None) -> Figure:
     if path is not None:
         save_figure(fig, path)
     return fig
+
+
+LEGEND_FONT = 9.0      # points: the legend under a figure, readable when the figure is shown at 3/4 size
+
+
+def _legend(fig: Figure, handles: Sequence[Any], labels: Sequence[str], **kwargs: Any) -> Any:
+    """The legend under the axes (``fig.legend``, laid out by the figure), never over a path or a curve,
+    in as many columns as fit on a line of the figure's width."""
+    inch_per_char, entry = 0.5 * LEGEND_FONT / 72, 0.6   # an entry's handle and spacing, in inches
+    widths = [entry + inch_per_char * max(map(len, str(label).splitlines())) for label in labels]
+    room = fig.get_figwidth() - 0.3
+    rows, ncols = 1, len(widths)   # as few rows as hold the widest entries side by side
+    while ncols > 1 and sum(sorted(widths)[-ncols:]) > room:
+        rows += 1
+        ncols = -(-len(widths) // rows)
+    legend = fig.legend(handles, labels, loc="outside lower center", ncols=ncols, fontsize=LEGEND_FONT,
+                        title_fontsize=LEGEND_FONT, **kwargs)
+    for handle in legend.legend_handles:   # a faint line (per-step noise) named at full strength
+        if isinstance(handle, Line2D):
+            handle.set_alpha(1.0)
+            handle.set_linewidth(max(handle.get_linewidth(), 1.5))
+    return legend
 
 
 # --- runs, labels, titles -------------------------------------------------------------------
@@ -193,8 +218,8 @@ def _accuracy(hits: np.ndarray) -> str:
     return f"accuracy {np.mean(hits):.3f} on {hits.size} points"
 
 
-def _log_if_wide(ax: Axes, arrays: Sequence[np.ndarray]) -> None:
-    """Log y-scale when the finite values are all positive and span more than two decades."""
+def _log_if_wide(ax: Axes, arrays: Sequence[np.ndarray]) -> bool:
+    """Log y-scale when the finite values are all positive and span more than two decades (True then)."""
     v = np.concatenate([np.ravel(a) for a in arrays])
     v = v[np.isfinite(v)]
     if v.size and v.min() > 0 and v.max() > 100 * v.min():
@@ -202,6 +227,15 @@ def _log_if_wide(ax: Axes, arrays: Sequence[np.ndarray]) -> None:
         pad = 0.05 * (hi - lo)   # set here: matplotlib's margins overflow near 1e308 (a diverged run)
         ax.set_ylim(10.0 ** max(lo - pad, -LOG_LIMIT), 10.0 ** min(hi + pad, LOG_LIMIT))
         ax.set_yscale("log")
+        return True
+    return False
+
+
+def _central(values: Any) -> np.ndarray:
+    """The 5th and 95th percentiles of the finite values (all of them when there are few)."""
+    v = _finite(values)
+    v = v[np.isfinite(v)]
+    return v if v.size < 40 else np.percentile(v, [5, 95])
 
 
 # --- loss curves and fits -------------------------------------------------------------------
@@ -211,10 +245,12 @@ def plot_loss(histories: Histories, labels: Sequence[str] | None = None, *,
     """Loss, gradient norm and learning rate per step: three stacked axes sharing the step axis.
 
     Step ``k``'s loss is the batch loss at :math:`\\theta_k`. With epochs, the loss on all
-    the data after each epoch is drawn as markers at the step where the epoch ended (the
-    index of the parameters it was measured at). An axis is logarithmic when its values
-    are positive and span more than two decades. Several histories are overlaid, labelled
-    by ``labels`` or by their optimiser and learning rate. Returns the figure, written to
+    the data after each epoch is drawn as a line with markers through the steps where the
+    epochs ended (the index of the parameters it was measured at); a run of several steps
+    per epoch then draws its per-step values faintly, a band of batch-to-batch noise under
+    that line. An axis is logarithmic when its values are positive and span more than two
+    decades. Several histories are overlaid, labelled (in a legend under the axes) by
+    ``labels`` or by their optimiser and learning rate. Returns the figure, written to
     ``path`` if given.
 
     Examples
@@ -231,24 +267,37 @@ def plot_loss(histories: Histories, labels: Sequence[str] | None = None, *,
     epoch_losses = []
     for i, (h, label) in enumerate(runs):
         color = f"C{i % 10}"
+        noisy = h.n_epochs and h.n_steps > h.n_epochs   # several batches an epoch: their losses scatter
         for ax, (column, _) in zip(axes, rows):
-            ax.plot(h.column("step"), _finite(h.column(column)), color=color, lw=1.3, gid=f"{column}:{i}",
+            ax.plot(h.column("step"), _finite(h.column(column)), color=color, gid=f"{column}:{i}",
+                    lw=0.6 if noisy and column != "lr" else 1.3, alpha=0.3 if noisy and column != "lr" else 1.0,
                     zorder=2 + len(runs) - i,  # earlier runs on top: a smooth batch-GD curve over SGD noise
                     label=label or ("loss per step (batch)" if column == "loss" and h.n_epochs else None))
         if h.n_epochs:
             epochs = h.to_pandas("epochs")
             epoch_losses.append(epochs["loss"].to_numpy(dtype=float))
-            axes[0].plot(epochs["step"].to_numpy(), _finite(epoch_losses[-1]), "o", color=color, mec="black",
-                         ms=4, markevery=max(1, -(-h.n_epochs // 30)), gid=f"epoch_loss:{i}",
-                         label="loss on all the data, end of epoch" if i == 0 else None)
+            axes[0].plot(epochs["step"].to_numpy(), _finite(epoch_losses[-1]), "-o", color=color, mec="black",
+                         ms=4, lw=1.8, markevery=max(1, -(-h.n_epochs // 30)), gid=f"epoch_loss:{i}",
+                         zorder=3 + len(runs), label="loss on all the data, end of epoch" if i == 0 else None)
     for ax, (column, name) in zip(axes, rows):
-        _log_if_wide(ax, [h.column(column) for h, _ in runs] + (epoch_losses if column == "loss" else []))
+        # the axis spans what is to be compared: a noisy run's per-step values only between their 5th and 95th
+        # percentiles (one row's squared error reaches 1e-6), the epoch losses and every step of the others
+        noisy = [bool(h.n_epochs) and h.n_steps > h.n_epochs and column != "lr" for h, _ in runs]
+        spans = [_central(h.column(column)) if n else h.column(column) for (h, _), n in zip(runs, noisy)]
+        spans += epoch_losses if column == "loss" else []
+        if not _log_if_wide(ax, spans) and any(noisy):
+            v = _finite(np.concatenate([np.ravel(a) for a in spans]))
+            if np.isfinite(v).any():
+                lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+                pad = 0.05 * (hi - lo) or 0.5 * abs(hi) or 1.0
+                ax.set_ylim(lo - pad, hi + pad)
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel("step")
     axes[0].set_title(_title("Loss per step", runs))
-    if axes[0].get_legend_handles_labels()[0]:
-        axes[0].legend(fontsize="small")
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        _legend(fig, handles, labels)
     return _finish(fig, path)
 
 
@@ -300,7 +349,7 @@ def plot_epoch_loss(histories: Histories, labels: Sequence[str] | None = None, *
     ax.grid(alpha=0.3)
     ax.set_title(_title("Loss per epoch", runs))
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="small")
+        _legend(fig, *ax.get_legend_handles_labels())
     return _finish(fig, path)
 
 
@@ -439,20 +488,43 @@ def _levels(z: np.ma.MaskedArray, levels: int | Sequence[float]) -> tuple[np.ma.
 
 
 def _draw_paths(ax: Axes, runs: list[Run], xys: list[np.ndarray]) -> list[tuple[Line2D, Line2D]]:
-    """Each path as a line with markers, its start (hollow circle) and end (square); returns (line, end)."""
+    """Each path as a line with markers, its start (hollow circle) and end (square); returns (line, end).
+
+    Paths are stacked so that all of them show. Stochastic ones (several batches an epoch) zig-zag:
+    they go underneath, thin. Deterministic ones often share a ray (learning rates on a bowl): the
+    densest goes underneath and widest, the sparsest on top, narrowest, with the largest markers, so
+    that a few long steps (a large learning rate) show over many short ones. All of them lie above the
+    contours (``zorder`` 3 and up)."""
+    noisy = [bool(h.n_epochs) and h.n_steps > h.n_epochs for h, _ in runs]
+    order = sorted(range(len(xys)), key=lambda i: (not noisy[i], -len(xys[i]), i))   # bottom to top
+    smooth = [i for i in order if not noisy[i]]
     drawn = []
     for i, ((_, label), xy) in enumerate(zip(runs, xys)):
-        color, first = f"C{i % 10}", i == 0
-        wider = len(runs) - 1 - i  # earlier runs wider and underneath, so paths on the same ray all show
+        color, first, level = f"C{i % 10}", i == 0, order.index(i)
+        sparse = len(xy) <= SPARSE_PATH
+        if noisy[i]:
+            lw, ms = 1.0, 2.5
+        else:
+            wider = len(smooth) - 1 - smooth.index(i)
+            lw, ms = 1.3 + 1.5 * wider, 9.0 if sparse else 3 + 1.5 * wider
         (line,) = ax.plot(xy[:, 0], xy[:, 1], "-", marker=PATH_MARKERS[i % len(PATH_MARKERS)], color=color,
-                          ms=3 + 1.5 * wider, lw=1.3 + 1.5 * wider, alpha=0.9, gid=f"path:{i}",
+                          ms=ms, lw=lw, alpha=0.9, gid=f"path:{i}", zorder=3 + 0.1 * level,
+                          mec="black" if sparse else color, mew=0.8,
                           markevery=max(1, len(xy) // MAX_MARKERS), label=label or "descent path")
-        ax.plot(xy[:1, 0], xy[:1, 1], "o", ms=11, mfc="none", mec=color, mew=2, gid=f"start:{i}",
+        ax.plot(xy[:1, 0], xy[:1, 1], "o", ms=11, mfc="none", mec=color, mew=2, gid=f"start:{i}", zorder=3.9,
                 label="start" if first else None)
         (end,) = ax.plot(xy[-1:, 0], xy[-1:, 1], "s", ms=7, color=color, mec="black", gid=f"end:{i}",
-                         label="end" if first else None)
+                         zorder=3.95, label="end" if first else None)
         drawn.append((line, end))
     return drawn
+
+
+def _path_legend(fig: Figure, ax: Axes) -> None:
+    """The legend of :func:`_draw_paths`' axes: the runs, then what the start, end and optimum marks are."""
+    handles, labels = ax.get_legend_handles_labels()
+    marks = [i for i, label in enumerate(labels) if label in ("start", "end", "optimum")]
+    keep = [i for i in range(len(labels)) if i not in marks] + marks
+    _legend(fig, [handles[i] for i in keep], [labels[i] for i in keep])
 
 
 def _mark_optimum(ax: Axes, x: float, y: float) -> None:
@@ -497,7 +569,7 @@ def plot_curve(fun: Callable[[np.ndarray], Any], histories: Histories, labels: S
     ax.set_xlabel(xlabel or _axis_names(runs, (coord,), None)[0])
     ax.set_ylabel("loss")
     ax.set_title(_title("Loss curve", runs))
-    ax.legend(fontsize="small")
+    _path_legend(fig, ax)
     ax.grid(alpha=0.3)
     return _finish(fig, path)
 
@@ -526,7 +598,7 @@ def _contour_figure(fun: Callable[..., Any], runs: list[Run], coords: Sequence[i
     ax.set_xlabel(xname)
     ax.set_ylabel(yname)
     ax.set_title(_title("Loss surface", runs))
-    ax.legend(fontsize="small", loc="best")
+    _path_legend(fig, ax)
     return fig, [(line, end, p) for (line, end), p in zip(drawn, paths)]
 
 
@@ -561,26 +633,71 @@ def plot_contour(fun: Callable[[np.ndarray, np.ndarray], Any], histories: Histor
     return _finish(fig, path)
 
 
-def _frame_counts(n_points: int, frames: int) -> np.ndarray:
-    """How many points of the path each frame shows: 1..n_points, evenly sub-sampled to at most ``frames``.
+SPACINGS = ("linear", "log")
+
+
+def _frame_counts(n_points: int, frames: int, spacing: str = "linear") -> np.ndarray:
+    """How many points of the path each frame shows: 1..n_points, sub-sampled to at most ``frames``,
+    evenly (``"linear"``) or geometrically (``"log"``: the first steps one by one, where a descent moves
+    most, then further and further apart).
 
     Less one, they are the indices of the points shown last: 0 and ``n_points - 1`` always among them.
+
+    >>> _frame_counts(1000, 8).tolist(), _frame_counts(1000, 8, "log").tolist()
+    ([1, 144, 286, 429, 572, 715, 857, 1000], [1, 3, 7, 19, 52, 139, 373, 1000])
     """
+    if spacing not in SPACINGS:
+        raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
     if n_points <= frames:
         return np.arange(1, n_points + 1)
-    return np.unique(np.linspace(1, n_points, frames).round().astype(int))
+    if spacing == "linear":
+        return np.unique(np.linspace(1, n_points, frames).round().astype(int))
+    wanted = frames
+    while True:   # as many distinct counts as frames: geometric spacing repeats its first, small ones
+        counts = np.unique(np.geomspace(1, n_points, wanted).round().astype(int))
+        if len(counts) >= frames or wanted >= n_points:
+            return counts if len(counts) <= frames else np.unique(np.r_[counts[:frames - 1], n_points])
+        wanted += 1
 
 
-class _OnePaletteWriter(PillowWriter):
-    """A GIF writer that gives every frame the palette of the last, fullest one, so colours never shift.
+class _GifWriter(PillowWriter):
+    """A GIF writer that draws the still parts of the figure once and only the moving artists per frame
+    (blitting: a frame costs a few lines, not the contours and every tick label again), gives every
+    frame the palette of the last, fullest one, so colours never shift, and holds the last frame
+    :data:`GIF_HOLD` seconds, so that the end is seen before the animation starts again.
 
     (Pillow would choose 256 colours per frame, e.g. turning a thin orange line yellow in early frames.)
     """
 
+    def setup(self, fig: Figure, outfile: Any, dpi: float | None = None, moving: Sequence[Any] = ()) -> None:
+        super().setup(fig, outfile, dpi)
+        self._moving = sorted(moving, key=lambda a: a.get_zorder())
+        self._background: Any = None
+
+    def grab_frame(self, **savefig_kwargs: Any) -> None:
+        if not self._moving or self.dpi != self.fig.dpi:
+            super().grab_frame(**savefig_kwargs)
+            return
+        canvas = self.fig.canvas
+        if self._background is None:   # the first frame: everything that does not move, once
+            for artist in self._moving:
+                artist.set_animated(True)
+            canvas.draw()
+            self._background = canvas.copy_from_bbox(self.fig.bbox)
+        else:
+            canvas.restore_region(self._background)
+        for artist in self._moving:
+            self.fig.draw_artist(artist)
+        size = canvas.get_width_height(physical=True)
+        self._frames.append(Image.frombuffer("RGBA", size, canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB"))
+
     def finish(self) -> None:
         palette = self._frames[-1].convert("RGB").quantize(colors=256)
-        self._frames = [f.convert("RGB").quantize(palette=palette, dither=Image.Dither.NONE) for f in self._frames]
-        super().finish()
+        frames = [f.convert("RGB").quantize(palette=palette, dither=Image.Dither.NONE) for f in self._frames]
+        durations = [round(1000 / self.fps)] * len(frames)
+        durations[-1] = max(durations[-1], round(1000 * GIF_HOLD))
+        frames[0].save(self.outfile, format="GIF", save_all=True, append_images=frames[1:], duration=durations,
+                       loop=0)
 
 
 def _gif_path(path: PathLike, frames: int, fps: float, what: str) -> Path:
@@ -593,20 +710,38 @@ def _gif_path(path: PathLike, frames: int, fps: float, what: str) -> Path:
     return path
 
 
-def _write_gif(fig: Figure, path: Path, fps: float, keys: Iterable[Any], show: Callable[[Any], None]) -> Path:
+def _redrawn(fig: Figure, changing: Sequence[Any]) -> list[Any]:
+    """The artists to draw each frame: those ``show`` changes, and those drawn over them (a higher
+    ``zorder`` in the same axes, inside the axes' box: a marker over a path, the data over the regions)."""
+    renderer = fig.canvas.get_renderer()
+    out = list(changing)
+    for ax in {a.axes for a in changing if a.axes is not None}:
+        z = min(a.get_zorder() for a in changing if a.axes is ax)
+        for child in ax.get_children():
+            if child in out or child is ax.patch or isinstance(child, Axis) or not child.get_visible():
+                continue
+            if child.get_zorder() > z and child.get_window_extent(renderer).overlaps(ax.bbox):
+                out.append(child)
+    return out
+
+
+def _write_gif(fig: Figure, path: Path, fps: float, keys: Iterable[Any], show: Callable[[Any], None],
+               changing: Sequence[Any] = ()) -> Path:
     """Write the GIF atomically: one frame per key, drawn by ``show(key)`` into ``fig`` as it stands.
 
     The layout (and each legend's place) is fixed from ``fig`` as it is on entry, so nothing jumps
     between frames; build it showing the last, fullest frame. Every frame gets that frame's palette.
+    ``changing``: the artists ``show`` changes; only they (and what lies over them) are drawn again for
+    each frame (without it, the whole figure is).
     """
     fig.canvas.draw()
     fig.set_layout_engine("none")
     for ax in fig.axes:
         if (legend := ax.get_legend()) is not None:
             legend.set_loc(tuple(legend.get_window_extent().transformed(ax.transAxes.inverted()).p0))
-    writer = _OnePaletteWriter(fps=fps)
+    writer = _GifWriter(fps=fps)
     with _atomic_path(path) as tmp:
-        writer.setup(fig, tmp, DPI)
+        writer.setup(fig, tmp, DPI, moving=_redrawn(fig, changing))
         for key in keys:
             show(key)
             writer.grab_frame()
@@ -617,13 +752,16 @@ def _write_gif(fig: Figure, path: Path, fps: float, keys: Iterable[Any], show: C
 def animate_contour(fun: Callable[[np.ndarray, np.ndarray], Any], histories: Histories,
                     labels: Sequence[str] | None = None, *, coords: tuple[int, int] = (0, 1), bounds: Any = None,
                     optimum: tuple[float, float] | None = None, names: Sequence[str] | None = None,
-                    aspect: str = "auto", path: PathLike, frames: int = 60, fps: float = 12) -> Path:
+                    aspect: str = "auto", path: PathLike, frames: int = 60, fps: float = 12,
+                    spacing: str = "linear") -> Path:
     """An animated GIF of :func:`plot_contour` (same arguments) in which the paths grow step by step.
 
     Frame ``j`` shows the first ``k_j`` points of every path (a shorter path stops at its
-    end), the square marking the current point; with more points than ``frames`` the
-    ``k_j`` are spread evenly, the last frame showing the whole paths. ``path`` must end
-    in ``.gif``; it is written atomically and returned.
+    end), the square marking the current point, and the step in the title; with more points
+    than ``frames`` the ``k_j`` are spread evenly (``spacing="linear"``) or geometrically
+    (``"log"``: step by step at first, where a long run moves most), the last frame showing
+    the whole paths, held 1.5 s. ``path`` must end in ``.gif``; it is written atomically and
+    returned.
 
     Examples
     --------
@@ -638,16 +776,24 @@ def animate_contour(fun: Callable[[np.ndarray, np.ndarray], Any], histories: His
     11
     """
     path = _gif_path(path, frames, fps, "animate_contour")
-    fig, drawn = _contour_figure(fun, _runs(histories, labels), coords, bounds, optimum, names, 30, aspect)
+    runs = _runs(histories, labels)
+    fig, drawn = _contour_figure(fun, runs, coords, bounds, optimum, names, 30, aspect)
+    ax = fig.axes[0]
+    title = ax.get_title()
+    longest = max(range(len(drawn)), key=lambda i: len(drawn[i][2]))
+    steps = runs[longest][0].path_steps
+    steps = steps if steps is not None and len(steps) == len(drawn[longest][2]) else np.arange(len(drawn[longest][2]))
 
     def show(k: int) -> None:   # the first k points of every path
         for line, end, p in drawn:
             shown = p[:k]
             line.set_data(shown[:, 0], shown[:, 1])
             end.set_data(shown[-1:, 0], shown[-1:, 1])
+        ax.set_title(f"{title}, step {steps[k - 1]}")
 
-    # laid out with the whole paths drawn
-    return _write_gif(fig, path, fps, _frame_counts(max(len(p) for _, _, p in drawn), int(frames)), show)
+    show(len(steps))   # laid out with the whole paths drawn
+    return _write_gif(fig, path, fps, _frame_counts(len(steps), int(frames), spacing), show,
+                      [artist for line, end, _ in drawn for artist in (line, end)] + [ax.title])
 
 
 # --- classifiers ------------------------------------------------------------------------------
@@ -711,7 +857,7 @@ def plot_classification_curves(histories: Histories, labels: Sequence[str] | Non
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel("epoch")
     axes[0].set_title(_title("Loss and accuracy per epoch", runs))
-    axes[0].legend(fontsize="small")
+    _legend(fig, *axes[0].get_legend_handles_labels())
     return _finish(fig, path)
 
 
@@ -799,8 +945,7 @@ def _boundary_figure(X: Any, y: Any, feature_names: Sequence[str] | None, class_
                             marker=PATH_MARKERS[c % len(PATH_MARKERS)], gid=f"data:{c}")
         # the marker over its region's colour (which so stays in every GIF frame's palette)
         handles.append((Patch(facecolor=tints[c], edgecolor="0.6"), points))
-    ax.legend(handles, names, fontsize="small", title="points: true class\nregions: predicted",
-              title_fontsize="small")
+    _legend(fig, handles, names, title="points: their true class; regions: the class predicted there")
     ax.set_xlim(*box[0])
     ax.set_ylim(*box[1])
     axis_names = ["feature 0", "feature 1"] if feature_names is None else [str(n) for n in feature_names]
@@ -840,7 +985,7 @@ def plot_decision_boundary(X: Any, y: Any, decide: Callable[[np.ndarray], Any], 
     --------
     >>> X = np.array([[-2.0, 0.0], [-1.0, 1.0], [1.0, 0.0], [2.0, 1.0]])
     >>> fig = plot_decision_boundary(X, [0, 0, 1, 1], lambda P: P[:, 0] > 0, class_names=["no", "yes"])
-    >>> fig.axes[0].get_title(), [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    >>> fig.axes[0].get_title(), [t.get_text() for t in fig.legends[0].get_texts()]
     ('Decision regions: accuracy 1.000 on 4 points', ['no', 'yes'])
     """
     fig, show = _boundary_figure(X, y, feature_names, class_names, bounds)
@@ -851,14 +996,17 @@ def plot_decision_boundary(X: Any, y: Any, decide: Callable[[np.ndarray], Any], 
 def animate_decision_boundary(X: Any, y: Any, decide_at: Callable[[np.ndarray, np.ndarray], Any],
                               thetas: Sequence[Any] | np.ndarray, *, feature_names: Sequence[str] | None = None,
                               class_names: Sequence[Any] | None = None, bounds: Any = None, path: PathLike,
-                              frames: int = 30, fps: float = 8, steps: Sequence[int] | None = None) -> Path:
+                              frames: int = 30, fps: float = 8, steps: Sequence[int] | None = None,
+                              spacing: str = "linear") -> Path:
     """An animated GIF of :func:`plot_decision_boundary` (same data arguments) as the parameters move in training.
 
     ``thetas`` are the parameter vectors in order, e.g. ``history.path`` (:math:`\\theta_k`
     is the one step ``k`` starts from), and ``decide_at(theta, points)`` gives the class
     indices predicted with ``theta``. Frame ``j`` shows the regions of ``thetas[k_j]``,
     titled with ``step k_j`` and its accuracy on the data; with more thetas than
-    ``frames`` the ``k_j`` are spread evenly, always from the first to the last. ``steps``
+    ``frames`` the ``k_j`` are spread evenly (``spacing="linear"``) or geometrically
+    (``"log"``: every one of the first steps, where the boundary moves most), always from the
+    first to the last (held 1.5 s). ``steps``
     names the step of each theta when they are not every step's (``history.path_steps`` of a
     thinned record). ``path`` must end in ``.gif``; it is written atomically and returned.
 
@@ -890,7 +1038,10 @@ def animate_decision_boundary(X: Any, y: Any, decide_at: Callable[[np.ndarray, n
         show(lambda points: decide_at(thetas[k], points), f"Decision regions at step {at[k]}")
 
     show_step(len(thetas) - 1)   # laid out at the end of training
-    return _write_gif(fig, path, fps, _frame_counts(len(thetas), int(frames)) - 1, show_step)
+    ax = fig.axes[0]
+    regions = [image for image in ax.get_images() if image.get_gid() == "regions"]
+    return _write_gif(fig, path, fps, _frame_counts(len(thetas), int(frames), spacing) - 1, show_step,
+                      [*regions, ax.title])
 
 
 # --- surfaces from formulas and objectives ---------------------------------------------------

@@ -10,7 +10,8 @@ import numpy as np
 
 from .common import plots_module
 
-GIF_FRAMES = 30  # frames of an animated descent (each costs a full redraw)
+GIF_FRAMES = 30  # frames of an animated descent of many steps, spread geometrically: step by step at first
+EVERY_STEP = 60  # a run of at most this many steps is animated one step a frame
 
 
 def _names(history: Any, coords: tuple[int, ...]) -> list[str] | None:
@@ -53,20 +54,24 @@ def model_figures(models: Sequence[Any], labels: Sequence[str], X: np.ndarray, y
 
 def _contours(surface: Any, histories: Sequence[Any], labels: Sequence[str], outdir: Path, gif: bool,
               **kwargs: Any) -> list[Path]:
-    """``contour.png`` with every path over the first two coordinates, and ``descent.gif`` animating it."""
+    """``contour.png`` with every path over the first two coordinates, and ``descent.gif`` animating it
+    (every step of a short run; a long one's first steps one by one, then further and further apart)."""
     plots = plots_module()
     paths = [plots.save_figure(plots.plot_contour(surface, histories, labels, coords=(0, 1), **kwargs),
                                outdir / "contour.png")]
     if gif:
+        points = max(len(h.path) for h in histories)
+        frames = points if points <= EVERY_STEP + 1 else GIF_FRAMES
         paths.append(plots.animate_contour(surface, histories, labels, coords=(0, 1), path=outdir / "descent.gif",
-                                           frames=GIF_FRAMES, **kwargs))
+                                           frames=max(frames, 2), spacing="log", **kwargs))
     return paths
 
 
 def formula_figures(formula: Any, results: Sequence[Any], labels: Sequence[str], outdir: Path,
-                    optimum: Sequence[float] | None = None, gif: bool = True) -> list[Path]:
+                    optimum: Sequence[float] | None = None, gif: bool = True, aspect: str = "auto") -> list[Path]:
     """Loss curves and the curve (one variable) or contours (two or more, the rest held at the
-    first run's end point) with every run's path, and the animated descent."""
+    first run's end point) with every run's path, and the animated descent (``aspect="equal"``:
+    both variables to the same scale, so round contours look round)."""
     plots = plots_module()
     outdir.mkdir(parents=True, exist_ok=True)
     histories = [r.history for r in results]
@@ -84,7 +89,7 @@ def formula_figures(formula: Any, results: Sequence[Any], labels: Sequence[str],
     surface = plots.formula_surface(formula, (0, 1), center)
     return paths + _contours(surface, histories, labels, outdir, gif,
                              optimum=None if optimum is None else tuple(optimum[:2]),
-                             names=list(formula.variables[:2]))
+                             names=list(formula.variables[:2]), aspect=aspect)
 
 
 def classifier_figures(model: Any, X: np.ndarray, y: np.ndarray, outdir: Path,
@@ -117,5 +122,6 @@ def classifier_figures(model: Any, X: np.ndarray, y: np.ndarray, outdir: Path,
         plots.plot_decision_boundary(X, index, lambda P: decide_at(model._theta, P), path=paths[-1], **kwargs)
         if gif and h.path is not None:
             paths.append(plots.animate_decision_boundary(X, index, decide_at, h.path, path=outdir / "boundary.gif",
-                                                         frames=GIF_FRAMES, steps=h.path_steps, **kwargs))
+                                                         frames=GIF_FRAMES, steps=h.path_steps, spacing="log",
+                                                         **kwargs))
     return paths

@@ -63,6 +63,8 @@ from typing import Literal
 
 import numpy as np
 
+from . import _compiling
+
 __all__ = ["ENABLED", "MIN_ELEMENTS", "applies", "available", "linear_parts", "linear_parts_counted"]
 
 ENABLED: bool = os.environ.get("GRADSTEP_FUSED", "1").strip().lower() not in {"0", "false", "no", "off"}
@@ -76,6 +78,10 @@ the caches, the plain path's two BLAS passes are cheap and the kernel's fixed
 cost (~0.1 ms: thread wake-up, partial sums) loses; from 2**20 on the fused
 pass wins, by 2-10x.
 """
+
+COMPILE_SECONDS = 16
+"""About how long the first use after an install compiles the kernels (measured: 16 s on 2 cores), said
+on stderr before it starts (:mod:`._compiling`); later processes load them from the cache."""
 
 Loss = Literal["squared", "logistic", "softmax"]
 
@@ -216,7 +222,9 @@ def _load() -> ModuleType | None:
             return None
         try:  # the kernels use Numba internals (hand-emitted LLVM): a version that cannot compile them
             one = np.ones((1, 1))  # means the plain path, with a warning, not an error on every call
-            _fused_numba.run(_fused_numba.SQUARED, one, one, np.empty(0), one, np.zeros(1), 32, True)
+            args = (_fused_numba.SQUARED, one, one, np.empty(0), one, np.zeros(1), 32, True)
+            _compiling.announce(_fused_numba.linear_parts, args, "the fused gradients", COMPILE_SECONDS)
+            _fused_numba.run(*args)
         except Exception as e:  # noqa: BLE001 - any compiler failure
             _failed = True
             import warnings

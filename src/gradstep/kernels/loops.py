@@ -94,6 +94,7 @@ from ..optim.transforms import (
     ScaleByRmsState,
     TraceState,
 )
+from . import _compiling
 
 # ---------------------------------------------------------------------------------------------- configuration
 # the optimisers' kinds and the slots of the configuration arrays handed to the kernel
@@ -110,6 +111,10 @@ SQUARED, LOGISTIC = range(2)
 # why the kernel stopped before the end of the epoch (the names run() reads, in EpochSteps.halt)
 GO, MAX_STEPS, GRADIENT, PARAMETERS = range(4)
 HALTS = (None, "max_steps", "gradient", "parameters")
+
+COMPILE_SECONDS = 15
+"""About how long the first run after an install compiles the kernel for one dtype (measured: 14.8 s on
+2 cores); :mod:`._compiling` says so on stderr before it starts, and later processes load it from the cache."""
 
 ENABLED = True
 """Module switch: ``False`` sends every run through the plain loop (as ``GRADSTEP_COMPILED=0`` does)."""
@@ -270,6 +275,7 @@ class CompiledEpochs:
         )
 
         self._kernel = _loops_numba
+        self._announced = False
         self.objective, self.batches, self.spec, self.averager = objective, batches, spec, averager
         X = np.ascontiguousarray(batches.X)
         self.dtype = X.dtype
@@ -364,10 +370,13 @@ class CompiledEpochs:
             mean = np.zeros(p, dt) if a.mean is None else np.array(a.mean, dt, copy=True)
         loss, gnorm = np.empty(n_steps), np.empty(n_steps)
         path = np.empty((max(0, -(-(n_steps - first) // every)) if every else 0, p), dt)
-        done, halt, halt_loss, halt_gnorm = self._kernel._epoch(
-            (self.X, self.Y, self.w, order), n_steps, b.size,
-            (theta, np.negative(lrs).astype(dt, copy=False), lrs), (icfg, fcfg, self.tcfg),
-            (trace, s1, s2, s3, counts, avg, mean, q, u), (loss, gnorm, path), self._scratch)
+        args = ((self.X, self.Y, self.w, order), n_steps, b.size,
+                (theta, np.negative(lrs).astype(dt, copy=False), lrs), (icfg, fcfg, self.tcfg),
+                (trace, s1, s2, s3, counts, avg, mean, q, u), (loss, gnorm, path), self._scratch)
+        if not self._announced:   # once a fit: a cold cache means seconds of silence otherwise
+            self._announced = True
+            _compiling.announce(self._kernel._epoch, args, "the SGD loops", COMPILE_SECONDS)
+        done, halt, halt_loss, halt_gnorm = self._kernel._epoch(*args)
         new: dict[type, Any] = {}
         if done:
             new[ScaleByLrState] = ScaleByLrState(lr_state.count + done, float(lrs[done - 1]))
