@@ -8,7 +8,7 @@ import math
 import re
 import time
 from pathlib import Path
-from typing import Any, NoReturn, Self
+from typing import Annotated, Any, NoReturn, Self
 
 import numpy as np
 import typer
@@ -222,6 +222,19 @@ def optimizer_params(items: list[str] | None) -> dict[str, Any]:
 
 SCHEDULE_HELP = ("constant | step:STEP_SIZE[:GAMMA] | exponential:GAMMA | inverse_time[:POWER] | "
                  "cosine:T_MAX[:ETA_MIN], applied to --lr")
+
+
+# the optimiser options fit and minimize share, declared once
+ScheduleOption = Annotated[str | None, typer.Option("--schedule", metavar="SPEC", rich_help_panel=OPTIMISER,
+                                                    help=SCHEDULE_HELP, show_default="constant")]
+OptOption = Annotated[list[str] | None, typer.Option("--opt", metavar="NAME=VALUE", rich_help_panel=OPTIMISER,
+                                                     help="Optimizer setting (torch names), repeatable.")]
+ClipValueOption = Annotated[float | None, typer.Option(metavar="C", rich_help_panel=OPTIMISER,
+                                                       help="Clip each gradient component to [-c, c].",
+                                                       show_default="off")]
+ClipNormOption = Annotated[float | None, typer.Option(metavar="C", rich_help_panel=OPTIMISER,
+                                                      help="Rescale the gradient to L2 norm at most c.",
+                                                      show_default="off")]
 
 
 def schedule(spec: str | None, lr: float) -> Any:
