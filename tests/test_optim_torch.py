@@ -29,7 +29,7 @@ from gradstep import minimize
 from gradstep.data.batching import Batches
 from gradstep.loop import StopRule, run
 from gradstep.objectives import FunctionObjective, SquaredError
-from gradstep.optim import OPTIMIZERS, chain, clip_by_norm, clip_by_value, global_norm, schedules, sgd
+from gradstep.optim import OPTIMIZERS, REGISTRY, chain, clip_by_norm, clip_by_value, global_norm, schedules, sgd
 
 STEPS = 100
 RTOL = 1e-12
@@ -199,6 +199,25 @@ def assert_same_path(actual: np.ndarray, expected: np.ndarray) -> None:
     # the comparison means something only if the run went somewhere
     assert np.linalg.norm(expected[-1] - expected[0]) > 0.1
     assert_allclose(actual, expected, rtol=RTOL, atol=ATOL)
+
+
+# --------------------------------------------------------------------------- the registry's torch names
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_the_registry_names_the_torch_optimiser_of_each_config(config):
+    """gradstep.optim.REGISTRY's torch class and settings of a name build the torch optimiser written out
+    by hand above, with the same settings (torch's ``defaults``)."""
+    c = CONFIGS[config]
+    entry = REGISTRY[c.name]
+    p = [torch.zeros(2, dtype=torch.float64, requires_grad=True)]
+    expected = getattr(torch.optim, c.torch_name)(p, lr=0.1, **c.torch_kwargs).defaults
+    assert entry.torch == c.torch_name
+    assert getattr(torch.optim, entry.torch)(p, lr=0.1, **entry.settings(c.kwargs)).defaults == expected
+
+
+def test_every_name_with_a_torch_counterpart_has_a_config():
+    named = {c.name for c in CONFIGS.values()}
+    assert {name for name, e in REGISTRY.items() if e.torch is not None} - {"gd"} == named
+    assert REGISTRY["fista"].torch is None
 
 
 # --------------------------------------------------------------------------- optimiser parity

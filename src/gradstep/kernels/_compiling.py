@@ -7,14 +7,16 @@ is read from the dispatcher before the call: the signature of its arguments is c
 process, or found in the cache's index (Numba's own key: the signature, the CPU and the function's
 bytecode). Anything unexpected there (another Numba's internals) means no notice, never an error.
 
-``GRADSTEP_QUIET=1`` in the environment, or :data:`ENABLED` ``= False``, turn the notice off.
+``GRADSTEP_QUIET=1`` in the environment (:mod:`gradstep.switches`), or :data:`ENABLED` ``= False``, turn the
+notice off.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
+
+from .. import switches
 
 ENABLED: bool = True
 """Whether the notice may be printed (``GRADSTEP_QUIET=1`` also turns it off)."""
@@ -36,7 +38,7 @@ def will_compile(dispatcher: Any, args: tuple) -> bool:
 
 def notice(what: str, seconds: float) -> None:
     """Print ``gradstep: compiling WHAT (first run only; about N s)…`` on stderr, unless turned off."""
-    if not ENABLED or os.environ.get("GRADSTEP_QUIET", "").strip().lower() in {"1", "true", "yes", "on"}:
+    if not ENABLED or switches.enabled("GRADSTEP_QUIET", default=False):
         return
     try:
         print(f"gradstep: compiling {what} with Numba (first run only; about {seconds:.0f} s, then cached)…",

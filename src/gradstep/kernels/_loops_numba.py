@@ -28,7 +28,7 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.core.extending import intrinsic
 
-from .loops import (  # the layout of the settings, shared with the Python side
+from ._slots import (  # the layout of the settings, shared with the Python side (.loops)
     ADAGRAD,
     ADAM,
     F_BETA1,
@@ -575,7 +575,7 @@ def _update(step, value, m, theta, g, neg_lr, lr, icfg, fcfg, tcfg, n_w, trace, 
             finite = finite & (abs(v) < np.inf)
     if not finite:
         return PARAMETERS, value, gnorm
-    if icfg[I_AVERAGE]:  # gradstep.models.base.Averager
+    if icfg[I_AVERAGE]:  # the running mean of the iterates, handed back to the caller
         avg[1] += m
         if avg[1] >= avg[0]:
             avg[2] += 1

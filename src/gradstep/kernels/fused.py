@@ -32,7 +32,7 @@ threads (the rows are cut into a fixed set of chunks, whose partial sums are
 added in order). Non-finite input gives a non-finite total, as the plain path
 does, without warnings.
 
-**Switches.** ``GRADSTEP_FUSED=0`` in the environment (read at import) or
+**Switches.** ``GRADSTEP_FUSED=0`` in the environment (read at import, :mod:`gradstep.switches`) or
 ``gradstep.kernels.fused.ENABLED = False`` turns the fused path off. The
 kernels are compiled with Numba on first use (seconds) and cached on disk
 (Numba's ``cache=True``), so a second process loads them. They run on Numba's
@@ -63,12 +63,14 @@ from typing import Literal
 
 import numpy as np
 
+from .. import switches
 from . import _compiling
 
 __all__ = ["ENABLED", "MIN_ELEMENTS", "applies", "available", "linear_parts", "linear_parts_counted"]
 
-ENABLED: bool = os.environ.get("GRADSTEP_FUSED", "1").strip().lower() not in {"0", "false", "no", "off"}
-"""Whether the fused path may run at all (``GRADSTEP_FUSED=0`` turns it off; tests set this)."""
+ENABLED: bool = switches.enabled("GRADSTEP_FUSED")
+"""Whether the fused path may run at all (``GRADSTEP_FUSED=0`` turns it off: :mod:`gradstep.switches`; tests
+set this)."""
 
 MIN_ELEMENTS: int = 1 << 20
 """The fused path runs when ``X`` has at least this many entries (``n·d``, 8 MiB of float64).

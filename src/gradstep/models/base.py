@@ -16,7 +16,7 @@ import numbers
 import os
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -36,6 +36,7 @@ from ..loop import (
     MAX_ITER,
     DivergenceError,
     EpochRunner,
+    EpochSteps,
     Result,
     Snapshot,
     StepInfo,
@@ -48,6 +49,9 @@ from ..optim import OPTIMIZERS, GradientTransformation, make_optimizer
 from ..optim.schedules import inverse_epochs
 from ..scaling import FeatureScaling
 from .placement import Placement, check_tensor, is_tensor
+
+if TYPE_CHECKING:
+    from ..kernels.loops import CompiledEpochs, RunningMean
 
 
 GTOL_FULL = 1e-5
@@ -67,6 +71,8 @@ class Averager:
 
     :math:`\bar\theta_n = \bar\theta_{n-1} + (\theta_n - \bar\theta_{n-1}) / n` over the
     updates from the one at which ``start`` rows have been seen (scikit-learn's ``average``).
+    The plain loop calls it after each update; compiled epochs count in the kernel and hand back
+    what they counted (:meth:`around`).
     """
 
     def __init__(self, start: int) -> None:
@@ -79,6 +85,33 @@ class Averager:
             return
         self.count += 1
         self.mean = backend.copy(info.params) if self.mean is None else self.mean + (info.params - self.mean) / self.count
+
+    def running_mean(self) -> RunningMean:
+        """Where the mean stands, as the compiled epochs take it."""
+        from ..kernels.loops import RunningMean
+
+        return RunningMean(self.start, self.rows, self.count, self.mean)
+
+    def around(self, runner: CompiledEpochs) -> EpochRunner:
+        """The epoch runner ``runner`` with this mean carried through its calls: each call continues it
+        from here (:meth:`~gradstep.kernels.loops.CompiledEpochs.run`) and it takes what the call counted."""
+        return _AveragedEpochs(runner, self)
+
+
+class _AveragedEpochs:
+    """An epoch runner (:class:`gradstep.loop.EpochRunner`): compiled epochs that advance an :class:`Averager`."""
+
+    def __init__(self, runner: CompiledEpochs, averager: Averager) -> None:
+        self.runner, self.averager = runner, averager
+
+    def __call__(self, params: Any, state: Any, epoch: int, *, start: int = 0, max_steps: int | None = None,
+                 gtol: float | None = None, record_params: Any = True) -> EpochSteps:
+        a = self.averager
+        steps, counted = self.runner.run(params, state, epoch, start=start, max_steps=max_steps, gtol=gtol,
+                                         record_params=record_params, average=a.running_mean())
+        if counted is not None:
+            a.rows, a.count, a.mean = counted.rows, counted.averaged, counted.mean
+        return steps
 
 
 FINGERPRINT_PIECE = 1 << 24
@@ -378,9 +411,11 @@ class GradientDescentModel(BaseEstimator):
             return None
         from ..kernels import loops
 
-        return loops.epoch_runner(self._objective_, batches, self.optimizer_, self.lr_, self.optimizer_params,
-                                  self.clip_value, self.clip_norm, self._state, averager=self._averager,
-                                  block=block)
+        averager = self._averager
+        runner = loops.epoch_runner(self._objective_, batches, self.optimizer_, self.lr_, self.optimizer_params,
+                                    self.clip_value, self.clip_norm, self._state, block=block,
+                                    average=None if averager is None else averager.running_mean())
+        return runner if runner is None or averager is None else averager.around(runner)
 
     def _batches(self, Z: Any, Y: Any, w: Any) -> Any:
         """How the loop sees the (scaled) training rows: :class:`Batches` by default."""

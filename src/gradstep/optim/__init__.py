@@ -9,8 +9,18 @@ Examples
 """
 
 from . import schedules
-from .alias import OPTIMIZERS, adagrad, adam, fista, make_optimizer, momentum, nesterov, rmsprop, sgd
-from .proximal import accelerate, l1_step
+from .alias import (
+    OPTIMIZERS,
+    REGISTRY,
+    adagrad,
+    adam,
+    fista,
+    make_optimizer,
+    momentum,
+    nesterov,
+    rmsprop,
+    sgd,
+)
 from .base import (
     ChainState,
     EmptyState,
@@ -21,7 +31,16 @@ from .base import (
     global_norm,
     stateless,
 )
-from .schedules import Schedule, as_schedule, constant, cosine, exponential, inverse_epochs, inverse_time
+from .proximal import accelerate, l1_step
+from .schedules import (
+    Schedule,
+    as_schedule,
+    constant,
+    cosine,
+    exponential,
+    inverse_epochs,
+    inverse_time,
+)
 from .transforms import (
     ScaleByAdagradState,
     ScaleByAdamState,
@@ -42,11 +61,47 @@ from .transforms import (
 step = schedules.step
 
 __all__ = [
-    "OPTIMIZERS", "ChainState", "EmptyState", "GradientTransformation", "Schedule",
-    "ScaleByAdagradState", "ScaleByAdamState", "ScaleByLrState", "ScaleByRmsState", "TraceState",
-    "accelerate", "adagrad", "adam", "add_decayed_weights", "apply_updates", "as_schedule", "chain",
-    "clip_by_norm", "clip_by_value", "constant", "find_states", "cosine", "exponential", "fista", "global_norm",
-    "identity", "inverse_epochs", "l1_step", "inverse_time", "make_optimizer", "momentum", "nesterov", "rmsprop",
-    "scale_by_adagrad", "scale_by_adam", "scale_by_lr", "scale_by_rms", "schedules", "sgd",
-    "stateless", "step", "trace",
+    "OPTIMIZERS",
+    "REGISTRY",
+    "ChainState",
+    "EmptyState",
+    "GradientTransformation",
+    "ScaleByAdagradState",
+    "ScaleByAdamState",
+    "ScaleByLrState",
+    "ScaleByRmsState",
+    "Schedule",
+    "TraceState",
+    "accelerate",
+    "adagrad",
+    "adam",
+    "add_decayed_weights",
+    "apply_updates",
+    "as_schedule",
+    "chain",
+    "clip_by_norm",
+    "clip_by_value",
+    "constant",
+    "cosine",
+    "exponential",
+    "find_states",
+    "fista",
+    "global_norm",
+    "identity",
+    "inverse_epochs",
+    "inverse_time",
+    "l1_step",
+    "make_optimizer",
+    "momentum",
+    "nesterov",
+    "rmsprop",
+    "scale_by_adagrad",
+    "scale_by_adam",
+    "scale_by_lr",
+    "scale_by_rms",
+    "schedules",
+    "sgd",
+    "stateless",
+    "step",
+    "trace",
 ]

@@ -15,6 +15,10 @@ name          chain                                               torch equivale
 ``fista``     FISTA with restarts around −lr (:mod:`.proximal`)   none (Beck–Teboulle 2009)
 ============  ==================================================  =========================
 
+Each name is one entry of :data:`REGISTRY` (:mod:`.registry`): the factory below, the torch class
+and settings of the last column, whether its L1 steps are proximal, and how the compiled epochs
+make its step; a new optimiser is its factory (the maths) and its entry.
+
 With an L1 term (``make_optimizer(..., l1=...)``) the plain, momentum and FISTA steps become
 proximal steps (:func:`gradstep.optim.proximal.l1_step`): exact zeros instead of a subgradient's
 oscillation.
@@ -35,13 +39,13 @@ array([ 0.7016, -1.7006])
 
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 from .base import GradientTransformation, chain
 from .proximal import accelerate, l1_step
-from .schedules import LearningRate, as_schedule
+from .registry import CompiledStep, Entry
+from .schedules import LearningRate, adagrad_decay, as_schedule
 from .transforms import (
     _check,
     add_decayed_weights,
@@ -84,15 +88,11 @@ def nesterov(lr: LearningRate = 1e-3, momentum: float = 0.9, weight_decay: float
     return sgd(lr, momentum=momentum, weight_decay=weight_decay, nesterov=True)
 
 
-@dataclass(frozen=True)
-class _AdagradDecay:
-    """torch Adagrad's ``lr / (1 + (t-1)·lr_decay)`` on top of any schedule."""
-
-    lr: Callable[[int], float]
-    lr_decay: float
-
-    def __call__(self, count: int) -> float:
-        return self.lr(count) / (1 + count * self.lr_decay)
+def _sgd_step(settings: Mapping[str, Any]) -> CompiledStep:
+    """The compiled step of :func:`sgd`, :func:`momentum` and :func:`nesterov`: a trace when there is momentum."""
+    mu, nesterov_ = float(settings["momentum"]), bool(settings.get("nesterov", False))
+    return CompiledStep("plain", float(settings["weight_decay"]), bool(mu or nesterov_), mu,
+                        float(settings.get("dampening", 0.0)), nesterov_)
 
 
 def adagrad(
@@ -106,12 +106,18 @@ def adagrad(
     schedule = as_schedule(lr)
     lr_decay = _check("lr_decay", lr_decay)  # as torch.optim.Adagrad: a negative one gave lr < 0, then 1/0
     if lr_decay:
-        schedule = _AdagradDecay(schedule, lr_decay)
+        schedule = adagrad_decay(schedule, lr_decay)
     return chain(
         add_decayed_weights(weight_decay),
         scale_by_adagrad(eps, initial_accumulator_value),
         scale_by_lr(schedule),
     )
+
+
+def _adagrad_step(settings: Mapping[str, Any]) -> CompiledStep:
+    """The compiled step of :func:`adagrad` (its initial accumulator is in the state it starts from)."""
+    return CompiledStep("adagrad", float(settings["weight_decay"]), eps=float(settings["eps"]),
+                        lr_decay=float(settings["lr_decay"]))
 
 
 def rmsprop(
@@ -129,6 +135,13 @@ def rmsprop(
     return chain(*parts, scale_by_lr(lr))
 
 
+def _rmsprop_step(settings: Mapping[str, Any]) -> CompiledStep:
+    """The compiled step of :func:`rmsprop`: a trace when there is momentum."""
+    mu = float(settings["momentum"])
+    return CompiledStep("rmsprop", float(settings["weight_decay"]), bool(mu), mu, eps=float(settings["eps"]),
+                        alpha=float(settings["alpha"]), centered=bool(settings["centered"]))
+
+
 def adam(
     lr: LearningRate = 1e-3,
     betas: tuple[float, float] = (0.9, 0.999),
@@ -137,7 +150,15 @@ def adam(
     amsgrad: bool = False,
 ) -> GradientTransformation:
     r"""Adam: bias-corrected moments, :math:`\theta_{t+1} = \theta_t - \eta_t\, \hat m_t / (\sqrt{\hat v_t} + \epsilon)`."""
-    return chain(add_decayed_weights(weight_decay), scale_by_adam(tuple(betas), eps, amsgrad), scale_by_lr(lr))
+    pair = cast("tuple[float, float]", tuple(betas))   # scale_by_adam says when it is not a pair
+    return chain(add_decayed_weights(weight_decay), scale_by_adam(pair, eps, amsgrad), scale_by_lr(lr))
+
+
+def _adam_step(settings: Mapping[str, Any]) -> CompiledStep:
+    """The compiled step of :func:`adam`."""
+    b1, b2 = settings["betas"]
+    return CompiledStep("adam", float(settings["weight_decay"]), eps=float(settings["eps"]),
+                        betas=(float(b1), float(b2)), amsgrad=bool(settings["amsgrad"]))
 
 
 def fista(lr: LearningRate = 1e-3, restart: bool = True) -> GradientTransformation:
@@ -150,17 +171,25 @@ def fista(lr: LearningRate = 1e-3, restart: bool = True) -> GradientTransformati
     return accelerate(sgd(lr), restart=restart)
 
 
-OPTIMIZERS: Mapping[str, Callable[..., GradientTransformation]] = {
-    "gd": sgd,
-    "sgd": sgd,
-    "momentum": momentum,
-    "nesterov": nesterov,
-    "adagrad": adagrad,
-    "rmsprop": rmsprop,
-    "adam": adam,
-    "fista": fista,
+REGISTRY: Mapping[str, Entry] = {
+    "gd": Entry(sgd, "SGD", proximal=True, compiled=_sgd_step),
+    "sgd": Entry(sgd, "SGD", proximal=True, compiled=_sgd_step),
+    "momentum": Entry(momentum, "SGD", proximal=True, compiled=_sgd_step),
+    "nesterov": Entry(nesterov, "SGD", {"nesterov": True}, proximal=True, compiled=_sgd_step),
+    "adagrad": Entry(adagrad, "Adagrad", compiled=_adagrad_step),
+    "rmsprop": Entry(rmsprop, "RMSprop", compiled=_rmsprop_step),
+    "adam": Entry(adam, "Adam", compiled=_adam_step),
+    "fista": Entry(fista, proximal=True),
 }
-"""Optimiser names: ``"gd"`` and ``"sgd"`` are the same plain step (the batch size decides how stochastic it is)."""
+"""Each named optimiser, described once (:class:`~gradstep.optim.registry.Entry`): its factory, its
+``torch.optim`` counterpart, whether its L1 steps are proximal, its compiled step. ``"gd"`` and ``"sgd"``
+are the same plain step (the batch size decides how stochastic it is)."""
+
+OPTIMIZERS: Mapping[str, Callable[..., GradientTransformation]] = {name: e.factory for name, e in REGISTRY.items()}
+"""Optimiser names and their factories (from :data:`REGISTRY`)."""
+
+PROXIMAL = tuple(dict.fromkeys(e.factory for e in REGISTRY.values() if e.proximal))
+"""The named optimisers that take proximal L1 steps (their step is ``-lr`` times a gradient or a trace)."""
 
 
 def make_optimizer(
@@ -207,43 +236,49 @@ def make_optimizer(
             raise ValueError(
                 "optimizer_params apply to a named optimizer; a GradientTransformation carries its own settings"
             )
-        opt = optimizer
-    else:
-        if not isinstance(optimizer, str) or optimizer.lower() not in OPTIMIZERS:
-            raise ValueError(
-                f"unknown optimizer {optimizer!r}; choose one of {sorted(OPTIMIZERS)} "
-                "or pass a gradstep.optim transform"
-            )
-        factory = OPTIMIZERS[optimizer.lower()]
-        # checked before the unknown names: "lr" is not in `accepted`, so the other order
-        # answered "has no parameter(s) ['lr']" and this clearer message was never reached
-        if "lr" in params:
-            raise ValueError("give the learning rate as lr=..., not inside optimizer_params")
-        accepted = [p for p in inspect.signature(factory).parameters if p != "lr"]
-        unknown = sorted(set(params) - set(accepted))
-        if unknown:
-            raise ValueError(
-                f"optimizer {optimizer!r} has no parameter(s) {unknown}; its parameters are {accepted}"
-            )
-        if lr is not None:
-            params["lr"] = lr
+        clips = _clips(clip_value, clip_norm)
+        return chain(*clips, optimizer) if clips else optimizer
+    entry = _named(optimizer, params)
+    if lr is not None:
+        params["lr"] = lr
+    clips = _clips(clip_value, clip_norm)
+    if l1 and entry.proximal:
+        return _proximal(entry.factory, params, clips, l1, mask, cumulative)
+    opt = entry.factory(**params)
+    return chain(*clips, opt) if clips else opt
+
+
+def _named(optimizer: Any, params: Mapping[str, Any]) -> Entry:
+    """The :data:`REGISTRY` entry of the name ``optimizer``, once its ``params`` are known to be its own."""
+    if not isinstance(optimizer, str) or optimizer.lower() not in REGISTRY:
+        raise ValueError(
+            f"unknown optimizer {optimizer!r}; choose one of {sorted(OPTIMIZERS)} "
+            "or pass a gradstep.optim transform"
+        )
+    entry = REGISTRY[optimizer.lower()]
+    # checked before the unknown names: "lr" is not in `accepted`, so the other order
+    # answered "has no parameter(s) ['lr']" and this clearer message was never reached
+    if "lr" in params:
+        raise ValueError("give the learning rate as lr=..., not inside optimizer_params")
+    accepted = list(entry.defaults)
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ValueError(f"optimizer {optimizer!r} has no parameter(s) {unknown}; its parameters are {accepted}")
+    return entry
+
+
+def _clips(clip_value: float | None, clip_norm: float | None) -> list[GradientTransformation]:
+    """The clipping steps asked for: by value, then by norm."""
     clips = []
     if clip_value is not None:
         clips.append(clip_by_value(clip_value))
     if clip_norm is not None:
         clips.append(clip_by_norm(clip_norm))
-    if not isinstance(optimizer, GradientTransformation):
-        if l1 and factory in PROXIMAL:
-            return _proximal(factory, params, clips, l1, mask, cumulative)
-        opt = factory(**params)
-    return chain(*clips, opt) if clips else opt
+    return clips
 
 
-PROXIMAL = (sgd, momentum, nesterov, fista)
-"""The named optimisers that take proximal L1 steps (their step is ``-lr`` times a gradient or a trace)."""
-
-
-def _proximal(factory: Callable[..., GradientTransformation], params: dict[str, Any], clips: list,
+def _proximal(factory: Callable[..., GradientTransformation], params: dict[str, Any],
+              clips: list[GradientTransformation],
               l1: float, mask: Any, cumulative: bool) -> GradientTransformation:
     """``factory(**params)`` with proximal L1 steps: the clips act on the smooth gradient, inside the
     proximal step, and FISTA's momentum outside it."""

@@ -27,7 +27,8 @@ array([-0.06, -0.08])
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Protocol
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
 
 from ..backend import Array, as_float, namespace
 

@@ -18,11 +18,11 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
 
 Schedule = Callable[[int], float]
-LearningRate = Union[float, Schedule]
+LearningRate = float | Schedule
 
 
 def _check_positive(name: str, value: float, allow_zero: bool = True) -> float:
@@ -182,6 +182,24 @@ class cosine:
     def __call__(self, count: int) -> float:
         t = min(count, self.T_max)
         return self.eta_min + (self.lr - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
+
+
+@dataclass(frozen=True)
+class adagrad_decay:
+    r"""torch Adagrad's decay on top of any schedule: :math:`\eta_t = s(t) / (1 + t\,d)`, with :math:`s` the
+    ``schedule`` and :math:`d` the ``lr_decay`` (:func:`gradstep.optim.adagrad` checks it is at least 0).
+
+    Examples
+    --------
+    >>> adagrad_decay(constant(1.0), lr_decay=0.5)(2)
+    0.5
+    """
+
+    schedule: Schedule
+    lr_decay: float
+
+    def __call__(self, count: int) -> float:
+        return self.schedule(count) / (1 + count * self.lr_decay)
 
 
 def as_schedule(lr: LearningRate, name: str = "lr") -> Schedule:
