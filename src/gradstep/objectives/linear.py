@@ -109,7 +109,6 @@ class LinearObjective:
     """
 
     n_features: int
-    n_outputs: int
     fit_intercept: bool
     penalty: Penalty
 
@@ -117,6 +116,11 @@ class LinearObjective:
     labels: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ parameters
+    @property
+    def n_outputs(self) -> int:
+        """``k``: a field of the loss, a constant or another field's value (``n_classes``)."""
+        raise NotImplementedError
+
     @property
     def n_params(self) -> int:
         """Length of the flat parameter vector, ``k (d + fit_intercept)``."""
@@ -164,7 +168,8 @@ class LinearObjective:
         value, grad, _ = self._pass(params, batch, grad=True, metrics=False)
         return value, grad
 
-    def _pass(self, params: Array, batch: Any, grad: bool, metrics: bool) -> tuple[float, Array | None, dict[str, float]]:
+    def _pass(self, params: Array, batch: Any, grad: bool,
+              metrics: bool) -> tuple[float, Array | None, dict[str, float]]:
         """``(value, gradient or None, counts)``: :meth:`_parts` with the penalty added, once."""
         value, gW, gb, seen = self._parts(params, batch, grad, metrics)
         W, _ = self.unpack(params)
