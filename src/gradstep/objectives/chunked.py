@@ -11,11 +11,14 @@ chunks :math:`c` of :math:`m_c` rows, :math:`n = \sum_c m_c`,
 
 with :math:`f_c` the unpenalised loss of chunk :math:`c` (drop the :math:`1/n` and the
 :math:`m_c` for a sum). :func:`chunk_sums` computes one chunk's share with the
-objective's own code (so fused kernels and every backend apply), and
-:class:`ChunkedObjective` adds the shares of whatever the data hands back. The
-data decides how the chunks are visited: it has a method
-``sums(objective, params, grad) -> ChunkSums`` (a stream reads its chunks one
-after the other, a Dask array maps over its blocks on the workers).
+objective's own code (so fused kernels and every backend apply), and every linear
+objective takes such data as its batch: it adds the shares of whatever the data
+hands back and the penalty once (:class:`~gradstep.objectives.linear.LinearObjective`,
+where the path for each kind of batch is chosen). The data decides how the
+chunks are visited: it has a method ``sums(objective, params, grad) -> ChunkSums``
+(a stream reads its chunks one after the other, a Dask array maps over its
+blocks on the workers). :class:`ChunkedObjective` is the objective under the
+name a streamed model gives it.
 
 The result is the same function as on all the rows at once; it is rounded
 differently (a sum of chunk sums), so iterates agree to rounding, not bit for bit.
@@ -29,7 +32,7 @@ Examples
 >>> class TwoChunks:                        # rows 0-1, then row 2
 ...     def sums(self, objective, params, grad):
 ...         return chunk_sums(objective, params, (X[:2], Y[:2]), grad) + chunk_sums(objective, params, (X[2:], Y[2:]), grad)
->>> value, g = ChunkedObjective(obj).value_and_grad(theta, TwoChunks())
+>>> value, g = obj.value_and_grad(theta, TwoChunks())
 >>> v0, g0 = obj.value_and_grad(theta, (X, Y))
 >>> bool(np.isclose(value, v0)), bool(np.allclose(g, g0))
 (True, True)
@@ -37,12 +40,10 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .linear import LinearObjective
-from .penalties import Penalty
+from .linear import LinearObjective, unpenalised
 
 
 @dataclass(frozen=True)
@@ -67,22 +68,13 @@ class ChunkedData(Protocol):
     def sums(self, objective: LinearObjective, params: Any, grad: bool) -> ChunkSums: ...
 
 
-def unpenalised(objective: LinearObjective) -> LinearObjective:
-    """The same loss without its penalty (which :class:`ChunkedObjective` adds once, not per chunk)."""
-    return dataclasses.replace(objective, penalty=Penalty()) if objective.penalty.active else objective
-
-
-def _is_sum(objective: LinearObjective) -> bool:
-    return getattr(objective, "loss", None) == "sum"
-
-
 def chunk_sums(objective: LinearObjective, params: Any, batch: tuple, grad: bool = True) -> ChunkSums:
     """One chunk's share: the loss of ``objective`` (give it :func:`unpenalised`) on ``batch`` times its rows.
 
     ``batch`` is ``(X, Y)`` or ``(X, Y, w)`` as for the objective itself.
     """
     m = int(batch[0].shape[0])
-    weight = 1.0 if _is_sum(objective) else float(m)
+    weight = 1.0 if objective.summed else float(m)
     if not grad:
         return ChunkSums(weight * objective.value(params, batch), None, m)
     value, g = objective.value_and_grad(params, batch)
@@ -91,7 +83,8 @@ def chunk_sums(objective: LinearObjective, params: Any, batch: tuple, grad: bool
 
 @dataclass(frozen=True)
 class ChunkedObjective:
-    """``objective`` on :class:`ChunkedData` (and, unchanged, on an ordinary batch).
+    """``objective`` on :class:`ChunkedData` and on an ordinary batch, unchanged: a linear objective
+    takes both itself, and this wrapper only names it.
 
     Every attribute of the wrapped objective (``n_params``, ``unpack``, ``penalty`` ...)
     reads through, so a model can use it in place of the objective.
@@ -104,30 +97,10 @@ class ChunkedObjective:
             raise AttributeError(name)
         return getattr(self.objective, name)
 
-    def _total(self, params: Any, data: ChunkedData, grad: bool) -> tuple[float, Any]:
-        obj = self.objective
-        parts = data.sums(unpenalised(obj), params, grad)
-        if parts.rows == 0:
-            raise ValueError("the data has no rows: there is no loss to compute")
-        scale = 1.0 if _is_sum(obj) else 1.0 / parts.rows
-        W, _ = obj.unpack(params)
-        value = obj._penalised(parts.value * scale, W)
-        if not grad:
-            return value, None
-        g = parts.grad * scale
-        if not obj.penalty.active:
-            return value, g
-        gW, gb = obj.unpack(g)
-        return value, obj._gradient(gW, gb, W)
-
     def value(self, params: Any, batch: Any) -> float:
-        if hasattr(batch, "sums"):
-            return self._total(params, batch, grad=False)[0]
         return self.objective.value(params, batch)
 
     def value_and_grad(self, params: Any, batch: Any) -> tuple[float, Any]:
-        if hasattr(batch, "sums"):
-            return self._total(params, batch, grad=True)
         return self.objective.value_and_grad(params, batch)
 
 

@@ -58,20 +58,35 @@ from typing import Any, ClassVar
 
 from ..backend import (
     Array,
-    as_float,
     log_sigmoid,
     logsumexp,
-    namespace,
     sigmoid,
     softmax,
 )
-from ..kernels import fused
-from .linear import LinearObjective
+from ..kernels.fused import Loss
+from .linear import LinearObjective, Scale
 from .penalties import Penalty
 
 
+class _CrossEntropy(LinearObjective):
+    """What the two cross-entropies share: labels in ``Y``, the mean over the ``m`` rows (divided by
+    ``m``) and :meth:`evaluate`, the loss and the accuracy from one pass."""
+
+    labels: ClassVar[bool] = True
+
+    def _scale(self, m: int) -> Scale:
+        return Scale(1.0, 1.0, m)
+
+    def evaluate(self, params: Array, batch: Any, grad: bool = True,
+                 metrics: bool = True) -> tuple[float, Array | None, dict[str, float]]:
+        """``(value, gradient or None, {"accuracy": ...})`` from one pass over the batch: the accuracy (the
+        share of rows classified right, see ``_hits``) comes from the same decision values
+        (``metrics=False``: ``{}``, and no count made by the plain path, where it costs a pass)."""
+        return self._pass(params, batch, grad, metrics)
+
+
 @dataclass(frozen=True)
-class LogisticLoss(LinearObjective):
+class LogisticLoss(_CrossEntropy):
     r"""Binary cross-entropy (log loss) of a linear model's decision ``z = X @ W + b``.
 
     .. math::
@@ -127,48 +142,28 @@ class LogisticLoss(LinearObjective):
 
     lipschitz_factor: ClassVar[float] = 0.25
     n_outputs: ClassVar[int] = 1
+    kind: ClassVar[Loss] = "logistic"
 
     def predict_proba(self, params: Array, X: Array) -> Array:
         r""":math:`P(y = 1 \mid x) = \sigma(z)`, shape (m, 1) (class 0: ``sigmoid(-z)``, not ``1 - p``)."""
         return sigmoid(self.decision(params, X))
 
-    def value(self, params: Array, batch) -> float:
-        return self.evaluate(params, batch, grad=False, metrics=False)[0]
-
-    def value_and_grad(self, params: Array, batch) -> tuple[float, Array]:
-        value, grad, _ = self.evaluate(params, batch, metrics=False)
-        return value, grad
-
-    def evaluate(self, params: Array, batch, grad: bool = True,
-                 metrics: bool = True) -> tuple[float, Array | None, dict[str, float]]:
-        """``(value, gradient or None, {"accuracy": ...})`` from one pass over the batch: the accuracy (the
-        share of rows with :math:`z > 0` exactly where :math:`y > 1/2`) comes from the same decision values
-        (``metrics=False``: ``{}``, and no count made by the plain path, where it costs a pass)."""
-        X, Y, w = self._batch(batch)
-        m = X.shape[0]
-        W, b = self.unpack(params)
-        if fused.applies(params, X, Y, w, labels=True):  # large NumPy batch: one compiled pass
-            total, gW, gb, correct = fused.linear_parts_counted("logistic", X, Y, w, W, b, 1.0 / m, grad=grad)
-            return (self._penalised(total / m, W), self._gradient(gW, gb, W) if grad else None,
-                    {"accuracy": correct / m} if metrics else {})
-        xp = namespace(params, X)
-        z = self.decision(params, X)
-        Y = xp.astype(Y, z.dtype, copy=False)  # 0/1 labels are exact in any float type
-        loss = _binary_log_loss(z, Y)
-        G = ((1.0 - Y) * sigmoid(z) - Y * sigmoid(-z)) if grad else None  # σ(z) − y
+    def _rows(self, xp: Any, Z: Array, Y: Array, w: Array | None, grad: bool) -> tuple[Array, Array | None]:
+        r"""The weighted log losses (m, 1) and :math:`G = w\circ(\sigma(z) - y)`."""
+        loss = _binary_log_loss(Z, Y)
+        G = ((1.0 - Y) * sigmoid(Z) - Y * sigmoid(-Z)) if grad else None  # σ(z) − y
         if w is not None:
             loss = w[:, None] * loss
             G = w[:, None] * G if grad else None
-        value = as_float(xp.sum(loss)) / m
-        seen = {"accuracy": _share(xp, (z[:, 0] > 0) == (Y[:, 0] > 0.5))} if metrics else {}
-        if not grad:
-            return self._penalised(value, W), None, seen
-        gb = xp.sum(G, axis=0) / m if self.fit_intercept else None
-        return self._penalised(value, W), self._gradient((X.T @ G) / m, gb, W), seen
+        return loss, G
+
+    def _hits(self, xp: Any, Z: Array, Y: Array) -> Array:
+        r"""Rows with :math:`z > 0` exactly where :math:`y > 1/2`."""
+        return (Z[:, 0] > 0) == (Y[:, 0] > 0.5)
 
 
 @dataclass(frozen=True)
-class SoftmaxCrossEntropy(LinearObjective):
+class SoftmaxCrossEntropy(_CrossEntropy):
     r"""Multinomial cross-entropy of a linear model's decision ``Z = X @ W + b`` (K classes).
 
     .. math::
@@ -229,6 +224,7 @@ class SoftmaxCrossEntropy(LinearObjective):
     penalty: Penalty = field(default_factory=Penalty)
 
     lipschitz_factor: ClassVar[float] = 0.5
+    kind: ClassVar[Loss] = "softmax"
 
     def __post_init__(self) -> None:
         if isinstance(self.n_classes, bool) or int(self.n_classes) != self.n_classes or self.n_classes < 2:
@@ -243,45 +239,20 @@ class SoftmaxCrossEntropy(LinearObjective):
         """:math:`\\operatorname{softmax}(Z)` row by row, shape (m, K)."""
         return softmax(self.decision(params, X), axis=1)
 
-    def value(self, params: Array, batch) -> float:
-        return self.evaluate(params, batch, grad=False, metrics=False)[0]
-
-    def value_and_grad(self, params: Array, batch) -> tuple[float, Array]:
-        value, grad, _ = self.evaluate(params, batch, metrics=False)
-        return value, grad
-
-    def evaluate(self, params: Array, batch, grad: bool = True,
-                 metrics: bool = True) -> tuple[float, Array | None, dict[str, float]]:
-        """``(value, gradient or None, {"accuracy": ...})`` from one pass over the batch: the accuracy (the
-        share of rows whose first largest decision is their label's) comes from the same decision values
-        (``metrics=False``: ``{}``, and no count made by the plain path, where it costs a pass)."""
-        X, Y, w = self._batch(batch)
-        m = X.shape[0]
-        W, b = self.unpack(params)
-        if fused.applies(params, X, Y, w, labels=True):  # large NumPy batch: one compiled pass
-            total, gW, gb, correct = fused.linear_parts_counted("softmax", X, Y, w, W, b, 1.0 / m, grad=grad)
-            return (self._penalised(total / m, W), self._gradient(gW, gb, W) if grad else None,
-                    {"accuracy": correct / m} if metrics else {})
-        xp = namespace(params, X)
-        Z = self.decision(params, X)
-        Y = xp.astype(Y, Z.dtype, copy=False)  # one-hot labels are exact in any float type
+    def _rows(self, xp: Any, Z: Array, Y: Array, w: Array | None, grad: bool) -> tuple[Array, Array | None]:
+        r"""The weighted losses :math:`\operatorname{lse}(Z_i) - Z_i\cdot Y_i` (m,) and
+        :math:`G = w\circ(\operatorname{softmax}(Z) - Y)`."""
         lse = logsumexp(Z, axis=1, keepdims=True)
         loss = lse[:, 0] - xp.sum(Z * Y, axis=1)
         G = (xp.exp(Z - lse) - Y) if grad else None  # softmax(Z) − Y
         if w is not None:
             loss = w * loss
             G = w[:, None] * G if grad else None
-        value = as_float(xp.sum(loss)) / m
-        seen = {"accuracy": _share(xp, xp.argmax(Z, axis=1) == xp.argmax(Y, axis=1))} if metrics else {}
-        if not grad:
-            return self._penalised(value, W), None, seen
-        gb = xp.sum(G, axis=0) / m if self.fit_intercept else None
-        return self._penalised(value, W), self._gradient((X.T @ G) / m, gb, W), seen
+        return loss, G
 
-
-def _share(xp: Any, hits: Array) -> float:
-    """The share of true values in a boolean vector, as a Python float."""
-    return as_float(xp.sum(xp.astype(hits, xp.int64))) / hits.shape[0]
+    def _hits(self, xp: Any, Z: Array, Y: Array) -> Array:
+        """Rows whose first largest decision is their label's."""
+        return xp.argmax(Z, axis=1) == xp.argmax(Y, axis=1)
 
 
 def _binary_log_loss(z: Array, y: Array) -> Array:

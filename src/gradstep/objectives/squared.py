@@ -38,13 +38,12 @@ The same code runs on torch tensors (see :mod:`gradstep.backend`):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-from ..backend import Array, as_float, namespace
-from ..kernels import fused
-from .linear import LinearObjective
+from ..backend import Array
+from ..kernels.fused import Loss
+from .linear import LinearObjective, Scale
 from .penalties import Penalty
-from .stats import SquaredStats
-from .stats import value_and_grad as stats_value_and_grad
 
 LOSSES = ("mse", "half_mse", "sum")
 
@@ -93,6 +92,8 @@ class SquaredError(LinearObjective):
     fit_intercept: bool = True
     penalty: Penalty = field(default_factory=Penalty)
 
+    kind: ClassVar[Loss] = "squared"
+
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(
@@ -100,38 +101,20 @@ class SquaredError(LinearObjective):
                 f"'half_mse' = 1/(2m) sum of squares, 'sum' = plain sum; got {self.loss!r}"
             )
 
-    def value(self, params: Array, batch) -> float:
-        if isinstance(batch, SquaredStats):
-            return stats_value_and_grad(self, params, batch, _scales(self.loss, batch.n_rows, self.n_outputs))[0]
-        X, Y, w = self._batch(batch)
-        if fused.applies(params, X, Y, w):  # large NumPy batch: one compiled pass (gradstep.kernels.fused)
-            W, b = self.unpack(params)
-            total, _, _ = fused.linear_parts("squared", X, Y, w, W, b, 1.0, grad=False)
-            return self._penalised(_scales(self.loss, Y.shape[0], self.n_outputs)[0] * total, W)
-        xp = namespace(params, X)
-        R = self.predict(params, X) - Y
-        vs, _ = _scales(self.loss, Y.shape[0], self.n_outputs)
-        wR = R if w is None else w[:, None] * R
-        return self._penalised(vs * as_float(xp.sum(R * wR)), self.unpack(params)[0])
+    @property
+    def summed(self) -> bool:
+        """True for ``loss="sum"``: a sum over the rows, not a mean."""
+        return self.loss == "sum"
 
-    def value_and_grad(self, params: Array, batch) -> tuple[float, Array]:
-        if isinstance(batch, SquaredStats):  # sufficient statistics: O(p^2 k) whatever the rows
-            return stats_value_and_grad(self, params, batch, _scales(self.loss, batch.n_rows, self.n_outputs))
-        X, Y, w = self._batch(batch)
-        if fused.applies(params, X, Y, w):  # large NumPy batch: one compiled pass (gradstep.kernels.fused)
-            W, b = self.unpack(params)
-            vs, gs = _scales(self.loss, Y.shape[0], self.n_outputs)
-            total, gW, gb = fused.linear_parts("squared", X, Y, w, W, b, gs)
-            return self._penalised(vs * total, W), self._gradient(gW, gb, W)
-        xp = namespace(params, X)
-        W, _ = self.unpack(params)
-        R = self.predict(params, X) - Y
-        vs, gs = _scales(self.loss, Y.shape[0], self.n_outputs)
+    def _scale(self, m: int) -> Scale:
+        """The convention's factors: value ``vs · Σ R²``, gradient ``gs · XᵀR`` (``_scales``)."""
+        return Scale(*_scales(self.loss, m, self.n_outputs))
+
+    def _rows(self, xp: Any, Z: Array, Y: Array, w: Array | None, grad: bool) -> tuple[Array, Array]:
+        """``(R ∘ (w ∘ R), w ∘ R)`` with the residual ``R = Z - Y`` (``w ∘ R`` is ``R`` without weights)."""
+        R = Z - Y
         wR = R if w is None else w[:, None] * R
-        value = vs * as_float(xp.sum(R * wR))
-        gW = (X.T @ wR) * gs
-        gb = xp.sum(wR, axis=0) * gs if self.fit_intercept else None
-        return self._penalised(value, W), self._gradient(gW, gb, W)
+        return R * wR, wR
 
     def curvature(self, n_rows: int) -> float:
         """``c`` in Hessian :math:`= c\\,\\tilde X^\\top \\tilde X` (+ the L2 weight) for ``n_rows`` rows.

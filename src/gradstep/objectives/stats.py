@@ -139,8 +139,11 @@ class SquaredStats:
         return self.n_rows
 
 
-def value_and_grad(objective: Any, params: Array, stats: SquaredStats, scales: tuple[float, float]) -> tuple[float, Array]:
-    """``(Σ w r² · value_scale + penalty, gradient)`` of a squared-error objective from its statistics."""
+def squared_parts(objective: Any, params: Array, stats: SquaredStats, scales: tuple[float, float],
+                  grad: bool = True) -> tuple[float, Array | None, Array | None]:
+    """``(Σ w r² · value_scale, gW, gb)`` of a squared-error objective from its statistics, unpenalised
+    (the objective adds the penalty); ``gW`` and ``gb`` (``grad_scale · X̃ᵀD_w R``, split) are ``None``
+    without ``grad``, ``gb`` also without an intercept."""
     if stats.fit_intercept != objective.fit_intercept or stats.C.shape != (
             objective.n_features + int(objective.fit_intercept), objective.n_outputs):
         raise ValueError("these statistics were gathered for another model (features, outputs or intercept differ)")
@@ -150,10 +153,12 @@ def value_and_grad(objective: Any, params: Array, stats: SquaredStats, scales: t
     H = stats.G @ Theta - stats.C                      # X~^T D_w R
     vs, gs = scales
     value = max(vs * (as_float(xp.sum(Theta * (H - stats.C))) + stats.s), 0.0)
+    if not grad:
+        return value, None, None
     d = objective.n_features
     gW = H[:d] * gs
     gb = H[d] * gs if objective.fit_intercept else None
-    return objective._penalised(value, W), objective._gradient(gW, gb, W)
+    return value, gW, gb
 
 
 __all__ = ["GRAM_ROWS", "SquaredStats", "gram"]
