@@ -24,6 +24,11 @@ makes the same steps and hands back their rows and the step-level checks that
 would have fired; everything else (stopping rules, divergence messages,
 validation loss, epoch metrics, the history) stays here.
 
+The run is a small object whose fields are those of a :class:`Snapshot` (where it stands), with one
+method per phase: a batch step, a compiled epoch, an epoch's end, a divergence explained, the
+:class:`Result`. A fresh run starts from :meth:`Snapshot.first`; resuming is starting from a saved
+snapshot; a :class:`Checkpointing` receives the snapshots.
+
 Stopping (first that holds):
 
 * ``max_steps`` updates or ``max_epochs`` epochs done (``status`` 1);
@@ -291,19 +296,7 @@ def current_lr(state: Any) -> float:
 @dataclass(frozen=True)
 class Checkpointing:
     """A run's checkpoint: ``save(Snapshot)`` after every ``every``-th update of the run, and when a stop
-    is asked for (:mod:`gradstep.interrupt`) whatever the count.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from gradstep.objectives import FunctionObjective
-    >>> from gradstep.optim import sgd
-    >>> obj = FunctionObjective(lambda x: float(x @ x), grad=lambda x: 2 * x)
-    >>> saved = []
-    >>> res = run(obj, np.array([3.0]), sgd(lr=0.1), None, StopRule(max_steps=5),
-    ...           checkpoint=Checkpointing(saved.append, every=2))
-    >>> [s.step for s in saved], saved[-1].params
-    ([2, 4], array([1.2288]))
+    is asked for (:mod:`gradstep.interrupt`) whatever the count. An example ends :func:`run`'s docstring.
     """
 
     save: Callable[[Snapshot], Any]
@@ -426,6 +419,11 @@ def run(
     >>> res = run(obj, np.array([3.0, 2.0]), sgd(lr=0.1), None, StopRule(max_steps=1000, gtol=1e-5))
     >>> res.success, res.nit, bool(np.linalg.norm(2 * res.x) <= 1e-5)   # ‖∇f(x)‖ = ‖2x‖
     (True, 61, True)
+    >>> saved = []    # a snapshot every 2 updates; resume=saved[-1] would go on from the 4th
+    >>> res = run(obj, np.array([3.0, 2.0]), sgd(lr=0.1), None, StopRule(max_steps=5),
+    ...           checkpoint=Checkpointing(saved.append, every=2))
+    >>> [s.step for s in saved], saved[-1].params
+    ([2, 4], array([1.2288, 0.8192]))
     """
     if isinstance(checkpoint, Checkpointing):
         if checkpoint_every is not None:
