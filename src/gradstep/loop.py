@@ -570,7 +570,7 @@ class _Run:
         while self.batch < batches.steps_per_epoch:
             self.before_update()
             # the runner hands back only the parameter rows the history keeps (a bounded number)
-            every, first, cap = self.history.param_plan(self.piece())
+            every, first, cap = self.history.param_plan(self.piece(batches.size))
             done = runner(self.params, self.state, self.epoch, start=self.batch, gtol=self.stop.gtol,
                           record_params=KeepParams(every, first), max_steps=cap)
             self.history.record_steps(self.epoch, done.loss, done.grad_norm, done.lr, done.path, every, first)
@@ -583,16 +583,16 @@ class _Run:
                                    float(done.grad_norm[-1]), float(done.lr[-1]), len(done.loss) * batches.size))
             self.save()
 
-    def piece(self) -> int | None:
+    def piece(self, batch_rows: int) -> int | None:
         """The most updates the next compiled piece may make: to ``max_steps``, to the next checkpoint, and,
         inside :func:`gradstep.interrupt.graceful` or with a callback, few enough that a stop is honoured and
-        progress shown soon (:data:`INTERRUPT_PIECE`, :data:`PIECE_WORK`); None: to the end of the epoch."""
+        progress shown soon (:data:`INTERRUPT_PIECE`, :data:`PIECE_WORK`, for batches of ``batch_rows`` rows);
+        None: to the end of the epoch."""
         allowed = [self.stop.max_steps - self.step] if self.stop.max_steps is not None else []
         if self.checkpoint is not None:
             allowed.append(self.checkpoint.every - self.step % self.checkpoint.every)
         if interrupt.active() or self.callback is not None:
-            work = self.batches.size * math.prod(self.params.shape) if self.batches is not None else 1
-            allowed.append(max(INTERRUPT_PIECE, PIECE_WORK // max(1, work)))
+            allowed.append(max(INTERRUPT_PIECE, PIECE_WORK // max(1, batch_rows * math.prod(self.params.shape))))
         return min(allowed) if allowed else None
 
     def check_piece(self, done: EpochSteps, steps_per_epoch: int) -> None:
