@@ -20,6 +20,9 @@ them (a save cut short) are ignored, and cut off by the next save. A history not
 checkpoint before (a fresh run) starts a new history file, and the files no state names any
 more are removed after the rename. Copy or move a checkpoint with its ``.history`` files.
 
+What a fit is asked to do with a checkpoint (the file, how often it is saved, whether the fit goes
+on from it) travels as one value, :class:`CheckpointFile`.
+
 Checkpoints are pickles: load only your own (unpickling runs code from the file).
 
 Examples
@@ -39,6 +42,7 @@ import pickle
 import secrets
 import tempfile
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -197,4 +201,36 @@ def load(path: str | os.PathLike) -> Any:
     return data["content"]
 
 
-__all__ = ["FORMAT", "CheckpointError", "load", "save"]
+@dataclass(frozen=True)
+class CheckpointFile:
+    """A fit's checkpoint as one value: the file, the updates between two saves (a stop asked for saves
+    too, :mod:`gradstep.interrupt`), and whether the fit goes on from the file when it exists.
+
+    Build it with :meth:`of` from the keywords ``checkpoint=``, ``checkpoint_every=`` and ``resume=``
+    of ``fit``, ``fit_stream`` and :func:`gradstep.minimize`.
+
+    >>> CheckpointFile.of("run.ckpt", 500, resume=True)
+    CheckpointFile(path='run.ckpt', every=500, resume=True)
+    >>> CheckpointFile.of(None, 500, resume=False) is None
+    True
+    """
+
+    path: str | os.PathLike
+    every: int = 1000
+    resume: bool = False
+
+    @classmethod
+    def of(cls, path: str | os.PathLike | None, every: int, resume: bool) -> CheckpointFile | None:
+        """The keywords as one value; None without a file. ``resume`` needs the file to go on from."""
+        if path is None:
+            if resume:
+                raise ValueError("resume=True needs checkpoint= (the file to go on from)")
+            return None
+        return cls(path, every, resume)
+
+    def resumes(self) -> bool:
+        """Whether the fit goes on from the file: ``resume`` and the file exists (else it starts afresh)."""
+        return self.resume and os.path.exists(self.path)
+
+
+__all__ = ["FORMAT", "CheckpointError", "CheckpointFile", "load", "save"]

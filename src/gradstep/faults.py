@@ -395,7 +395,7 @@ def _check_gap(model: Any, obj: Any, Z: Any, w: Any, result: Any, stacklevel: in
     fun = float(result.fun)
     if not (math.isfinite(gap) and gap > GAP_RATIO * abs(fun) and gap > 10 * float(model.tol_ or 0.0)):
         return
-    by_tol = "improved" in result.message
+    by_tol = result.met == "tol"
     rule = f"tol rule (tol={model.tol_})" if by_tol else f"gtol rule (gtol={model.gtol_})"
     remedy = "lower tol or raise n_iter_no_change/epochs" if by_tol else "lower gtol"
     _warn(f"the run stopped by the {rule} far from the optimum: the loss {fun:.4g} is about "

@@ -24,6 +24,11 @@ makes the same steps and hands back their rows and the step-level checks that
 would have fired; everything else (stopping rules, divergence messages,
 validation loss, epoch metrics, the history) stays here.
 
+The run is a small object whose fields are those of a :class:`Snapshot` (where it stands), with one
+method per phase: a batch step, a compiled epoch, an epoch's end, a divergence explained, the
+:class:`Result`. A fresh run starts from :meth:`Snapshot.first`; resuming is starting from a saved
+snapshot; a :class:`Checkpointing` receives the snapshots.
+
 Stopping (first that holds):
 
 * ``max_steps`` updates or ``max_epochs`` epochs done (``status`` 1);
@@ -60,10 +65,10 @@ from . import interrupt
 from .backend import isfinite_all, to_numpy
 from .data.batching import Batches
 from .history import History
-from .param_rows import KeepParams
 from .objectives.base import Objective
 from .optim.base import GradientTransformation, find_states, global_norm
 from .optim.transforms import ScaleByLrState
+from .param_rows import KeepParams
 
 CONVERGED, MAX_ITER, DIVERGED, STOPPED, INTERRUPTED = 0, 1, 2, 3, 4
 INTERRUPT_PIECE = 256
@@ -117,6 +122,12 @@ class Result(dict):
         The optimiser state after the last update (to continue the run).
     snapshot : Snapshot or None
         Where an interrupted run stood (status 4): give it back as ``resume`` to go on.
+    met : str or None
+        The convergence rule that held (status 0): ``"gtol"``, ``"rgtol"`` or ``"tol"``; else None.
+    unmet : dict
+        A spent budget (status 1): each convergence rule that was on and not met, with how far it was from
+        holding (``{"gtol": "gtol=1e-05 not met (gradient norm 0.0132 at the last step)"}``, as the message
+        says it); empty otherwise, and when no rule was on.
 
     Notes
     -----
@@ -241,7 +252,7 @@ class EpochRunner(Protocol):
 class Snapshot:
     """Where a run stands between two updates: all :func:`run` needs to go on exactly as it would have.
 
-    Taken every ``checkpoint_every`` updates and handed to ``checkpoint``; give it back as
+    Taken every ``every`` updates and handed to the run's :class:`Checkpointing`; give it back as
     ``resume`` (with the same objective, transform, batches, stop rule, history and
     ``start_epoch``) to continue. The history is not in it: the caller keeps (and saves) that.
 
@@ -270,11 +281,30 @@ class Snapshot:
     no_improvement: int
     pending: dict
 
+    @classmethod
+    def first(cls, params: Any, state: Any, epoch: int = 0) -> Snapshot:
+        """Where a fresh run stands before its first update: ``params`` and ``state`` at the start of ``epoch``."""
+        return cls(params, state, 0, epoch, 0, None, math.inf, 0, {})
+
 
 def current_lr(state: Any) -> float:
     """The learning rate of the last update, read from the optimiser state (nan if it has none)."""
     found = find_states(state, ScaleByLrState)
     return found[-1].lr if found else math.nan
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    """A run's checkpoint: ``save(Snapshot)`` after every ``every``-th update of the run, and when a stop
+    is asked for (:mod:`gradstep.interrupt`) whatever the count. An example ends :func:`run`'s docstring.
+    """
+
+    save: Callable[[Snapshot], Any]
+    every: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
+            raise ValueError(f"checkpoint_every must be an int >= 1 with a checkpoint, got {self.every!r}")
 
 
 class _Divergence(Exception):
@@ -283,42 +313,10 @@ class _Divergence(Exception):
 
 
 class _Stop(Exception):
-    def __init__(self, status: int, message: str):
-        self.status, self.message = status, message
+    """The run ends with ``status``; ``rule`` names the convergence rule met (status 0)."""
 
-
-class _Divergences:
-    """Divergence: a non-finite loss, or one above ``L0 + divergence * max(|L0|, 1)``."""
-
-    def __init__(self, divergence: float | None):
-        self.divergence = divergence
-        self.reference: float | None = None
-
-    def check(self, loss: float, where: str) -> None:
-        if not math.isfinite(loss):
-            raise _Divergence(f"the loss became {loss}", loss, where)
-        if self.reference is None:
-            self.reference = loss
-        elif self.divergence is not None and loss > self.reference + self.divergence * max(abs(self.reference), 1.0):
-            raise _Divergence(f"the loss grew to {loss:.4g} from {self.reference:.4g} at the start", loss, where)
-
-
-class _Patience:
-    """scikit-learn's rule: stop after ``n`` checks in a row without going below ``best - tol``."""
-
-    def __init__(self, tol: float | None, n: int, what: str):
-        self.tol, self.n, self.what = tol, n, what
-        self.best = math.inf
-        self.no_improvement = 0
-
-    def check(self, loss: float) -> None:
-        if self.tol is None:
-            return
-        self.no_improvement = self.no_improvement + 1 if loss > self.best - self.tol else 0
-        self.best = min(self.best, loss)
-        if self.no_improvement >= self.n:
-            raise _Stop(CONVERGED, f"converged: the {self.what} improved by less than tol={self.tol:g} "
-                                   f"for {self.n} epochs in a row")
+    def __init__(self, status: int, message: str, rule: str | None = None):
+        self.status, self.message, self.rule = status, message, rule
 
 
 def _rows(batch: Any) -> int:
@@ -343,7 +341,7 @@ def run(
     start_epoch: int = 0,
     epoch_metrics: Callable[[Any], dict[str, float]] | None = None,
     epoch_runner: EpochRunner | None = None,
-    checkpoint: Callable[[Snapshot], Any] | None = None,
+    checkpoint: Checkpointing | Callable[[Snapshot], Any] | None = None,
     checkpoint_every: int | None = None,
     resume: Snapshot | None = None,
 ) -> Result:
@@ -391,11 +389,12 @@ def run(
         Makes all the updates of a mini-batch epoch in one call (a compiled loop), with the
         same iterates, rows and step checks as the per-batch body; used only for mini-batches
         and without a ``callback`` that needs every step. The rules of this function apply to what it returns.
-    checkpoint : callable, optional
-        ``checkpoint(Snapshot)`` after every ``checkpoint_every``-th update of this run (e.g. to
-        save it to disk: :mod:`gradstep.checkpoint`).
+    checkpoint : Checkpointing, optional
+        Where the run's snapshots go and how often (e.g. to save it to disk: :mod:`gradstep.checkpoint`).
+        A callable ``checkpoint(Snapshot)`` with ``checkpoint_every`` is the same as
+        ``Checkpointing(checkpoint, checkpoint_every)``.
     checkpoint_every : int, optional
-        How many updates between two snapshots.
+        With a callable ``checkpoint``: how many updates between two snapshots.
     resume : Snapshot, optional
         Go on from this snapshot (taken by an earlier, interrupted call with the same
         arguments) instead of from ``params0``: the result is that of the uninterrupted run.
@@ -420,55 +419,249 @@ def run(
     >>> res = run(obj, np.array([3.0, 2.0]), sgd(lr=0.1), None, StopRule(max_steps=1000, gtol=1e-5))
     >>> res.success, res.nit, bool(np.linalg.norm(2 * res.x) <= 1e-5)   # ‖∇f(x)‖ = ‖2x‖
     (True, 61, True)
+    >>> saved = []    # a snapshot every 2 updates; resume=saved[-1] would go on from the 4th
+    >>> res = run(obj, np.array([3.0, 2.0]), sgd(lr=0.1), None, StopRule(max_steps=5),
+    ...           checkpoint=Checkpointing(saved.append, every=2))
+    >>> [s.step for s in saved], saved[-1].params
+    ([2, 4], array([1.2288, 0.8192]))
     """
-    if checkpoint is not None and (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int)
-                                   or checkpoint_every < 1):
-        raise ValueError(f"checkpoint_every must be an int >= 1 with a checkpoint, got {checkpoint_every!r}")
-    params = params0
-    history = history if history is not None else History()
-    state = transform.init(params) if state is None else state
-    data = batches.data if batches is not None else None
-    full_batch = batches is None or batches.full_batch
-    diverges = _Divergences(stop.divergence)
-    patience = _Patience(stop.tol, stop.n_iter_no_change, "validation loss" if validation else "loss")
-    step = 0
-    epoch = start_epoch
-    batch = 0  # batches of the current epoch done
-    status, message = MAX_ITER, ""
-    pending: dict[str, float] = {}  # a full-batch epoch's extras, recorded with its loss at the next step
-    compiled = epoch_runner is not None and not full_batch and (callback is None or not every_step(callback))
-    if resume is not None:
-        params, state, step, epoch, batch = resume.params, resume.state, resume.step, resume.epoch, resume.batch
-        diverges.reference, patience.best, patience.no_improvement = (resume.reference, resume.best,
-                                                                      resume.no_improvement)
-        pending.update(resume.pending)
+    if isinstance(checkpoint, Checkpointing):
+        if checkpoint_every is not None:
+            raise ValueError("checkpoint_every goes with a callable checkpoint; a Checkpointing holds its own")
+    elif checkpoint is not None:   # the callable and its interval given apart
+        checkpoint = Checkpointing(checkpoint, checkpoint_every)  # type: ignore[arg-type]
+    start = resume if resume is not None else Snapshot.first(
+        params0, transform.init(params0) if state is None else state, start_epoch)
+    descent = _Run(start, objective, params0, transform, batches, stop, History() if history is None else history,
+                   resumed=resume is not None, callback=callback, stable_lr=stable_lr, validation=validation,
+                   start_epoch=start_epoch, epoch_metrics=epoch_metrics, epoch_runner=epoch_runner,
+                   checkpoint=checkpoint)
+    return descent.result()
 
-    def snapshot() -> Snapshot:
-        return Snapshot(params, state, step, epoch, batch, diverges.reference, patience.best,
-                        patience.no_improvement, dict(pending))
 
-    def save_checkpoint() -> None:
-        """A :class:`Snapshot` for ``checkpoint`` after every ``checkpoint_every``-th update."""
-        if checkpoint is not None and step % checkpoint_every == 0:
-            checkpoint(snapshot())
+class _Run:
+    """One call of :func:`run`. Its fields are where the run stands, those of a :class:`Snapshot` (``params``,
+    ``state``, ``step``, ``epoch``, ``batch``, the divergence rule's ``reference``, the ``tol`` rule's ``best``
+    and ``no_improvement``, a full-batch epoch's ``pending`` values); the rest is what :func:`run` was given.
+    A fresh run starts from :meth:`Snapshot.first`, a resumed one from the snapshot it resumes.
 
-    interrupted: list[Snapshot] = []
+    Each phase is a method: :meth:`batch_step` (one update of the per-batch body), :meth:`compiled_epoch`
+    (an epoch by the ``epoch_runner``, in pieces), :meth:`end_epoch`, :meth:`explain` (a divergence in
+    words) and :meth:`finish` (the :class:`Result`); :meth:`result` strings them together.
+    """
 
-    def stop_if_asked() -> None:
-        """Before an update: a stop asked for (:mod:`gradstep.interrupt`) ends the run here, its
-        snapshot handed to the checkpoint (whatever the step count) and kept for the result."""
-        if interrupt.requested():
-            interrupted.append(snapshot())
-            if checkpoint is not None:
-                checkpoint(interrupted[0])
-            raise _Stop(INTERRUPTED, f"interrupted by {interrupt.signal_name()} after {step} steps of this run")
+    def __init__(self, at: Snapshot, objective: Objective, params0: Any, transform: GradientTransformation,
+                 batches: Batches | None, stop: StopRule, history: History, *, resumed: bool,
+                 callback: Callable[[StepInfo], Any] | None, stable_lr: Callable[[], float | None] | None,
+                 validation: tuple | None, start_epoch: int, epoch_metrics: Callable[..., dict[str, float]] | None,
+                 epoch_runner: EpochRunner | None, checkpoint: Checkpointing | None) -> None:
+        self.objective, self.params0, self.transform, self.batches = objective, params0, transform, batches
+        self.stop, self.history, self.resumed, self.callback = stop, history, resumed, callback
+        self.stable_lr, self.validation, self.start_epoch = stable_lr, validation, start_epoch
+        self.epoch_metrics, self.checkpoint = epoch_metrics, checkpoint
+        self.data = batches.data if batches is not None else None
+        self.full_batch = batches is None or batches.full_batch
+        compiled = not self.full_batch and (callback is None or not every_step(callback))
+        self.runner = epoch_runner if compiled else None
+        self.measured = epoch_metrics is not None and hasattr(objective, "evaluate")
+        self.watched = "validation loss" if validation else "loss"   # what the tol rule watches
+        # where the run stands: a Snapshot's fields
+        self.params, self.state, self.step, self.epoch, self.batch = at.params, at.state, at.step, at.epoch, at.batch
+        self.reference, self.best, self.no_improvement = at.reference, at.best, at.no_improvement
+        self.pending: dict[str, float] = dict(at.pending)
+        # the gradient rules' references: full batch, the history's first norm; mini-batches, the norm of the
+        # gradient over all the rows at params0 and at the last epoch's end
+        self.first_gnorm: float | None = float(history.grad_norm[0]) if history.n_steps else None
+        self.full_gnorm0: float | None = None
+        self.full_gnorm: float | None = None
+        self.interrupted: Snapshot | None = None
 
-    def explain(what: str, where: str) -> tuple[str, float | None]:
-        lr = current_lr(state)
+    def snapshot(self) -> Snapshot:
+        """Where the run stands (its fields), to go on from."""
+        return Snapshot(self.params, self.state, self.step, self.epoch, self.batch, self.reference, self.best,
+                        self.no_improvement, dict(self.pending))
+
+    # ------------------------------------------------------------------ the run
+    def result(self) -> Result:
+        """The epochs until a rule stops the run, then its :class:`Result`."""
+        status, message, met = MAX_ITER, "", None
+        # NumPy's floating-point warnings are off: overflow is detected (and explained) by the checks
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            try:
+                self.start()
+                while self.stop.max_epochs is None or self.epoch - self.start_epoch < self.stop.max_epochs:
+                    if self.runner is not None:
+                        self.compiled_epoch()
+                    else:
+                        for rows in self.epoch_batches():
+                            self.batch_step(rows)
+                    self.end_epoch()
+            except _Stop as s:
+                status, message, met = s.status, s.message, s.rule
+            except _Divergence as d:
+                return self.finish(d.loss, None, DIVERGED, *self.explain(d.what, d.where))
+            if status == INTERRUPTED:
+                return self.finish(*self.value_when_interrupted(), status, message)
+            fun, jac = self.last_evaluation()
+        if not math.isfinite(fun):
+            return self.finish(fun, jac, DIVERGED,
+                               *self.explain(f"the loss became {fun}", f"after step {self.history.n_steps - 1}"))
+        unmet: dict[str, str] = {}
+        if status == MAX_ITER:
+            limit, unmet = self.spent()
+            message = _limit_message(limit, unmet)
+        return self.finish(fun, jac, status, message, met=met, unmet=unmet)
+
+    def start(self) -> None:
+        """Mini-batches: the divergence rule's reference, the loss at the start (not again when resumed), and
+        ``rgtol``'s, the norm of the gradient over all the rows at ``params0``."""
+        if self.full_batch:
+            return
+        if self.stop.rgtol is not None:
+            value0, grad0 = self.objective.value_and_grad(self.params0, self.data)
+            self.full_gnorm0 = global_norm(grad0)
+            if not self.resumed:
+                self.check_divergence(value0, "before the first step")
+        elif not self.resumed:
+            self.check_divergence(self.objective.value(self.params, self.data), "before the first step")
+
+    def epoch_batches(self) -> Any:
+        """The batches of this epoch still to do (a function of the parameters alone: one empty batch)."""
+        if self.batches is not None:
+            return self.batches.epoch(self.epoch, self.batch)
+        return (None,) if self.batch == 0 else ()
+
+    # ------------------------------------------------------------------ phases
+    def batch_step(self, rows: Any) -> None:
+        """One update of the per-batch body: evaluate, check, update, record, tell the callback, checkpoint."""
+        self.before_update()
+        if self.full_batch:
+            value, grad, seen = self.evaluate(rows)
+        else:
+            value, grad = self.objective.value_and_grad(self.params, rows)
+        if tuple(grad.shape) != tuple(self.params.shape):
+            raise ValueError(f"the gradient has shape {tuple(grad.shape)} but the parameters "
+                             f"{tuple(self.params.shape)}")
+        gnorm = global_norm(grad)
+        if self.full_batch:   # this pass is also the last epoch's: its loss, and the rules on it
+            if self.batches is not None and self.step > 0:
+                self.record_full_batch_epoch(value, seen)
+            self.check_divergence(value, f"at step {self.history.n_steps}")
+            if self.validation is None:
+                self.check_patience(value)
+        self.check_gradient(value, gnorm)
+        updates, self.state = self.transform.update(grad, self.state, self.params)
+        lr = current_lr(self.state)
+        self.history.record_step(self.epoch, value, gnorm, lr, self.params)  # copied only if params are recorded
+        self.params = self.params + updates
+        self.step += 1
+        self.batch += 1
+        if not isfinite_all(self.params):
+            self.parameters_diverged(value)
+        if self.callback is not None:
+            self.tell(StepInfo(self.history.n_steps, self.epoch, self.params, value, gnorm, lr, _rows(rows)))
+        self.save()
+
+    def compiled_epoch(self) -> None:
+        """The updates of one epoch by the ``epoch_runner``, in pieces that end at the checkpoints, recorded
+        and checked as the per-batch body does."""
+        runner, batches = self.runner, self.batches
+        assert runner is not None and batches is not None
+        while self.batch < batches.steps_per_epoch:
+            self.before_update()
+            # the runner hands back only the parameter rows the history keeps (a bounded number)
+            every, first, cap = self.history.param_plan(self.piece(batches.size))
+            done = runner(self.params, self.state, self.epoch, start=self.batch, gtol=self.stop.gtol,
+                          record_params=KeepParams(every, first), max_steps=cap)
+            self.history.record_steps(self.epoch, done.loss, done.grad_norm, done.lr, done.path, every, first)
+            self.params, self.state = done.params, done.state
+            self.step += len(done.loss)
+            self.batch += len(done.loss)
+            self.check_piece(done, batches.steps_per_epoch)
+            if self.callback is not None and len(done.loss):
+                self.tell(StepInfo(self.history.n_steps, self.epoch, self.params, float(done.loss[-1]),
+                                   float(done.grad_norm[-1]), float(done.lr[-1]), len(done.loss) * batches.size))
+            self.save()
+
+    def piece(self, batch_rows: int) -> int | None:
+        """The most updates the next compiled piece may make: to ``max_steps``, to the next checkpoint, and,
+        inside :func:`gradstep.interrupt.graceful` or with a callback, few enough that a stop is honoured and
+        progress shown soon (:data:`INTERRUPT_PIECE`, :data:`PIECE_WORK`, for batches of ``batch_rows`` rows);
+        None: to the end of the epoch."""
+        allowed = [self.stop.max_steps - self.step] if self.stop.max_steps is not None else []
+        if self.checkpoint is not None:
+            allowed.append(self.checkpoint.every - self.step % self.checkpoint.every)
+        if interrupt.active() or self.callback is not None:
+            allowed.append(max(INTERRUPT_PIECE, PIECE_WORK // max(1, batch_rows * math.prod(self.params.shape))))
+        return min(allowed) if allowed else None
+
+    def check_piece(self, done: EpochSteps, steps_per_epoch: int) -> None:
+        """Why a compiled piece halted, checked as the per-batch body checks the step it halted at."""
+        if len(done.loss) == 0 and done.halt is None:  # e.g. a file that lost rows since it was counted
+            raise RuntimeError(f"the epoch runner made no update at batch {self.batch} of epoch {self.epoch}, which "
+                               f"has {steps_per_epoch}; did the data change during the run?")
+        if done.halt == "gradient":
+            self.check_gradient(done.halt_loss, done.halt_grad_norm)
+            raise RuntimeError(f"the epoch runner halted on a gradient norm of {done.halt_grad_norm}, "
+                               f"which passes the checks")
+        if done.halt == "parameters":
+            self.parameters_diverged(done.halt_loss)
+
+    def end_epoch(self) -> None:
+        """Validation loss and, for mini-batches, the loss and metrics on all the data (one pass); then the
+        rules. A full-batch epoch's loss and metrics come from the next step's pass, at the same point."""
+        extra = {}
+        if self.validation is not None:
+            extra["val_loss"] = self.objective.value(self.params, self.validation)
+        if self.full_batch:
+            self.pending = dict(extra)  # the training loss and metrics arrive with the next step's evaluation
+        else:
+            loss, full_grad, seen = self.evaluate(self.data, grad=self.stop.rgtol is not None)
+            self.history.record_epoch(self.epoch, loss, params=self.params, **extra, **self.metrics(seen))
+            self.check_divergence(loss, f"after epoch {self.epoch} (step {self.history.n_steps - 1})")
+            if self.validation is None:
+                self.check_patience(loss)
+            if full_grad is not None:
+                self.check_full_gradient(global_norm(full_grad))
+        self.epoch += 1
+        self.batch = 0
+        if self.validation is not None:
+            self.check_patience(extra["val_loss"])
+
+    def last_evaluation(self) -> tuple[float, Any]:
+        """``f`` and its gradient at ``x`` on all the data; a full-batch run records with them the loss of
+        its last epoch, which no later step did."""
+        fun, jac, seen = self.evaluate(self.data)
+        last = self.history.last_epoch
+        if self.full_batch and self.batches is not None and self.step > 0 and (last is None or last < self.epoch - 1):
+            self.record_full_batch_epoch(fun, seen)
+        return fun, jac
+
+    def value_when_interrupted(self) -> tuple[float, Any]:
+        """An interrupted run makes no pass over the data: the last loss recorded, or ``f`` and its gradient
+        at ``x`` for a function of the parameters alone."""
+        if self.batches is None:
+            return self.objective.value_and_grad(self.params, None)
+        return (float(self.history.loss[-1]) if self.history.n_steps else math.nan), None
+
+    def spent(self) -> tuple[str, dict[str, str]]:
+        """A spent budget: the limit reached (``"100 steps"``, ``"5 epochs"``) and the convergence rules that
+        were on and not met, each with how far it was from holding (:func:`_unmet_rules`)."""
+        steps_out = self.stop.max_steps is not None and self.step >= self.stop.max_steps
+        limit = f"{self.step} steps" if steps_out else f"{self.epoch - self.start_epoch} epochs"
+        if self.full_batch:
+            last, first = (self.history.last("grad_norm") if self.step else None), self.first_gnorm
+        else:   # rgtol's measures: the gradient over all the rows
+            last, first = self.full_gnorm, self.full_gnorm0
+        return limit, _unmet_rules(self.stop, self.full_batch, last, first, self.watched)
+
+    def explain(self, what: str, where: str) -> tuple[str, float | None]:
+        """A divergence in words, with what to change; and the largest stable learning rate, when known."""
+        lr = current_lr(self.state)
         where = f"Gradient descent diverged {where}: {what}"
         if math.isfinite(lr):
             where += f", with learning rate {lr:.4g}"
-        s = stable_lr() if stable_lr is not None else None
+        s = self.stable_lr() if self.stable_lr is not None else None
         if s is not None and math.isfinite(s):
             hint = (f" The largest stable learning rate for plain gradient descent on this problem is "
                     f"about {s:.4g} (2/L, L the largest eigenvalue of the Hessian): use lr below that, "
@@ -477,207 +670,121 @@ def run(
             hint = " Lower the learning rate, scale the features, or clip the gradient."
         return where + "." + hint, s
 
-    def finish(fun: float, jac: Any, status: int, message: str, stable: float | None = None,
-               success: bool = False) -> Result:
-        """The Result (a divergence records the stable learning rate that explained it)."""
-        history.final_params = to_numpy(params)
-        history.close()   # its steps file, if it has one, complete
+    def finish(self, fun: float, jac: Any, status: int, message: str, stable: float | None = None, *,
+               met: str | None = None, unmet: dict[str, str] | None = None) -> Result:
+        """The :class:`Result` (a divergence records the stable learning rate that explained it)."""
+        self.history.final_params = to_numpy(self.params)
+        self.history.close()   # its steps file, if it has one, complete
         if status == DIVERGED:
-            history.meta["stable_lr"] = stable
-        return Result(x=params, fun=fun, jac=jac, nit=step, nepoch=epoch - start_epoch, success=success,
-                      status=status, message=message, history=history, state=state,
-                      snapshot=interrupted[0] if interrupted else None)
+            self.history.meta["stable_lr"] = stable
+        return Result(x=self.params, fun=fun, jac=jac, nit=self.step, nepoch=self.epoch - self.start_epoch,
+                      success=status == CONVERGED, status=status, message=message, history=self.history,
+                      state=self.state, snapshot=self.interrupted, met=met, unmet=unmet or {})
 
-    first_gnorm = [float(history.grad_norm[0])] if history.n_steps else []
+    # ------------------------------------------------------------------ what the phases share
+    def evaluate(self, rows: Any, grad: bool = True) -> tuple[float, Any, dict | None]:
+        """``(value, gradient or None, what the same pass measured)`` on ``rows``: an objective with
+        ``evaluate`` (the classifiers) counts the epoch metrics it can (accuracy) in its pass."""
+        if self.measured:
+            return self.objective.evaluate(self.params, rows, grad=grad)  # type: ignore[attr-defined]
+        if grad:
+            value, g = self.objective.value_and_grad(self.params, rows)
+            return value, g, None
+        return self.objective.value(self.params, rows), None, None
 
-    def check_gradient(value: float, gnorm: float) -> None:
-        """The checks before an update: a non-finite gradient diverges, ``gtol`` and ``rgtol`` converge."""
-        if not math.isfinite(gnorm):
-            raise _Divergence(f"the gradient became {gnorm}", value, f"at step {history.n_steps}")
-        if stop.gtol is not None and gnorm <= stop.gtol:
-            raise _Stop(CONVERGED, f"converged: the gradient norm {gnorm:.3g} is at most gtol={stop.gtol:g}")
-        if stop.rgtol is not None and full_batch:
-            first = first_gnorm[0] if first_gnorm else gnorm
-            first_gnorm[:1] = [first]
-            if gnorm <= stop.rgtol * first:
-                raise _Stop(CONVERGED, f"converged: the gradient norm {gnorm:.3g} is at most gtol={stop.rgtol:g} "
-                                       f"times its first value {first:.3g}")
+    def metrics(self, seen: dict | None) -> dict:
+        """The epoch metrics at ``params``; those in ``seen`` (measured by the pass just made there) are not
+        measured again."""
+        return self.epoch_metrics(self.params, seen) if self.epoch_metrics is not None else {}
 
-    first_full: list[float] = []   # mini-batches: the full gradient's norm at params0, then at the last epoch end
+    def record_full_batch_epoch(self, value: float, seen: dict | None) -> None:
+        """Full batch: the loss of the epoch before, from the pass at the point it ended, with its extras."""
+        self.history.record_epoch(self.epoch - 1, value, **{**self.pending, **self.metrics(seen)})
 
-    def full_gradient_converged(gnorm: float) -> None:
-        """Mini-batches: ``rgtol`` on the gradient over all the rows at the end of an epoch."""
-        first_full[1:] = [gnorm]
-        if gnorm <= stop.rgtol * first_full[0]:
-            raise _Stop(CONVERGED, f"converged: the gradient norm over all the rows {gnorm:.3g} is at most "
-                                   f"gtol={stop.rgtol:g} times its value at the start {first_full[0]:.3g}")
+    def before_update(self) -> None:
+        """The budget of updates, then a stop asked for (:mod:`gradstep.interrupt`): it ends the run here, its
+        snapshot handed to the checkpoint (whatever the step count) and kept for the result."""
+        if self.stop.max_steps is not None and self.step >= self.stop.max_steps:
+            raise _Stop(MAX_ITER, "")
+        if interrupt.requested():
+            self.interrupted = self.snapshot()
+            if self.checkpoint is not None:
+                self.checkpoint.save(self.interrupted)
+            raise _Stop(INTERRUPTED, f"interrupted by {interrupt.signal_name()} after {self.step} steps of this run")
 
-    def tell(info: StepInfo) -> None:
+    def save(self) -> None:
+        """A :class:`Snapshot` for the checkpoint after every ``every``-th update."""
+        if self.checkpoint is not None and self.step % self.checkpoint.every == 0:
+            self.checkpoint.save(self.snapshot())
+
+    def tell(self, info: StepInfo) -> None:
         """The callback; its ``StopIteration`` stops the run."""
         try:
-            callback(info)
+            self.callback(info)  # type: ignore[misc]
         except StopIteration:
             raise _Stop(STOPPED, "stopped by the callback (it raised StopIteration)") from None
 
-    def parameters_diverged(value: float) -> None:
-        raise _Divergence("the parameters became non-finite", value, f"at step {history.n_steps - 1}")
+    # ------------------------------------------------------------------ the rules
+    def check_divergence(self, loss: float, where: str) -> None:
+        """Divergence: a non-finite loss, or one above ``L0 + divergence * max(|L0|, 1)``."""
+        if not math.isfinite(loss):
+            raise _Divergence(f"the loss became {loss}", loss, where)
+        divergence = self.stop.divergence
+        if self.reference is None:
+            self.reference = loss
+        elif divergence is not None and loss > self.reference + divergence * max(abs(self.reference), 1.0):
+            raise _Divergence(f"the loss grew to {loss:.4g} from {self.reference:.4g} at the start", loss, where)
 
-    def run_epoch(epoch: int) -> None:
-        """The updates of one epoch by ``epoch_runner`` (in pieces that end at the checkpoints),
-        recorded and checked as the per-batch body does."""
-        nonlocal params, state, step, batch
-        while batch < batches.steps_per_epoch:
-            if stop.max_steps is not None and step >= stop.max_steps:
-                raise _Stop(MAX_ITER, "")
-            stop_if_asked()
-            allowed = [stop.max_steps - step] if stop.max_steps is not None else []
-            if checkpoint is not None:
-                allowed.append(checkpoint_every - step % checkpoint_every)
-            if interrupt.active() or callback is not None:  # short pieces: a stop is honoured soon, progress shown
-                allowed.append(max(INTERRUPT_PIECE, PIECE_WORK // max(1, batches.size * math.prod(params.shape))))
-            # the runner hands back only the parameter rows the history keeps (a bounded number)
-            every, first, cap = history.param_plan(min(allowed) if allowed else None)
-            done = epoch_runner(params, state, epoch, start=batch, gtol=stop.gtol,
-                                record_params=KeepParams(every, first), max_steps=cap)
-            history.record_steps(epoch, done.loss, done.grad_norm, done.lr, done.path, every, first)
-            params, state = done.params, done.state
-            step += len(done.loss)
-            batch += len(done.loss)
-            if len(done.loss) == 0 and done.halt is None:  # e.g. a file that lost rows since it was counted
-                raise RuntimeError(f"the epoch runner made no update at batch {batch} of epoch {epoch}, which has "
-                                   f"{batches.steps_per_epoch}; did the data change during the run?")
-            if done.halt == "gradient":
-                check_gradient(done.halt_loss, done.halt_grad_norm)
-                raise RuntimeError(f"the epoch runner halted on a gradient norm of {done.halt_grad_norm}, "
-                                   f"which passes the checks")
-            if done.halt == "parameters":
-                parameters_diverged(done.halt_loss)
-            if callback is not None and len(done.loss):
-                tell(StepInfo(history.n_steps, epoch, params, float(done.loss[-1]), float(done.grad_norm[-1]),
-                              float(done.lr[-1]), len(done.loss) * batches.size))
-            save_checkpoint()
+    def check_patience(self, loss: float) -> None:
+        """``tol``, scikit-learn's rule: stop after ``n_iter_no_change`` checks in a row without going below
+        ``best - tol``."""
+        tol, n = self.stop.tol, self.stop.n_iter_no_change
+        if tol is None:
+            return
+        self.no_improvement = self.no_improvement + 1 if loss > self.best - tol else 0
+        self.best = min(self.best, loss)
+        if self.no_improvement >= n:
+            raise _Stop(CONVERGED, f"converged: the {self.watched} improved by less than tol={tol:g} "
+                                   f"for {n} epochs in a row", "tol")
 
-    measured = epoch_metrics is not None and hasattr(objective, "evaluate")
+    def check_gradient(self, value: float, gnorm: float) -> None:
+        """The checks before an update: a non-finite gradient diverges, ``gtol`` and (full batch) ``rgtol``
+        converge."""
+        if not math.isfinite(gnorm):
+            raise _Divergence(f"the gradient became {gnorm}", value, f"at step {self.history.n_steps}")
+        gtol, rgtol = self.stop.gtol, self.stop.rgtol
+        if gtol is not None and gnorm <= gtol:
+            raise _Stop(CONVERGED, f"converged: the gradient norm {gnorm:.3g} is at most gtol={gtol:g}", "gtol")
+        if rgtol is not None and self.full_batch:
+            if self.first_gnorm is None:
+                self.first_gnorm = gnorm
+            if gnorm <= rgtol * self.first_gnorm:
+                raise _Stop(CONVERGED, f"converged: the gradient norm {gnorm:.3g} is at most gtol={rgtol:g} "
+                                       f"times its first value {self.first_gnorm:.3g}", "rgtol")
 
-    def evaluate(rows: Any, grad: bool = True) -> tuple[float, Any, dict | None]:
-        """``(value, gradient or None, what the same pass measured)`` on all the training rows: an objective
-        with ``evaluate`` (the classifiers) counts the epoch metrics it can (accuracy) in its pass."""
-        if measured:
-            return objective.evaluate(params, rows, grad=grad)
-        if grad:
-            value, g = objective.value_and_grad(params, rows)
-            return value, g, None
-        return objective.value(params, rows), None, None
+    def check_full_gradient(self, gnorm: float) -> None:
+        """Mini-batches: ``rgtol`` on the gradient over all the rows at the end of an epoch."""
+        self.full_gnorm = gnorm
+        first, rgtol = self.full_gnorm0, self.stop.rgtol
+        assert first is not None and rgtol is not None   # measured at the start when rgtol is on
+        if gnorm <= rgtol * first:
+            raise _Stop(CONVERGED, f"converged: the gradient norm over all the rows {gnorm:.3g} is at most "
+                                   f"gtol={rgtol:g} times its value at the start {first:.3g}", "rgtol")
 
-    def metrics(seen: dict | None) -> dict:
-        """The epoch metrics at ``params``; those in ``seen`` (measured by the pass just made there) are not
-        measured again."""
-        return epoch_metrics(params, seen) if epoch_metrics is not None else {}
+    def parameters_diverged(self, value: float) -> None:
+        raise _Divergence("the parameters became non-finite", value, f"at step {self.history.n_steps - 1}")
 
-    def end_of_epoch() -> None:
-        """Validation loss and, for mini-batches, the loss and metrics on all the data (one pass); then the
-        rules. A full-batch epoch's loss and metrics come from the next step's pass, at the same point."""
-        nonlocal epoch, batch
-        extra = {}
-        if validation is not None:
-            extra["val_loss"] = objective.value(params, validation)
-        if full_batch:
-            pending.clear()
-            pending.update(extra)  # the training loss and metrics arrive with the next step's evaluation
-        else:
-            loss, full_grad, seen = evaluate(data, grad=stop.rgtol is not None)
-            history.record_epoch(epoch, loss, params=params, **extra, **metrics(seen))
-            diverges.check(loss, f"after epoch {epoch} (step {history.n_steps - 1})")
-            if validation is None:
-                patience.check(loss)
-            if full_grad is not None:
-                full_gradient_converged(global_norm(full_grad))
-        epoch += 1
-        batch = 0
-        if validation is not None:
-            patience.check(extra["val_loss"])
-
-    # NumPy's floating-point warnings are off: overflow is detected (and explained) by the checks below
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        try:
-            if not full_batch and stop.rgtol is not None:   # the reference of rgtol: the gradient at params0
-                value0, grad0 = objective.value_and_grad(params0, data)
-                first_full.append(global_norm(grad0))
-                if resume is None:
-                    diverges.check(value0, "before the first step")
-            elif not full_batch and resume is None:
-                diverges.check(objective.value(params, data), "before the first step")
-            while stop.max_epochs is None or epoch - start_epoch < stop.max_epochs:
-                if compiled:
-                    run_epoch(epoch)
-                    end_of_epoch()
-                    continue
-                for rows in (batches.epoch(epoch, batch) if batches is not None else (None,) if batch == 0 else ()):
-                    if stop.max_steps is not None and step >= stop.max_steps:
-                        raise _Stop(MAX_ITER, "")
-                    stop_if_asked()
-                    if full_batch:
-                        value, grad, seen = evaluate(rows)
-                    else:
-                        value, grad = objective.value_and_grad(params, rows)
-                    if tuple(grad.shape) != tuple(params.shape):
-                        raise ValueError(f"the gradient has shape {tuple(grad.shape)} but the parameters "
-                                         f"{tuple(params.shape)}")
-                    gnorm = global_norm(grad)
-                    if full_batch:
-                        if batches is not None and step > 0:
-                            history.record_epoch(epoch - 1, value, **{**pending, **metrics(seen)})
-                        diverges.check(value, f"at step {history.n_steps}")
-                        if validation is None:
-                            patience.check(value)
-                    check_gradient(value, gnorm)
-                    updates, state = transform.update(grad, state, params)
-                    lr = current_lr(state)
-                    history.record_step(epoch, value, gnorm, lr, params)  # copied only if params are recorded
-                    params = params + updates
-                    step += 1
-                    batch += 1
-                    if not isfinite_all(params):
-                        parameters_diverged(value)
-                    if callback is not None:
-                        tell(StepInfo(history.n_steps, epoch, params, value, gnorm, lr, _rows(rows)))
-                    save_checkpoint()
-                end_of_epoch()
-        except _Stop as s:
-            status, message = s.status, s.message
-        except _Divergence as d:
-            return finish(d.loss, None, DIVERGED, *explain(d.what, d.where))
-        if status == INTERRUPTED:   # no pass over the data: the last loss recorded, or f at x for a function
-            fun, jac = (objective.value_and_grad(params, None) if batches is None
-                        else (float(history.loss[-1]) if history.n_steps else math.nan, None))
-            return finish(fun, jac, status, message)
-        fun, jac, seen = evaluate(data)
-
-        last = history.last_epoch
-        if full_batch and batches is not None and step > 0 and (last is None or last < epoch - 1):
-            history.record_epoch(epoch - 1, fun, **{**pending, **metrics(seen)})
-    if not math.isfinite(fun):
-        return finish(fun, jac, DIVERGED, *explain(f"the loss became {fun}", f"after step {history.n_steps - 1}"))
-    if status == MAX_ITER:
-        steps_out = stop.max_steps is not None and step >= stop.max_steps
-        limit = f"{step} steps" if steps_out else f"{epoch - start_epoch} epochs"
-        if full_batch:
-            last, first = (history.last("grad_norm") if step else None), (first_gnorm[0] if first_gnorm else None)
-        else:   # rgtol's measures: the gradient over all the rows
-            last, first = (first_full[1] if len(first_full) > 1 else None), (first_full[0] if first_full else None)
-        unmet = _unmet_rules(stop, full_batch, last, first, patience)
-        message = _limit_message(limit, unmet)
-    return finish(fun, jac, status, message, success=status == CONVERGED)
 
 
 def _unmet_rules(stop: StopRule, full_batch: bool, last_gnorm: float | None, first_gnorm: float | None,
-                 patience: _Patience) -> dict[str, str]:
+                 watched: str) -> dict[str, str]:
     """The convergence rules that were on when the budget ran out, each with how far it was from holding.
 
     ``last_gnorm`` is the gradient norm of the last update (the last one ``gtol`` and ``rgtol``
     tested; None when this run made none), ``first_gnorm`` the first one of the history (``rgtol``'s
     reference); for mini-batches, those of the gradient over all the rows (the last epoch's end, and
-    ``params0``), which ``rgtol`` tests there.
+    ``params0``), which ``rgtol`` tests there; ``watched``, what the ``tol`` rule watches (the loss or the
+    validation loss).
     """
     where = "at the last step" if full_batch else "over all the rows at the last epoch's end"
     seen = f"gradient norm {last_gnorm:.3g} {where}" if last_gnorm is not None else "no step made"
@@ -689,8 +796,8 @@ def _unmet_rules(stop: StopRule, full_batch: bool, last_gnorm: float | None, fir
                  if last_gnorm is not None and first_gnorm else "")
         unmet["rgtol"] = f"rgtol={stop.rgtol:g} not met ({seen}{ratio})"
     if stop.tol is not None:
-        unmet["tol"] = (f"tol={stop.tol:g} not met (the {patience.what} improved by more than tol within the last "
-                        f"{patience.n} epochs)")
+        unmet["tol"] = (f"tol={stop.tol:g} not met (the {watched} improved by more than tol within the last "
+                        f"{stop.n_iter_no_change} epochs)")
     return unmet
 
 
@@ -707,5 +814,14 @@ def _limit_message(limit: str, unmet: dict[str, str]) -> str:
         return (f"completed the {limit} asked for with no convergence rule on (gtol, rgtol and tol None): "
                 f"success needs one of them met")
     unit = limit.split()[-1]
-    return (f"stopped at the limit of {limit} with {'; '.join(unmet.values())}: allow more {unit}, "
-            f"raise the learning rate, or loosen {' or '.join(unmet)}")
+    return f"{limit_reached(limit, unmet)}: allow more {unit}, raise the learning rate, or loosen {' or '.join(unmet)}"
+
+
+def limit_reached(limit: str, unmet: dict[str, str]) -> str:
+    """What a spent budget left undone: the limit and the rules on and not met (``Result.unmet``), the facts
+    of the message of status 1 without its advice (an estimator gives its own).
+
+    >>> limit_reached("3 epochs", {"tol": "tol=0.001 not met (the loss improved by more than tol within the last 5 epochs)"})
+    'stopped at the limit of 3 epochs with tol=0.001 not met (the loss improved by more than tol within the last 5 epochs)'
+    """
+    return f"stopped at the limit of {limit} with {'; '.join(unmet.values())}"

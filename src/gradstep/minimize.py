@@ -40,7 +40,7 @@ from . import checkpoint as checkpoints
 from . import diagnostics
 from .backend import Array, device, isfinite_all, namespace, to_numpy
 from .history import History
-from .loop import Result, StepInfo, StopRule, run
+from .loop import Checkpointing, Result, StepInfo, StopRule, run
 from .objectives import FormulaObjective, FunctionObjective
 from .optim import GradientTransformation, make_optimizer
 
@@ -258,24 +258,25 @@ def minimize(
               "x0": x.tolist(), "steps": steps},
     )
     value_and_grad, x_start = _on_numpy(objective, x)
-    save, snapshot = None, None
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs checkpoint= (the file to go on from)")
-    if checkpoint is not None:
+    ck = checkpoints.CheckpointFile.of(checkpoint, checkpoint_every, resume)
+    saving, snapshot = None, None
+    if ck is not None:
         settings = {**history.meta, "tol": tol, "gtol": gtol,
                     "n_iter_no_change": n_iter_no_change, "grad": grad if isinstance(grad, (str, type(None)))
                     else getattr(grad, "__qualname__", repr(grad)), "clip_value": clip_value, "clip_norm": clip_norm,
                     "divergence": divergence, "record_params": record_params, "variables": list(names or [])}
-        if resume and os.path.exists(checkpoint):
-            history, snapshot = _restore(checkpoint, settings)
+        if ck.resumes():
+            history, snapshot = _restore(ck.path, settings)
 
         def save(snap: Any) -> None:
-            checkpoints.save(checkpoint, {"kind": "minimize", "settings": settings, "history": history,
-                                          "snapshot": snap})
+            checkpoints.save(ck.path, {"kind": "minimize", "settings": settings, "history": history,
+                                       "snapshot": snap})
+
+        saving = Checkpointing(save, ck.every)
 
     result = run(objective, x, transform, None, stop, history=history, callback=callback,
                  stable_lr=lambda: diagnostics.stable_lr_at(value_and_grad, x_start),
-                 checkpoint=save, checkpoint_every=checkpoint_every if save is not None else None, resume=snapshot)
+                 checkpoint=saving, resume=snapshot)
     if names is not None:
         result["variables"] = tuple(names)
     return result

@@ -142,6 +142,8 @@ def cli_words(message: str) -> str:
 
 
 CLI_WORDS = (
+    ("resume=True needs checkpoint= (the file to go on from)",
+     "--resume needs --checkpoint PATH (the checkpoint to go on from)"),
     ("for class labels use task='classification'", "for class labels use --model logistic (two classes) or "
                                                    "--model softmax (more)"),
     ("raise memory_budget", "give --memory SIZE"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
@@ -40,7 +40,10 @@ from .common import (
     warn,
     written,
 )
-from .stopping import NEVER, default_checkpoint, stoppable, stopped
+from .stopping import checkpoint_file, on_interruption, stoppable, stopped
+
+if TYPE_CHECKING:
+    from ..checkpoint import CheckpointFile
 
 MODELS = {"linear": ("LinearRegression", "regression"), "logistic": ("LogisticRegression", "classification"),
           "softmax": ("SoftmaxRegression", "classification")}
@@ -199,21 +202,9 @@ def fit(
     cls_name, task = MODELS[model]
     scale_kind = None if scale == "none" else scale
     files = files or []
-    streamed = (stream or chunk_rows is not None or scheduler is not None
-                or workers is not None or len(files) > 1 or any(f.is_dir() for f in files))
-    if resume and checkpoint is None:
-        fail("--resume needs --checkpoint PATH (the checkpoint to go on from)")
-    too_big = _too_big(files[0], memory) if not streamed and len(files) == 1 else None
-    if streamed or too_big:
-        if not files:
-            fail("streaming (--stream, --chunk-rows, --scheduler, --workers) needs a FILE, folder or files")
-        if dropna or fill is not None:
-            why = "--dropna and --fill are not available when streaming: clean the files first"
-            fail(f"{files[0]}: {too_big}; {why}, or give --memory SIZE to read it into memory" if too_big else why)
-        if too_big and not (quiet or as_json):
-            err.print(f"streaming {files[0].name}: {too_big} (--memory SIZE to read it into memory)", highlight=False,
-                      markup=False)
-        streamed = True
+    ck = checkpoint_file(checkpoint, checkpoint_every, resume)
+    streamed = _streamed(files, stream or chunk_rows is not None or scheduler is not None or workers is not None,
+                         memory, dropna or fill is not None, quiet or as_json)
     file = files[0] if files else None
     ds = None if streamed else load_data(file, dataset, target, _with_column(features, sample_weight), delimiter,
                                             dropna, fill, task=task, memory=memory)
@@ -232,9 +223,8 @@ def fit(
         from .stream import fit_streamed
 
         fit_streamed(est, files, target=target, features=names(features), delimiter=delimiter, chunk_rows=chunk_rows,
-                     buffer_rows=buffer_rows, scheduler=scheduler, workers=workers, checkpoint=checkpoint,
-                     checkpoint_every=checkpoint_every, resume=resume, history=history, as_json=as_json,
-                     quiet=quiet, summary={"model": model, "optimizer": optimizer, "batch_size": batch_size,
+                     buffer_rows=buffer_rows, scheduler=scheduler, workers=workers, checkpoint=ck,
+                     history=history, as_json=as_json, quiet=quiet, summary={"model": model, "optimizer": optimizer, "batch_size": batch_size,
                                                     "streamed": True}, sample_weight=sample_weight)
         return
     if getattr(ds, "task", task) != task:
@@ -250,7 +240,6 @@ def fit(
                      task, gtol)
     params["fit_intercept"] = not no_intercept
     from .. import models
-    from ..loop import INTERRUPTED, DivergenceError
     from ..objectives import Penalty
 
     try:
@@ -263,25 +252,7 @@ def fit(
     if warning and not as_json:
         warn(warning)
     t0 = time.perf_counter()
-    steps_per_epoch = -(-len(y) // min(batch_size or len(y), len(y)))
-    ck = checkpoint or default_checkpoint("fit")
-    files: list[Path] = []
-    with stoppable():
-        try:
-            with Progress(epochs * steps_per_epoch, f"fit {ds.name}", enabled=not (quiet or as_json)) as bar:
-                est.fit(X, y, sample_weight=weights, callback=bar, checkpoint=ck, checkpoint_every=checkpoint_every if checkpoint else NEVER,
-                        resume=resume)
-        except DivergenceError as e:
-            if history is not None:
-                _with_names(e.history, ds.feature_names).to_json(history)
-            fail(str(e), code=EXIT_DIVERGED)
-        except (ValueError, TypeError, FileNotFoundError) as e:
-            fail(cli_words(str(e)))
-        if history is not None:
-            _with_names(est.history_, ds.feature_names).to_json(history)
-            files.append(history)
-        if est.result_.status == INTERRUPTED:
-            stopped("fit", est.t_, ck, files)
+    files = _fit_in_memory(est, ds, X, y, weights, on_interruption(ck, "fit"), history, quiet or as_json)
     seconds = time.perf_counter() - t0
     common = {
         "data": ds.description, "features": list(ds.feature_names), "target": ds.target_name, "model": model,
@@ -294,6 +265,52 @@ def fit(
     }
     report = _regression if task == "regression" else _classification
     report(est, ds, X, y, common, files, plot, as_json, quiet)
+
+
+def _streamed(files: list[Path], asked: bool, memory: str | None, cleaning: bool, silent: bool) -> bool:
+    """Whether to stream the data: ``asked`` (``--stream``, ``--chunk-rows``, ``--scheduler``, ``--workers``),
+    several files or a folder, or one file too big for ``--memory`` (said on stderr unless ``silent``);
+    ``cleaning`` (``--dropna``, ``--fill``) is not available then."""
+    streamed = asked or len(files) > 1 or any(f.is_dir() for f in files)
+    too_big = _too_big(files[0], memory) if not streamed and len(files) == 1 else None
+    if not (streamed or too_big):
+        return False
+    if not files:
+        fail("streaming (--stream, --chunk-rows, --scheduler, --workers) needs a FILE, folder or files")
+    if cleaning:
+        why = "--dropna and --fill are not available when streaming: clean the files first"
+        fail(f"{files[0]}: {too_big}; {why}, or give --memory SIZE to read it into memory" if too_big else why)
+    if too_big and not silent:
+        err.print(f"streaming {files[0].name}: {too_big} (--memory SIZE to read it into memory)", highlight=False,
+                  markup=False)
+    return True
+
+
+def _fit_in_memory(est: Any, ds: Any, X: Any, y: np.ndarray, weights: np.ndarray | None, ck: CheckpointFile,
+                   history: Path | None, silent: bool) -> list[Path]:
+    """``est.fit`` on the rows in memory with a progress bar (unless ``silent``) and the checkpoint ``ck``; the
+    history written to ``history``; a divergence or a stop asked for ends the command. The files written."""
+    from ..loop import INTERRUPTED, DivergenceError
+
+    steps_per_epoch = -(-len(y) // min(est.batch_size or len(y), len(y)))
+    files: list[Path] = []
+    with stoppable():
+        try:
+            with Progress(est.epochs * steps_per_epoch, f"fit {ds.name}", enabled=not silent) as bar:
+                est.fit(X, y, sample_weight=weights, callback=bar, checkpoint=ck.path, checkpoint_every=ck.every,
+                        resume=ck.resume)
+        except DivergenceError as e:
+            if history is not None:
+                _with_names(e.history, ds.feature_names).to_json(history)
+            fail(str(e), code=EXIT_DIVERGED)
+        except (ValueError, TypeError, FileNotFoundError) as e:
+            fail(cli_words(str(e)))
+        if history is not None:
+            _with_names(est.history_, ds.feature_names).to_json(history)
+            files.append(history)
+        if est.result_.status == INTERRUPTED:
+            stopped("fit", est.t_, Path(ck.path), files)
+    return files
 
 
 def _with_names(history: Any, features: Any) -> Any:

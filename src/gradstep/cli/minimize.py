@@ -33,7 +33,7 @@ from .common import (
     schedule,
     written,
 )
-from .stopping import NEVER, default_checkpoint, stoppable, stopped
+from .stopping import checkpoint_file, on_interruption, stoppable, stopped
 
 
 def parse_formula(text: str, variables: str | None):
@@ -96,24 +96,22 @@ def minimize(
     parsed = parse_formula(formula, variables)
     positive_lr(lr)
     optimizer = plain_optimizer(optimizer)
-    if resume and checkpoint is None:
-        fail("--resume needs --checkpoint PATH (the checkpoint to go on from)")
-    ck = checkpoint or default_checkpoint("minimize")
+    ck = on_interruption(checkpoint_file(checkpoint, checkpoint_every, resume), "minimize")
     files: list[Path] = []
     with stoppable():
         try:
             res = run_minimize(formula, floats(x0, "--x0"), optimizer=optimizer, lr=schedule(schedule_spec, lr),
                                steps=steps, tol=optional_float(tol, "--tol"), gtol=optional_float(gtol, "--gtol"),
                                variables=list(parsed.variables), optimizer_params=optimizer_params(opt) or None,
-                               clip_value=clip_value, clip_norm=clip_norm, checkpoint=ck,
-                               checkpoint_every=checkpoint_every if checkpoint else NEVER, resume=resume)
+                               clip_value=clip_value, clip_norm=clip_norm, checkpoint=ck.path,
+                               checkpoint_every=ck.every, resume=ck.resume)
         except (TypeError, ValueError, FileNotFoundError) as e:
             fail(str(e))
         if history is not None:
             res.history.to_json(history)
             files.append(history)
         if res.status == INTERRUPTED:
-            stopped("minimize", res.nit, ck, files)
+            stopped("minimize", res.nit, Path(ck.path), files)
     if plot is not None:
         from .figures import formula_figures
 

@@ -16,13 +16,16 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.markup import escape
 
 from .. import interrupt
-from .common import err, fail
+from .common import cli_words, err, fail
+
+if TYPE_CHECKING:
+    from ..checkpoint import CheckpointFile
 
 
 @contextmanager
@@ -40,6 +43,25 @@ def default_checkpoint(command: str) -> Path:
 
 NEVER = 2**62
 """``checkpoint_every`` when only an interruption should write the checkpoint."""
+
+
+def checkpoint_file(checkpoint: Path | None, every: int, resume: bool) -> CheckpointFile | None:
+    """``--checkpoint``, ``--checkpoint-every`` and ``--resume`` as the library's one value
+    (:class:`gradstep.checkpoint.CheckpointFile`; None without ``--checkpoint``), its errors in the flags' words."""
+    from ..checkpoint import CheckpointFile
+
+    try:
+        return CheckpointFile.of(checkpoint, every, resume)
+    except ValueError as e:
+        fail(cli_words(str(e)))
+
+
+def on_interruption(ck: CheckpointFile | None, command: str) -> CheckpointFile:
+    """The checkpoint a run writes: ``ck``, or without ``--checkpoint`` :func:`default_checkpoint`, written only
+    when a signal stops the run."""
+    from ..checkpoint import CheckpointFile
+
+    return ck if ck is not None else CheckpointFile(default_checkpoint(command), NEVER)
 
 
 def resume_command(checkpoint: Path, argv: Sequence[str] | None = None) -> str:
@@ -84,8 +106,7 @@ class Session:
     def __init__(self, command: str, checkpoint: Path | None, resume: bool, settings: dict[str, Any]) -> None:
         from .. import checkpoint as checkpoints
 
-        if resume and checkpoint is None:
-            fail("--resume needs --checkpoint PATH (the checkpoint to go on from)")
+        checkpoint_file(checkpoint, NEVER, resume)   # --resume needs --checkpoint
         self.command, self.settings = command, settings
         self.path = checkpoint or default_checkpoint(command)
         self.explicit = checkpoint is not None
@@ -130,4 +151,5 @@ class Session:
                                      "current": current})
 
 
-__all__ = ["NEVER", "Session", "default_checkpoint", "resume_command", "stoppable", "stopped"]
+__all__ = ["NEVER", "Session", "checkpoint_file", "default_checkpoint", "on_interruption", "resume_command",
+           "stoppable", "stopped"]

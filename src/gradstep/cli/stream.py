@@ -13,14 +13,17 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.markup import escape
 from rich.table import Table
 
 from .common import EXIT_DIVERGED, brief, cli_words, err, fail, out, written
-from .stopping import NEVER, default_checkpoint, stoppable, stopped
+from .stopping import checkpoint_file, on_interruption, stoppable, stopped
+
+if TYPE_CHECKING:
+    from ..checkpoint import CheckpointFile
 
 
 class RowsProgress:
@@ -78,17 +81,15 @@ def open_source(files: list[Path], target: str | None, features: list[str] | Non
 
 def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: list[str] | None,
                  delimiter: str | None, chunk_rows: int | None, buffer_rows: int | None, scheduler: str | None,
-                 workers: int | None, checkpoint: Path | None, checkpoint_every: int, resume: bool,
-                 history: Path | None, as_json: bool, quiet: bool, summary: dict[str, Any],
-                 sample_weight: str | None = None) -> None:
+                 workers: int | None, checkpoint: CheckpointFile | Path | None, history: Path | None, as_json: bool,
+                 quiet: bool, summary: dict[str, Any], sample_weight: str | None = None, checkpoint_every: int = 1000,
+                 resume: bool = False) -> None:
     """Fit ``est`` on the rows of ``files`` and print the result (``sample_weight``: the column of
-    row weights, ``--sample-weight COLUMN``)."""
-    from ..data.readers import DataError
-    from ..data.stream import ObservedRows
-    from ..loop import INTERRUPTED, DivergenceError
+    row weights, ``--sample-weight COLUMN``). ``checkpoint``: what :func:`~gradstep.cli.stopping.checkpoint_file`
+    made of the flags, or the file, with ``checkpoint_every`` and ``resume`` (``--checkpoint-every``, ``--resume``)."""
+    from ..checkpoint import CheckpointFile
 
-    if resume and checkpoint is None:
-        fail("--resume needs --checkpoint PATH (the checkpoint to go on from)")
+    ck = checkpoint if isinstance(checkpoint, CheckpointFile) else checkpoint_file(checkpoint, checkpoint_every, resume)
     dask = scheduler is not None or workers is not None
     cluster = contextlib.nullcontext()
     if dask:
@@ -104,27 +105,7 @@ def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: l
         passes = 1 + int(est.epochs) if est.batch_size is not None else 1
         bar = RowsProgress(None if n is None else n * passes, f"fit {files[0].name}", enabled=not (quiet or as_json))
         t0 = time.perf_counter()
-        ck = checkpoint or default_checkpoint("fit")
-        files_written: list[Path] = []
-        with stoppable():
-            try:
-                est.fit_stream(ObservedRows(source, bar), sample_weight=sample_weight, buffer_rows=buffer_rows,
-                               checkpoint=str(ck),
-                               checkpoint_every=checkpoint_every if checkpoint is not None else NEVER, resume=resume)
-            except DivergenceError as e:
-                bar.close()
-                if history is not None:
-                    e.history.to_json(history)
-                fail(str(e), code=EXIT_DIVERGED)
-            except (DataError, ValueError, TypeError, FileNotFoundError, ImportError) as e:
-                bar.close()
-                fail(cli_words(str(e)))
-            bar.close()
-            if history is not None:
-                est.history_.to_json(history)
-                files_written.append(history)
-            if est.result_.status == INTERRUPTED:
-                stopped("fit", est.t_, ck, files_written)
+        files_written = _fit_rows(est, source, bar, sample_weight, buffer_rows, on_interruption(ck, "fit"), history)
         seconds = time.perf_counter() - t0
     rows = int(est.history_.meta["n_samples"])   # all the rows (training and held-out)
     summary.update(
@@ -134,7 +115,7 @@ def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: l
         lr=est.lr_ if isinstance(est.lr_, (int, float)) or est.lr_ is None else str(est.lr_),
         epochs_run=est.n_iter_, steps=est.t_, success=bool(est.result_.success), message=est.result_.message,
         loss_value=est.result_.fun, coef=est.coef_, intercept=est.intercept_, seconds=seconds,
-        checkpoint=str(checkpoint) if checkpoint else None, files=[str(p) for p in files_written],
+        checkpoint=str(ck.path) if ck is not None else None, files=[str(p) for p in files_written],
     )
     names = [*map(str, est.feature_names_in_), "intercept"]
     gd = np.append(np.ravel(est.coef_), np.ravel(est.intercept_))
@@ -165,6 +146,36 @@ def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: l
               + (f", relative distance to the closed form {summary['relative_error_to_closed_form']:.3g}"
                  if cf is not None else ""), highlight=False)
     written(files_written, quiet)
+
+
+def _fit_rows(est: Any, source: Any, bar: RowsProgress, sample_weight: str | None, buffer_rows: int | None,
+              ck: CheckpointFile, history: Path | None) -> list[Path]:
+    """``est.fit_stream`` on the rows of ``source``, counted by ``bar``, with the checkpoint ``ck``; the history
+    written to ``history``; a divergence, bad data or a stop asked for ends the command. The files written."""
+    from ..data.readers import DataError
+    from ..data.stream import ObservedRows
+    from ..loop import INTERRUPTED, DivergenceError
+
+    files: list[Path] = []
+    with stoppable():
+        try:
+            est.fit_stream(ObservedRows(source, bar), sample_weight=sample_weight, buffer_rows=buffer_rows,
+                           checkpoint=str(ck.path), checkpoint_every=ck.every, resume=ck.resume)
+        except DivergenceError as e:
+            bar.close()
+            if history is not None:
+                e.history.to_json(history)
+            fail(str(e), code=EXIT_DIVERGED)
+        except (DataError, ValueError, TypeError, FileNotFoundError, ImportError) as e:
+            bar.close()
+            fail(cli_words(str(e)))
+        bar.close()
+        if history is not None:
+            est.history_.to_json(history)
+            files.append(history)
+        if est.result_.status == INTERRUPTED:
+            stopped("fit", est.t_, Path(ck.path), files)
+    return files
 
 
 def _with_weights(features: list[str] | None, sample_weight: str | None) -> list[str] | None:

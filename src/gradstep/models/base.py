@@ -28,12 +28,14 @@ from sklearn.utils.validation import (
 )
 
 from .. import backend, diagnostics
+from .. import checkpoint as checkpoints
 from ..data.batching import Batches, resolve_seed
 from ..history import History
 from ..loop import (
     DIVERGED,
     INTERRUPTED,
     MAX_ITER,
+    Checkpointing,
     DivergenceError,
     EpochRunner,
     EpochSteps,
@@ -42,6 +44,7 @@ from ..loop import (
     StepInfo,
     StopRule,
     every_step,
+    limit_reached,
     run,
 )
 from ..objectives import PENALTIES, Penalty
@@ -314,10 +317,10 @@ class GradientDescentModel(BaseEstimator):
         return Xc, y, self._placement.put(Y, dtype), self._placement.put(w, dtype)
 
     def _descend(self, X: Any, Y: Any, w: Any, y_raw: np.ndarray, *, epochs: int,
-                 tol: float | None, early_stopping: bool, callback: Callable | None, checkpoint: Any = None,
-                 checkpoint_every: int | None = None, resume: Any = None,
-                 description: Callable[[], str] | str | None = None) -> Result:
-        """One call of the loop on rows in memory, from the current state (``self._theta``, ...)."""
+                 tol: float | str | None, early_stopping: bool, callback: Callable | None,
+                 checkpoint: Checkpointing | None = None, resume: Snapshot | None = None) -> Result:
+        """One call of the loop on rows in memory, from the current state (``self._theta``, ...), or from
+        ``resume``; ``checkpoint``: the loop's (:meth:`_checkpointing`)."""
         validation = None
         if early_stopping:
             from sklearn.model_selection import train_test_split
@@ -339,13 +342,12 @@ class GradientDescentModel(BaseEstimator):
                          validation=validation, explain=explain,
                          compile=lambda: self._compiled_epochs(batches, callback),
                          epoch_metrics=self._epoch_metrics(batches.data, validation), checkpoint=checkpoint,
-                         checkpoint_every=checkpoint_every, resume=resume, data_description=description)
+                         resume=resume)
 
-    def _run(self, objective: Any, batches: Any, *, epochs: int, tol: float | None, callback: Callable | None,
+    def _run(self, objective: Any, batches: Any, *, epochs: int, tol: float | str | None, callback: Callable | None,
              validation: tuple | None, explain: Callable[[], float | None],
              compile: Callable[[], EpochRunner | None], epoch_metrics: Callable | None = None,
-             checkpoint: Any = None, checkpoint_every: int | None = None, resume: Any = None,
-             data_description: Callable[[], str] | str | None = None) -> Result:
+             checkpoint: Checkpointing | None = None, resume: Snapshot | None = None) -> Result:
         """The loop on ``batches`` from the current state; the fitted attributes from its result."""
         self.tol_, self.gtol_ = self._rules(tol, validation is not None)
         stop = StopRule(max_epochs=epochs, tol=self.tol_, n_iter_no_change=self.n_iter_no_change,
@@ -362,19 +364,10 @@ class GradientDescentModel(BaseEstimator):
 
         both.every_step = any(every_step(c) for c in callbacks)  # type: ignore[attr-defined]
 
-        save = None
-        if checkpoint is not None:
-            from .. import checkpoint as checkpoints
-
-            def save(snapshot: Snapshot) -> None:
-                described = data_description() if callable(data_description) else data_description
-                checkpoints.save(checkpoint, {"model": self, "snapshot": snapshot, "data": described})
-
         result = run(objective, self._theta, transform, batches, stop, history=self.history_,
                      state=self._state, callback=both if callbacks else None, stable_lr=explain,
                      validation=validation, start_epoch=self._epochs_done,
-                     epoch_metrics=epoch_metrics, epoch_runner=compiled,
-                     checkpoint=save, checkpoint_every=checkpoint_every, resume=resume)
+                     epoch_metrics=epoch_metrics, epoch_runner=compiled, checkpoint=checkpoint, resume=resume)
         if result.status == DIVERGED:
             raise DivergenceError(result.message, self.history_.n_steps, self.history_.lr[-1] if self.history_.n_steps
                                   else np.nan, result.fun, self.history_.meta.get("stable_lr"), self.history_)
@@ -567,17 +560,14 @@ class GradientDescentModel(BaseEstimator):
 
             return self.fit_stream(DaskRows(X, y), callback=callback, checkpoint=checkpoint,
                                    checkpoint_every=checkpoint_every, resume=resume)
-        if resume and checkpoint is None:
-            raise ValueError("resume=True needs checkpoint= (the file to go on from)")
+        ck = checkpoints.CheckpointFile.of(checkpoint, checkpoint_every, resume)
         penalty = self._check_hyper()
         warm = self.warm_start and hasattr(self, "_theta") and coef_init is None and intercept_init is None
         X, y_raw, Y, w = self._prepare(X, y, reset=not warm, sample_weight=sample_weight)
-        description, snapshot = None, None
-        if checkpoint is not None:   # a checkpoint resumes only on the same rows, weights and start; the data
-            # are hashed when a checkpoint is written or read, not for a run that never saves one
-            description = functools.cache(lambda: _fingerprint(X, Y, w, coef_init, intercept_init))
-            if resume and os.path.exists(checkpoint):
-                snapshot = self._restore(checkpoint, description())
+        # a checkpoint resumes only on the same rows, weights and start; the data are hashed when a
+        # checkpoint is written or read, not for a run that never saves one
+        description = functools.cache(lambda: _fingerprint(X, Y, w, coef_init, intercept_init))
+        snapshot = self._restore(ck.path, description()) if ck is not None and ck.resumes() else None
         from .. import faults
 
         if not warm and snapshot is None:
@@ -585,8 +575,8 @@ class GradientDescentModel(BaseEstimator):
             faults.check_data(self, X, Y, penalty)  # overflow (error); scales, constant and dependent columns
             self._start(X, Y, w, penalty, coef_init, intercept_init)
         result = self._descend(X, Y, w, y_raw, epochs=int(self.epochs), tol=self.tol,
-                               early_stopping=bool(self.early_stopping), callback=callback, checkpoint=checkpoint,
-                               checkpoint_every=checkpoint_every, resume=snapshot, description=description)
+                               early_stopping=bool(self.early_stopping), callback=callback,
+                               checkpoint=self._checkpointing(ck, description), resume=snapshot)
         self._warn_unconverged(result)
         if result.status != INTERRUPTED:
             faults.check_fit(self, X, Y, w, result)  # separable classes; a tol stop far from the optimum
@@ -597,7 +587,7 @@ class GradientDescentModel(BaseEstimator):
         rule (``tol``, ``gtol``) was on, naming what to change; a run with every rule off did what it was asked."""
         if result.status == MAX_ITER and (self.tol_ is not None or self.gtol_ is not None):
             # the loop's facts (its rgtol is the estimators' gtol), then the estimator's own advice
-            said = result.message.split(": allow more")[0].replace("rgtol", "gtol")
+            said = limit_reached(f"{result.nepoch} epochs", result.unmet).replace("rgtol", "gtol")
             warnings.warn(f"{type(self).__name__} did not converge: {said}; {self._advice()}", ConvergenceWarning,
                           stacklevel=3)
 
@@ -702,16 +692,15 @@ class GradientDescentModel(BaseEstimator):
         source = _open_stream(source, target, features, sample_weight, chunk_rows)
         penalty = self._check_hyper()
         self._check_streamable()
-        if resume and checkpoint is None:
-            raise ValueError("resume=True needs checkpoint= (the file to go on from)")
+        ck = checkpoints.CheckpointFile.of(checkpoint, checkpoint_every, resume)
         column = _weight_column(source, sample_weight)
         buffer_rows = buffer_rows or BUFFER_ROWS
         # what the batches depend on besides the settings: a checkpoint resumes only on the same
         description = (f"{getattr(source, 'description', type(source).__name__)} (shuffle buffer {buffer_rows} rows"
                        + (f", sample weights {sample_weight!r})" if sample_weight is not None else ")"))
         snapshot = None
-        if resume and checkpoint is not None and os.path.exists(checkpoint):
-            snapshot = self._restore(checkpoint, description)
+        if ck is not None and ck.resumes():
+            snapshot = self._restore(ck.path, description)
         else:
             self._start_stream(source, penalty, column)
         train, validation = self._stream_split(source)
@@ -731,8 +720,7 @@ class GradientDescentModel(BaseEstimator):
         result = self._run(ChunkedObjective(self._objective_), batches, epochs=int(self.epochs), tol=self.tol,
                            callback=callback, validation=validation, explain=explain,
                            compile=lambda: self._compiled_stream(batches, callback),
-                           checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=snapshot,
-                           data_description=description)
+                           checkpoint=self._checkpointing(ck, description), resume=snapshot)
         self._warn_unconverged(result)
         return self
 
@@ -790,10 +778,21 @@ class GradientDescentModel(BaseEstimator):
             held = StreamData(SplitRows(source, self._split, held=True), self._stream_prepare())
         return SplitRows(source, self._split, held=False), held
 
+    def _checkpointing(self, ck: checkpoints.CheckpointFile | None, description: Callable[[], str] | str) -> Checkpointing | None:
+        """The loop's checkpointing for ``ck``: the estimator, the loop's snapshot and what the data are
+        (``description``, or what it returns, asked only when saving), saved to ``ck.path`` every
+        ``ck.every`` updates; :meth:`_restore` reads them back."""
+        if ck is None:
+            return None
+
+        def save(snapshot: Snapshot) -> None:
+            described = description() if callable(description) else description
+            checkpoints.save(ck.path, {"model": self, "snapshot": snapshot, "data": described})
+
+        return Checkpointing(save, ck.every)
+
     def _restore(self, path: str | os.PathLike, description: str) -> Snapshot:
         """The fitted state saved in the checkpoint ``path`` (after checking it is this run's), and its snapshot."""
-        from .. import checkpoint as checkpoints
-
         saved = checkpoints.load(path)
         model = saved["model"]
         if type(model) is not type(self):
