@@ -939,7 +939,7 @@ def _boundary_figure(X: Any, y: Any, feature_names: Sequence[str] | None, class_
                         vmax=n_classes - 0.5, origin="lower", extent=tuple(box.ravel()), aspect="auto",
                         interpolation="nearest", gid="regions")
     handles = []
-    for c, name in enumerate(names):
+    for c in range(len(names)):
         mine = y == c
         points = ax.scatter(X[mine, 0], X[mine, 1], s=24, color=f"C{c % 10}", edgecolors="black", linewidths=0.5,
                             marker=PATH_MARKERS[c % len(PATH_MARKERS)], gid=f"data:{c}")

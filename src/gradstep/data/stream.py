@@ -242,7 +242,7 @@ class ParquetRows:
         m, d = batch.num_rows, self.n_features
         X = np.empty((m, d), dtype=np.float64)
         cols = []
-        for j, name in enumerate(self._columns):
+        for j in range(len(self._columns)):
             col = batch.column(j)
             if pa.types.is_dictionary(col.type):
                 col = pc.cast(col, col.type.value_type)
@@ -642,5 +642,5 @@ def _add(a: Any, b: Any) -> Any:
     return a + b
 
 
-__all__ = ["BUFFER_ROWS", "CHUNK_ROWS", "CsvRows", "ObservedRows", "ParquetRows", "RowSource", "StreamBatches", "StreamData",
-           "open_rows", "sequential_map_reduce"]
+__all__ = ["BUFFER_ROWS", "CHUNK_ROWS", "CsvRows", "ObservedRows", "ParquetRows", "RowSource", "StreamBatches",
+           "StreamData", "open_rows", "sequential_map_reduce"]

@@ -629,7 +629,8 @@ def create_app() -> FastAPI:
         return await _bounded(fit, req, slots)
 
     @app.post("/api/upload", responses=REFUSALS)
-    async def api_upload(file: Annotated[UploadFile, File(description="A CSV with two columns: x, y")]) -> dict[str, Any]:
+    async def api_upload(
+            file: Annotated[UploadFile, File(description="A CSV with two columns: x, y")]) -> dict[str, Any]:
         """Points from an uploaded CSV of two columns (at most 1 MB and 5000 rows)."""
         data = await file.read(LIMITS["upload_bytes"] + 1)
         return await _bounded(points_from_csv, data, slots)
