@@ -74,7 +74,8 @@ def cli_rows(folder: Path) -> list[tuple[str, str, str]]:
         text = (r.stderr or r.stdout).strip().splitlines()
         first = next((t for t in text if t.startswith("error:")),
                      next((t for t in text if t.strip() and not t.startswith("Traceback")), ""))
-        shown = " ".join(["gradstep", *[a if len(a) < 40 else a[:37] + "..." for a in argv]]).replace(str(folder) + "/", "")
+        shown = " ".join(["gradstep", *[a if len(a) < 40 else a[:37] + "..." for a in argv]])
+        shown = shown.replace(str(folder) + "/", "")
         rows.append((label + f" (`{shown}`)", f"exit {r.returncode}", first.replace(str(folder) + "/", "")))
     return rows
 

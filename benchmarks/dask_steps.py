@@ -18,8 +18,9 @@ the rows: :math:`X^\top (X w - y) / n`) and :class:`~gradstep.LogisticRegression
 A step's time is ``(t(E) - t(1)) / (E - 1)`` with ``t(E)`` the median wall time of a fit of ``E``
 full-batch epochs (one step each): fixed costs (the summary pass, the learning rate, start-up)
 cancel. The learning rates are fixed (below ``2/L`` for these rows), so every contender makes the
-same steps; *coef rel diff* is the fitted coefficients' relative distance from numpy's. The *round trip* column is the median time of a ``map_reduce`` that does nothing on the
-blocks: the floor of a cluster step. Nothing here asserts a speed.
+same steps; *coef rel diff* is the fitted coefficients' relative distance from numpy's. The
+*round trip* column is the median time of a ``map_reduce`` that does nothing on the blocks: the
+floor of a cluster step. Nothing here asserts a speed.
 """
 
 from __future__ import annotations

@@ -38,7 +38,8 @@ fastest of ``--repeat`` fits (``time.perf_counter`` around ``fit``; the first fi
 Numba's compilation, so ``--quick`` times include it) and the warnings each fit raised. Then it
 says whether each "Done when" criterion of the issue "Defaults that reach the optimum, and L1
 that gives exact zeros" holds. (digits has 3 pixel columns that are 0 in every image: their 3 × 10
-coefficients stay 0 for every solver, hence its 30 zeros.) Nothing here asserts: a fit that warns or fails is a row that says so.
+coefficients stay 0 for every solver, hence its 30 zeros.) Nothing here asserts: a fit that warns
+or fails is a row that says so.
 """
 
 from __future__ import annotations
@@ -231,9 +232,10 @@ def _y(p: Problem) -> np.ndarray:
 
 
 def run_case(c: Case, quick: bool, repeat: int) -> list[dict[str, Any]]:
-    import gradstep
     from sklearn.linear_model import ElasticNet, Lasso, SGDClassifier, SGDRegressor
     from sklearn.linear_model import LogisticRegression as SkLogistic
+
+    import gradstep
 
     p = load_problem(c)
     n, y = p.X.shape[0], _y(p)
@@ -361,8 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     repeat = args.repeat or (1 if args.quick else 3)
 
-    import gradstep
     import sklearn
+
+    import gradstep
 
     machine = {"cpu_count": os.cpu_count(), "platform": platform.platform(), "processor": platform.machine(),
                "python": platform.python_version()}

@@ -322,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         notes = ", ".join(f"{k.replace('_', ' ')} {r[k]:.3g}" for k in ("rows_read_per_row", "accuracy_gap") if k in r)
         ratio = f"{r['ratio']:.2f}" if r.get("ratio") is not None else ""
-        print(f"| {r['case']} | {r['size']} | {r['seconds']:.2f} | {r['peak_mb']:.0f} | {r['code']} | {ratio} | {notes} |")
+        print(f"| {r['case']} | {r['size']} | {r['seconds']:.2f} | {r['peak_mb']:.0f} | {r['code']} | {ratio} "
+              f"| {notes} |")
     g = growth(rows, sizes, files)
     if g:
         print(f"gd peak RSS grew {g['rss_growth_mb']:.0f} MB for {g['data_growth_mb']:.0f} MB more data: "

@@ -167,7 +167,8 @@ def measure(n: int, ds: Sequence[int], device: torch.device, repeat: int, warmup
 
 def table(rows: Sequence[Row], n: int) -> str:
     """The rows as a plain fixed-width text table."""
-    head = f"{'kernel':<20} {'dtype':<8} {'d':>5} {'X MB':>9} {'time ms':>10} {'GB/s':>9} {'of copy':>8} {'grad rel err':>13}"
+    head = (f"{'kernel':<20} {'dtype':<8} {'d':>5} {'X MB':>9} {'time ms':>10} {'GB/s':>9} {'of copy':>8} "
+            f"{'grad rel err':>13}")
     lines = [head, "-" * len(head)]
     for r in rows:
         mb = n * r.d * (4 if r.dtype == "float32" else 8) / 1e6
@@ -190,7 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         default="cuda" if torch.cuda.is_available() else "cpu",
                         help="where to run (default: cuda if available, else cpu)")
     parser.add_argument("--n", type=int, default=1_000_000, help="rows of X (default 1000000)")
-    parser.add_argument("--d", type=int, nargs="+", default=[20, 100], help="columns of X, one or more (default 20 100)")
+    parser.add_argument("--d", type=int, nargs="+", default=[20, 100],
+                        help="columns of X, one or more (default 20 100)")
     parser.add_argument("--repeat", type=int, default=20, help="timed runs per kernel; the median is reported")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs before timing")
     parser.add_argument("--threads", type=int, default=None,

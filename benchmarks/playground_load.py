@@ -168,7 +168,8 @@ BAD: dict[str, tuple[int, Callable[[random.Random], Request]]] = {   # kind: (th
     "body_50mb": (413, lambda rng: Request("body_50mb", "POST", "/api/fit", _big_body(),
                                            {"content-type": "application/json"})),
     "malformed_json": (422, lambda rng: Request("malformed_json", "POST", rng.choice(["/api/run", "/api/fit"]),
-                                                b'{"formula": "x**2", "x0": [1, ', {"content-type": "application/json"})),
+                                                b'{"formula": "x**2", "x0": [1, ',
+                                                {"content-type": "application/json"})),
     "slow": (408, lambda rng: _json("slow", "/api/run", {"formula": SLOW_FORMULA, "x0": [0.3, 0.2], "steps": 10_000,
                                                          "optimizers": [{"name": "gd", "lr": 1e-6}] * 4})),
 }
@@ -196,7 +197,8 @@ def plan(n: int, seed: int = 0, kinds: set[str] | None = None, scale: float = 1.
         counts[k] = round(rest * NORMAL_SHARE[k] / share)
     if normal:   # rounding: the first normal kind takes up the difference
         counts[normal[0]] += n - sum(counts.values())
-    reqs = [NORMAL[k](rng, scale) if k in NORMAL else BAD[k][1](rng) for k in sorted(counts) for _ in range(max(0, counts[k]))]
+    reqs = [NORMAL[k](rng, scale) if k in NORMAL else BAD[k][1](rng)
+            for k in sorted(counts) for _ in range(max(0, counts[k]))]
     rng.shuffle(reqs)
     return reqs[:n]
 
@@ -441,7 +443,8 @@ def summarise(reqs: list[Request], results: list[Result], duration: float, concu
         "bad_not_4xx": [{"kind": k, **u} for k, v in kinds.items() if k in BAD for u in v["unexpected"]
                         if not (u["status"] is not None and 400 <= u["status"] < 500)],
         "probes": {"count": len(probes), "failed": sum(status != 200 for _, status in probes),
-                   "p50": percentile(probe_lat, 50), "p99": percentile(probe_lat, 99), "max": max(probe_lat, default=None)},
+                   "p50": percentile(probe_lat, 50), "p99": percentile(probe_lat, 99),
+                   "max": max(probe_lat, default=None)},
         "rss": {"baseline": baseline, "peak": peak, "after": after, "growth": peak - baseline},
         "server_alive": alive,
     }
@@ -462,7 +465,8 @@ def table(res: dict[str, Any]) -> str:
              f"{'max ms':>8}{'errors':>7}{'unexpected':>11}")]
     for kind, k in res["kinds"].items():
         statuses = " ".join(f"{s}:{n}" for s, n in k["statuses"].items()) or "-"
-        lines.append(f"{kind:<15}{k['planned']:>5}{k['expected']:>7}  {statuses:<26}{_ms(k['p50']):>8}{_ms(k['p95']):>8}"
+        lines.append(f"{kind:<15}{k['planned']:>5}{k['expected']:>7}  {statuses:<26}"
+                     f"{_ms(k['p50']):>8}{_ms(k['p95']):>8}"
                      f"{_ms(k['p99']):>8}{_ms(k['max']):>8}{k['connection_errors'] + k['server_errors']:>7}"
                      f"{k['unexpected_count']:>11}")
     p, m = res["probes"], res["rss"]

@@ -72,7 +72,8 @@ def child(args: argparse.Namespace) -> None:
     before = peak_mb()
     model = LinearRegression(batch_size=1, lr=0.001, epochs=args.epochs, tol=None, random_state=0,
                              record_params=args.record)
-    kw = {"checkpoint": args.checkpoint, "checkpoint_every": args.every, "resume": args.resume} if args.checkpoint else {}
+    kw = ({"checkpoint": args.checkpoint, "checkpoint_every": args.every, "resume": args.resume}
+          if args.checkpoint else {})
     print(json.dumps({"event": "fitting", "time": time.time()}), flush=True)
     t0 = time.perf_counter()
     if args.graceful:
@@ -83,7 +84,8 @@ def child(args: argparse.Namespace) -> None:
     seconds = time.perf_counter() - t0
     h = model.history_
     out = {"event": "done", "time": time.time(), "seconds": seconds, "peak_before_mb": before,
-           "peak_after_mb": peak_mb(), "loop_seconds": sum(loop_seconds), "steps": h.n_steps, "param_rows": 0 if h.params is None else len(h.params),
+           "peak_after_mb": peak_mb(), "loop_seconds": sum(loop_seconds), "steps": h.n_steps,
+           "param_rows": 0 if h.params is None else len(h.params),
            "status": model.result_.status}
     if args.save:
         np.savez(args.save, coef=model.coef_, intercept=model.intercept_, loss=h.loss, params=h.params,
@@ -113,7 +115,8 @@ def memory(rows: int) -> None:
     for record in ("thinned", "all", "none"):
         r = lines(spawn(rows, "--epochs", "5", "--record", record))[-1]
         print(f"memory  record_params={record!r:10} {r['steps']} steps, {r['param_rows']} parameter rows: peak RSS "
-              f"{r['peak_before_mb']:.0f} MB -> {r['peak_after_mb']:.0f} MB (+{r['peak_after_mb'] - r['peak_before_mb']:.0f} MB;"
+              f"{r['peak_before_mb']:.0f} MB -> {r['peak_after_mb']:.0f} MB "
+              f"(+{r['peak_after_mb'] - r['peak_before_mb']:.0f} MB;"
               f" data {data_mb:.0f} MB), fit {r['seconds']:.2f} s (descent {r['loop_seconds']:.2f} s)")
 
 

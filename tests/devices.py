@@ -11,7 +11,8 @@ import torch
 
 CUDA = pytest.param(
     "cuda",
-    marks=[pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")],
+    marks=[pytest.mark.cuda,
+           pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")],
     id="cuda",
 )
 TORCH_DEVICES = ["cpu", CUDA]

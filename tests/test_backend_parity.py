@@ -33,10 +33,16 @@ from numpy.testing import assert_allclose, assert_array_equal
 from gradstep import backend
 from gradstep.backend import namespace
 from gradstep.data.batching import Batches
-from gradstep.loop import Result, StopRule, run
 from gradstep.expression import parse
-from gradstep.objectives import (FormulaObjective, FunctionObjective, LogisticLoss, Penalty, SoftmaxCrossEntropy,
-                                 SquaredError)
+from gradstep.loop import Result, StopRule, run
+from gradstep.objectives import (
+    FormulaObjective,
+    FunctionObjective,
+    LogisticLoss,
+    Penalty,
+    SoftmaxCrossEntropy,
+    SquaredError,
+)
 from gradstep.optim import OPTIMIZERS, chain, clip_by_norm, momentum
 
 STEPS = 100

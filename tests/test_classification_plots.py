@@ -22,8 +22,6 @@ from gradstep import plots
 
 from figure_checks import SIZE, check_png, drawn
 
-
-
 # --- fits ------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

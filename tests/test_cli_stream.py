@@ -18,8 +18,8 @@ from gradstep import LinearRegression, LogisticRegression
 
 
 def gradstep(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gradstep.cli", *map(str, args)], capture_output=True, text=True, check=False,
-                          timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "gradstep.cli", *map(str, args)], capture_output=True, text=True,
+                          check=False, timeout=timeout)
 
 
 def frame(n: int = 240, seed: int = 0) -> pd.DataFrame:

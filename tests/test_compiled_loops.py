@@ -245,7 +245,7 @@ def test_partial_fit_over_chunks_continues_either_path_exactly(kind, settings):
             assert model.history_.meta["compiled"] is on
         runs[switches] = model
     reference = runs[(False, False)]
-    for switches, model in runs.items():
+    for model in runs.values():
         np.testing.assert_allclose(model.history_.params, reference.history_.params, rtol=1e-12, atol=0)
         np.testing.assert_allclose(model.history_.loss, reference.history_.loss, rtol=1e-12, atol=0)
         np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-12, atol=0)  # the averaged iterate

@@ -16,11 +16,12 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from devices import TORCH_DEVICES
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 
 from gradstep import LinearRegression, LogisticRegression, SoftmaxRegression
+
+from devices import TORCH_DEVICES
 
 TOL = {torch.float64: {"rtol": 1e-12, "atol": 1e-14}, torch.float32: {"rtol": 1e-5, "atol": 1e-6}}
 MODES = {"full": None, "mini16": 16, "per-sample": 1}
@@ -76,8 +77,8 @@ def _close(torch_value, numpy_value, dtype) -> None:
 @pytest.mark.parametrize("kind", MODELS)
 def test_tensor_input_takes_the_numpy_path(kind, mode, optimizer, device):
     X, y = _data(kind)
-    params = {"optimizer": optimizer, "batch_size": MODES[mode], "epochs": EPOCHS_FOR_100_STEPS[mode], "tol": None, "random_state": 5,
-                  "scale": "standard", "penalty": "l2", "alpha": 0.01, "clip_norm": 5.0}
+    params = {"optimizer": optimizer, "batch_size": MODES[mode], "epochs": EPOCHS_FOR_100_STEPS[mode], "tol": None,
+              "random_state": 5, "scale": "standard", "penalty": "l2", "alpha": 0.01, "clip_norm": 5.0}
     ref = MODELS[kind](**params).fit(X, y)
     est = MODELS[kind](**params).fit(_t(X, device), _t(y, device))
     assert est.history_.n_steps == ref.history_.n_steps == 100

@@ -20,8 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audit import audited, besides_ast_parse
-from cost import Reference
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -34,6 +32,9 @@ from gradstep.expression import (
     FormulaError,
     parse,
 )
+
+from audit import audited, besides_ast_parse
+from cost import Reference
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -206,7 +207,7 @@ def test_importing_the_module_does_not_import_sympy():
 
 def test_successful_parse_and_evaluate_do_not_exec():
     # warm up: the first use imports sympy (imports run code objects)
-    parse("sigmoid(x) + softplus(x) + abs(sqrt(x)) + log10(x) + log2(x) + asin(x) + x**y").latex
+    _ = parse("sigmoid(x) + softplus(x) + abs(sqrt(x)) + log10(x) + log2(x) + asin(x) + x**y").latex
     text = "(1 - u)**2 + 100*(w - u**2)**2 + sigmoid(u) + abs(sqrt(w)) + atan(u)"
     with audited() as events:
         f = parse(text)

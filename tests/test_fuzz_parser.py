@@ -26,22 +26,23 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import itertools
 import math
 import os
 import re
-import itertools
 import string
 import time
 import warnings
 
 import numpy as np
 import pytest
-from audit import audited, besides_ast_parse
-from cost import Reference, cpu
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gradstep.expression import FUNCTIONS, MAX_LENGTH, Formula, FormulaError, parse
+
+from audit import audited, besides_ast_parse
+from cost import Reference, cpu
 
 SCALE = float(os.environ.get("GRADSTEP_FUZZ_SCALE", "1"))   # fuzz/count.py runs more cases
 HANGS: list[str] = []   # cases over the bound

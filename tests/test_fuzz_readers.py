@@ -33,12 +33,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cost import Reference, cpu
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gradstep.data.datasets import Dataset
 from gradstep.data.readers import DataError, read_csv, read_table
+
+from cost import Reference, cpu
 
 SCALE = float(os.environ.get("GRADSTEP_FUZZ_SCALE", "1"))   # fuzz/count.py runs more cases
 HANGS: list[str] = []   # cases over the bound

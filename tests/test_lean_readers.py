@@ -19,8 +19,7 @@ from typer.testing import CliRunner
 
 import gradstep.data.readers as readers
 from gradstep.cli import app
-from gradstep.data.readers import DataError, read_table
-from gradstep.data.readers import arrow_csv, parquet
+from gradstep.data.readers import DataError, arrow_csv, parquet, read_table
 
 N = 203  # rows: not a multiple of the block size
 

@@ -133,7 +133,8 @@ def test_callback_can_stop_the_run():
 def test_transform_chain_and_schedule_are_accepted():
     from gradstep.optim.schedules import step
 
-    res = minimize("x**2", [10.0], optimizer=chain(clip_by_value(1.0), sgd(lr=step(0.5, step_size=2, gamma=0.5))), steps=4)
+    res = minimize("x**2", [10.0], optimizer=chain(clip_by_value(1.0), sgd(lr=step(0.5, step_size=2, gamma=0.5))),
+                   steps=4)
     # gradient 20, 19, ... clipped to 1; lr 0.5, 0.5, 0.25, 0.25
     np.testing.assert_allclose(res.history.path.ravel(), [10.0, 9.5, 9.0, 8.75, 8.5])
     np.testing.assert_allclose(res.history.lr, [0.5, 0.5, 0.25, 0.25])

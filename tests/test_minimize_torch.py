@@ -10,10 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from devices import TORCH_DEVICES
 from numpy.testing import assert_allclose
 
 from gradstep import minimize
+
+from devices import TORCH_DEVICES
 
 ROSENBROCK = "(1 - x)**2 + 100*(y - x**2)**2"
 DTYPES = [pytest.param(torch.float64, id="float64"), pytest.param(torch.float32, id="float32")]
@@ -140,7 +141,8 @@ def test_divergence_on_torch_gives_the_stable_learning_rate(device, grad):
         (lambda d: torch.tensor([1.0, float("inf")], device=d), r"x0 must be finite"),
         (lambda d: torch.tensor([1 + 2j, 3 + 0j], device=d), r"x0 must be a tensor of real numbers.*complex"),
         (lambda d: torch.tensor([True, False], device=d), r"x0 must be a tensor of real numbers.*bool"),
-        (lambda d: torch.tensor([1.0, 2.0], dtype=torch.float16, device=d), r"x0 must be a float32 or float64.*float\(\)"),
+        (lambda d: torch.tensor([1.0, 2.0], dtype=torch.float16, device=d),
+         r"x0 must be a float32 or float64.*float\(\)"),
         (lambda d: torch.tensor([1.0, 2.0, 3.0], device=d), r"x0 has 3 values but the formula has 2 variables"),
     ],
     ids=["2-D", "nan", "inf", "complex", "bool", "float16", "count"],

@@ -15,7 +15,8 @@ float64, and must keep the invariants of the ``(init, update)`` contract:
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest

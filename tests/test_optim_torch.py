@@ -17,7 +17,8 @@ gradstep gets a hand-written numpy gradient (or :class:`SquaredError`) and adds
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import pytest

@@ -168,7 +168,8 @@ def test_surface_race_draws_the_api_paths_and_losses(server, page, tmp_path):
     api = httpx.post(server + "/api/run", json={"formula": "x**2 + 3*y**2", "x0": x0,
                                                  "optimizers": _api_opts(opts), "steps": 40}).json()
     drawn = page.evaluate(PATHS_JS, "surface-plot")
-    assert [d["name"] for d in drawn] == [r["label"] for r in api["runs"]] == ["gd, lr 0.1", "momentum, lr 0.05, momentum 0.9"]
+    assert ([d["name"] for d in drawn] == [r["label"] for r in api["runs"]]
+            == ["gd, lr 0.1", "momentum, lr 0.05, momentum 0.9"])
     for d, r in zip(drawn, api["runs"]):
         path = np.array(r["path"], dtype=float)
         assert len(d["x"]) == 41
@@ -389,7 +390,7 @@ def test_a_typed_one_variable_formula_runs_on_its_curve(server, page, formula):
     res = page.evaluate("window.gradstepLast")
     assert res["variables"] == ["x"] and not any(r["diverged"] for r in res["runs"])
     f = (lambda x: x**2) if formula == "x**2" else (lambda x: (2 - x**2 * np.sin(x))**2)
-    for d, r in zip(page.evaluate(PATHS_JS, "surface-plot"), res["runs"]):
+    for d, _ in zip(page.evaluate(PATHS_JS, "surface-plot"), res["runs"]):
         assert d["x"][0] == x0
         _close(d["y"], f(np.array(d["x"])), tol=1e-9)    # drawn on the curve, the last point included
     mark = page.evaluate("document.getElementById('surface-plot').data.find(t => t.meta === 'minimum')")
@@ -463,7 +464,8 @@ def test_both_modes_fit_the_window_before_and_after_a_run(server, browser, size)
         _no_overflow(page, "data mode after a fit")
         _screens(page, f"data-{size}.png")
         # the player's buttons stay on one row, inside the card
-        tops = page.evaluate("[...document.querySelectorAll('#data-player button')].map(b => b.getBoundingClientRect().top)")
+        tops = page.evaluate("[...document.querySelectorAll('#data-player button')]"
+                             ".map(b => b.getBoundingClientRect().top)")
         assert max(tops) - min(tops) < 2, tops
     finally:
         context.close()
@@ -502,7 +504,8 @@ def test_errors_and_divergence_show_beside_the_run_button(server, browser):
         box = _in_view(page, "#messages .msg.diverged")
         assert box["y"] - (run["y"] + run["height"]) < 30
         text = page.inner_text("#messages .msg.diverged")
-        assert text.startswith("gd, lr 0.01 diverged at step ") and text.count("Stable learning rate: about 0.001328") == 1
+        assert text.startswith("gd, lr 0.01 diverged at step ")
+        assert text.count("Stable learning rate: about 0.001328") == 1
     finally:
         context.close()
 

@@ -24,11 +24,11 @@ from PIL import Image, ImageChops
 
 import gradstep
 from gradstep import plots
-
-from figure_checks import SIZE, check_png, drawn
 from gradstep.data.datasets import tutorial_line, tutorial_plane
 from gradstep.expression import parse
 from gradstep.objectives import SquaredError
+
+from figure_checks import SIZE, check_png, drawn
 
 BOWL = "x**2 + y**2"
 ROSENBROCK = "(1 - x)**2 + 100*(y - x**2)**2"

@@ -24,7 +24,7 @@ from gradstep import diagnostics
 from gradstep.cli import app
 from gradstep.data import memory
 from gradstep.kernels import fused
-from gradstep.objectives import LogisticLoss, SoftmaxCrossEntropy
+from gradstep.objectives import LogisticLoss
 from gradstep.objectives.stats import gram
 from gradstep.scaling import FeatureScaling
 
@@ -220,7 +220,8 @@ def test_a_callback_of_every_step_still_sees_every_step():
     X = RNG.standard_normal((50, 2))
     y = X @ [1.0, 2.0]
     seen = []
-    gradstep.LinearRegression(batch_size=1, lr=1e-2, epochs=1, tol=None).fit(X, y, callback=lambda i: seen.append(i.step))
+    model = gradstep.LinearRegression(batch_size=1, lr=1e-2, epochs=1, tol=None)
+    model.fit(X, y, callback=lambda i: seen.append(i.step))
     assert seen == list(range(1, 51))
 
 

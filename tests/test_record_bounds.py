@@ -22,9 +22,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gradstep import LinearRegression, minimize
+from gradstep import LinearRegression, minimize, plots
 from gradstep import checkpoint as checkpoints
-from gradstep import plots
 from gradstep.history import History
 from gradstep.kernels import loops
 from gradstep.param_rows import MAX_PARAM_ROWS, KeepParams

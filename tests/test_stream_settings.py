@@ -156,7 +156,8 @@ def test_rows_read_once_per_pass(tmp_path, monkeypatch, shuffle, pieces):
     kw = {"batch_size": 4, "shuffle": shuffle, "random_state": 1, "tol": None, "lr": 0.001}
     for epochs in (1, 3):
         read = [0]
-        source = ObservedRows(open_rows(path, "y", FEATURES, chunk_rows=CHUNK), lambda m: read.__setitem__(0, read[0] + m))
+        source = ObservedRows(open_rows(path, "y", FEATURES, chunk_rows=CHUNK),
+                              lambda m, read=read: read.__setitem__(0, read[0] + m))
         model = LinearRegression(epochs=epochs, **kw)
         if pieces == "checkpoints":
             model.fit_stream(source, buffer_rows=45, checkpoint=tmp_path / f"c{epochs}.ckpt", checkpoint_every=3)

@@ -14,7 +14,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from devices import TORCH_DEVICES
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_iris
 from torch import nn
@@ -22,6 +21,8 @@ from torch import nn
 from gradstep import History, optim
 from gradstep.optim import ScaleByAdamState, find_states
 from gradstep.torch import Optimizer
+
+from devices import TORCH_DEVICES
 
 STEPS = 200
 

@@ -69,7 +69,8 @@ def test_limits_are_the_module_limits(client):
     assert r.status_code == 200
     assert r.json() == {"formula_chars": 200, "steps": 10_000, "grid": 200, "optimizers": 4, "points": 5_000,
                         "upload_bytes": 1_000_000, "seconds": 10.0,
-                        "body_bytes": 1_100_000, "computations": max(1, min(4, os.cpu_count() or 1)), "queued": 64, "queue_seconds": 30.0}
+                        "body_bytes": 1_100_000, "computations": max(1, min(4, os.cpu_count() or 1)), "queued": 64,
+                        "queue_seconds": 30.0}
 
 
 def test_presets_parse_and_have_one_start_per_variable(client):
@@ -583,7 +584,8 @@ def test_bad_optimizer_settings(client, opt, words):
 
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e999"])
 def test_non_finite_numbers_in_raw_json_are_a_4xx(client, token):
-    raw = '{"formula": "x**2 + y**2", "x0": [1, 1], "optimizers": [{"name": "gd", "lr": TOKEN}], "steps": 2}'.replace("TOKEN", token)
+    raw = ('{"formula": "x**2 + y**2", "x0": [1, 1], "optimizers": [{"name": "gd", "lr": TOKEN}], "steps": 2}'
+           .replace("TOKEN", token))
     r = client.post("/api/run", content=raw, headers={"content-type": "application/json"})
     assert_error(r, 422, "optimizers.0.lr")
     raw = '{"formula": "x**2 + y**2", "x0": [TOKEN, 1], "optimizers": [{}], "steps": 2}'.replace("TOKEN", token)

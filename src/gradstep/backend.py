@@ -129,7 +129,8 @@ def sigmoid(z: Array) -> Array:
 
 
 def logsumexp(Z: Array, axis: int | None = None, keepdims: bool = False) -> Array:
-    r""":math:`\log\sum_j e^{Z_j}` along ``axis``, computed as :math:`M + \log\sum_j e^{Z_j - M}`, :math:`M = \max_j Z_j`.
+    r""":math:`\log\sum_j e^{Z_j}` along ``axis``, computed as :math:`M + \log\sum_j e^{Z_j - M}`,
+    :math:`M = \max_j Z_j`.
 
     No overflow for any finite ``Z``; a slice that is all ``-inf`` gives ``-inf``
     (its maximum is replaced by 0, as in :func:`scipy.special.logsumexp`).

@@ -277,7 +277,8 @@ def per_sample_curvature(cs: Any, c: Any, l2: float, fit_intercept: bool) -> flo
     return float(np.max((T + np.sqrt(np.clip(T * T - 4 * c * l2, 0.0, None))) / 2))
 
 
-def stable_lr_at(value_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]], x: Any, eps: float = 1e-5) -> float | None:
+def stable_lr_at(value_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]], x: Any,
+                 eps: float = 1e-5) -> float | None:
     r"""Estimate :math:`2/L` at the point ``x`` of a general function.
 
     :math:`L` is the largest Hessian eigenvalue at ``x``, by power iteration on

@@ -120,7 +120,7 @@ def _column_stats(X: Any, centre: bool = False, extras: bool = False, gram: bool
                 s2 += np.einsum("ij,ij->j", U, U)
                 C = U - mean_x if centre else U
                 sc += np.einsum("ij,ij->j", C, C) if centre else 0.0
-                if extras:
+                if r is not None:   # extras
                     sig += r[i:i + rows] @ U
                 if gram:
                     G += xtx(C.astype(np.float64, copy=False))

@@ -98,8 +98,8 @@ def graceful(notice: bool = True) -> Iterator[None]:
     finally:
         _active -= 1
         if main:
-            for s, old in previous.items():
-                signal.signal(s, old)
+            for signum, old in previous.items():
+                signal.signal(signum, old)
         if _active == 0:
             _requested.clear()
             _signal = None

@@ -71,7 +71,7 @@ def limit_of(record_params: Any) -> float:
         return 0
     if record_params == "thinned":
         return MAX_PARAM_ROWS
-    if isinstance(record_params, numbers.Integral) and record_params >= 2:
+    if isinstance(record_params, numbers.Integral) and int(record_params) >= 2:
         return int(record_params)
     raise ValueError(f"record_params must be 'thinned' (the default: at most {MAX_PARAM_ROWS} parameter vectors, "
                      f"evenly spaced, plus each epoch's end), 'all' (or True), 'none' (or False), or an int >= 2 "

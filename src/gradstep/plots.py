@@ -31,7 +31,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from matplotlib.animation import PillowWriter
@@ -72,6 +72,7 @@ MAX_CELL_TEXTS = 20    # classes up to which the confusion matrix writes the cou
 Histories = History | Sequence[History]
 PathLike = str | os.PathLike
 Run = tuple[History, str | None]   # a history and its legend label
+Aspect = Literal["auto", "equal"] | float   # a contour plot's y/x scale ratio, as matplotlib's set_aspect takes it
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -169,16 +170,20 @@ def _runs(histories: Histories, labels: Sequence[str] | None) -> list[Run]:
     hs = [histories] if isinstance(histories, History) else list(histories)
     if not hs or not all(isinstance(h, History) for h in hs):
         raise TypeError("histories must be a History or a non-empty sequence of them")
+    named: list[str | None]
     if labels is None:
-        labels = [_describe(h) for h in hs]
+        described = [_describe(h) for h in hs]
         if len(hs) == 1:
-            labels = [None]
-        elif not all(labels) or len(set(labels)) < len(labels):
-            labels = [f"run {i + 1}" + (f" ({s})" if s else "") for i, s in enumerate(labels)]
-    labels = list(labels)
-    if len(labels) != len(hs):
-        raise ValueError(f"got {len(labels)} labels for {len(hs)} histories")
-    return list(zip(hs, labels))
+            named = [None]
+        elif not all(described) or len(set(described)) < len(described):
+            named = [f"run {i + 1}" + (f" ({s})" if s else "") for i, s in enumerate(described)]
+        else:
+            named = list(described)
+    else:
+        named = list(labels)
+    if len(named) != len(hs):
+        raise ValueError(f"got {len(named)} labels for {len(hs)} histories")
+    return list(zip(hs, named))
 
 
 def _title(what: str, runs: list[Run]) -> str:
@@ -267,10 +272,10 @@ def plot_loss(histories: Histories, labels: Sequence[str] | None = None, *,
     epoch_losses = []
     for i, (h, label) in enumerate(runs):
         color = f"C{i % 10}"
-        noisy = h.n_epochs and h.n_steps > h.n_epochs   # several batches an epoch: their losses scatter
+        scatters = bool(h.n_epochs) and h.n_steps > h.n_epochs   # several batches an epoch: their losses scatter
         for ax, (column, _) in zip(axes, rows):
             ax.plot(h.column("step"), _finite(h.column(column)), color=color, gid=f"{column}:{i}",
-                    lw=0.6 if noisy and column != "lr" else 1.3, alpha=0.3 if noisy and column != "lr" else 1.0,
+                    lw=0.6 if scatters and column != "lr" else 1.3, alpha=0.3 if scatters and column != "lr" else 1.0,
                     zorder=2 + len(runs) - i,  # earlier runs on top: a smooth batch-GD curve over SGD noise
                     label=label or ("loss per step (batch)" if column == "loss" and h.n_epochs else None))
         if h.n_epochs:
@@ -576,13 +581,13 @@ def plot_curve(fun: Callable[[np.ndarray], Any], histories: Histories, labels: S
 
 def _contour_figure(fun: Callable[..., Any], runs: list[Run], coords: Sequence[int], bounds: Any, optimum: Any,
                     names: Sequence[str] | None, levels: int | Sequence[float],
-                    aspect: str = "auto") -> tuple[Figure, list]:
+                    aspect: Aspect = "auto") -> tuple[Figure, list]:
     """The contour plot with the paths; returns it and ``(line, end marker, path)`` per history."""
     paths = [_path(h, coords) for h, _ in runs]
     box = _bounds(bounds, _in_view(runs, paths, optimum))
     fig = _figure()
     ax = fig.subplots()
-    A, B = np.meshgrid(np.linspace(*box[0], GRID), np.linspace(*box[1], GRID))
+    A, B = np.meshgrid(np.linspace(box[0, 0], box[0, 1], GRID), np.linspace(box[1, 0], box[1, 1], GRID))
     Z, style = _levels(_values(fun, A, B), levels)
     contours = ax.contour(A, B, Z, cmap="viridis", linewidths=0.9, **style)
     bar = fig.colorbar(contours, ax=ax, label="loss")
@@ -605,7 +610,7 @@ def _contour_figure(fun: Callable[..., Any], runs: list[Run], coords: Sequence[i
 def plot_contour(fun: Callable[[np.ndarray, np.ndarray], Any], histories: Histories,
                  labels: Sequence[str] | None = None, *, coords: tuple[int, int] = (0, 1), bounds: Any = None,
                  optimum: tuple[float, float] | None = None, names: Sequence[str] | None = None,
-                 levels: int | Sequence[float] = 30, aspect: str = "auto",
+                 levels: int | Sequence[float] = 30, aspect: Aspect = "auto",
                  path: PathLike | None = None) -> Figure:
     """Contours of ``fun`` over two parameters, with each history's descent path.
 
@@ -669,16 +674,18 @@ class _GifWriter(PillowWriter):
     (Pillow would choose 256 colours per frame, e.g. turning a thin orange line yellow in early frames.)
     """
 
+    _frames: list[Image.Image]   # PillowWriter's frames (set by its setup; matplotlib's stubs leave it out)
+
     def setup(self, fig: Figure, outfile: Any, dpi: float | None = None, moving: Sequence[Any] = ()) -> None:
         super().setup(fig, outfile, dpi)
         self._moving = sorted(moving, key=lambda a: a.get_zorder())
         self._background: Any = None
 
     def grab_frame(self, **savefig_kwargs: Any) -> None:
-        if not self._moving or self.dpi != self.fig.dpi:
-            super().grab_frame(**savefig_kwargs)
-            return
         canvas = self.fig.canvas
+        if not self._moving or self.dpi != self.fig.dpi or not isinstance(canvas, FigureCanvasAgg):
+            super().grab_frame(**savefig_kwargs)   # the whole figure (only a pixel canvas can be blitted)
+            return
         if self._background is None:   # the first frame: everything that does not move, once
             for artist in self._moving:
                 artist.set_animated(True)
@@ -713,7 +720,10 @@ def _gif_path(path: PathLike, frames: int, fps: float, what: str) -> Path:
 def _redrawn(fig: Figure, changing: Sequence[Any]) -> list[Any]:
     """The artists to draw each frame: those ``show`` changes, and those drawn over them (a higher
     ``zorder`` in the same axes, inside the axes' box: a marker over a path, the data over the regions)."""
-    renderer = fig.canvas.get_renderer()
+    canvas = fig.canvas
+    if not isinstance(canvas, FigureCanvasAgg):   # no pixel canvas to blit into: every frame is drawn whole
+        return []
+    renderer = canvas.get_renderer()
     out = list(changing)
     for ax in {a.axes for a in changing if a.axes is not None}:
         z = min(a.get_zorder() for a in changing if a.axes is ax)
@@ -752,7 +762,7 @@ def _write_gif(fig: Figure, path: Path, fps: float, keys: Iterable[Any], show: C
 def animate_contour(fun: Callable[[np.ndarray, np.ndarray], Any], histories: Histories,
                     labels: Sequence[str] | None = None, *, coords: tuple[int, int] = (0, 1), bounds: Any = None,
                     optimum: tuple[float, float] | None = None, names: Sequence[str] | None = None,
-                    aspect: str = "auto", path: PathLike, frames: int = 60, fps: float = 12,
+                    aspect: Aspect = "auto", path: PathLike, frames: int = 60, fps: float = 12,
                     spacing: str = "linear") -> Path:
     """An animated GIF of :func:`plot_contour` (same arguments) in which the paths grow step by step.
 
@@ -939,12 +949,12 @@ def _boundary_figure(X: Any, y: Any, feature_names: Sequence[str] | None, class_
                         vmax=n_classes - 0.5, origin="lower", extent=tuple(box.ravel()), aspect="auto",
                         interpolation="nearest", gid="regions")
     handles = []
-    for c, name in enumerate(names):
+    for c in range(len(names)):
         mine = y == c
         points = ax.scatter(X[mine, 0], X[mine, 1], s=24, color=f"C{c % 10}", edgecolors="black", linewidths=0.5,
                             marker=PATH_MARKERS[c % len(PATH_MARKERS)], gid=f"data:{c}")
         # the marker over its region's colour (which so stays in every GIF frame's palette)
-        handles.append((Patch(facecolor=tints[c], edgecolor="0.6"), points))
+        handles.append((Patch(facecolor=tuple(tints[c]), edgecolor="0.6"), points))
     _legend(fig, handles, names, title="points: their true class; regions: the class predicted there")
     ax.set_xlim(*box[0])
     ax.set_ylim(*box[1])

@@ -72,7 +72,7 @@ class StepsWriter:
     def __init__(self, path: str | os.PathLike, labels: Any) -> None:
         self.folder = Path(path)
         self.labels = labels
-        self._pending: list[tuple[np.ndarray, ...]] = []
+        self._pending: list[tuple[tuple[np.ndarray, ...], np.ndarray | None]] = []   # (the five columns, params)
         self._n = 0
         self._writer: Any = None
         self.file: Path | None = None
@@ -84,8 +84,8 @@ class StepsWriter:
         if not n:
             return
         steps = np.arange(first, first + n, dtype=np.int64)
-        self._pending.append((steps, np.asarray(epoch, np.int64), *(np.asarray(a, np.float64) for a in
-                                                                     (loss, grad_norm, lr)), params))
+        self._pending.append(((steps, np.asarray(epoch, np.int64), *(np.asarray(a, np.float64) for a in
+                                                                      (loss, grad_norm, lr))), params))
         self._n += n
         if self._n >= ROW_GROUP:
             self.flush()
@@ -97,12 +97,12 @@ class StepsWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        cols = [np.concatenate([p[i] for p in self._pending]) for i in range(5)]
+        cols = [np.concatenate([c[i] for c, _ in self._pending]) for i in range(5)]
         names = ["step", "epoch", "loss", "grad_norm", "lr"]
-        rows = [p[5] for p in self._pending]
+        rows = [r for _, r in self._pending]
         if all(r is not None for r in rows):
-            P = np.concatenate([np.asarray(r, dtype=np.float64).reshape(len(s[0]), -1)
-                                for r, s in zip(rows, self._pending)])
+            P = np.concatenate([np.asarray(r, dtype=np.float64).reshape(len(c[0]), -1)
+                                for c, r in self._pending])
             cols += list(P.T)
             names += self.labels(P.shape[1])
         table = pa.table(dict(zip(names, cols)))

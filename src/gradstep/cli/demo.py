@@ -366,12 +366,14 @@ pre{white-space:pre-wrap;background:#f6f6f6;padding:.8em}"""
 
 
 def demo(
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the report, figures and histories.")] = Path("gradstep-demo"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the report, figures and histories.")] = Path(
+        "gradstep-demo"),
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the report's path (no progress).")] = False,
     checkpoint: Annotated[Path | None, typer.Option(help="Where Ctrl-C / SIGTERM saves the demo's runs (default "
                                                     "gradstep-demo.ckpt).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Go on from --checkpoint: finished runs are not redone.")] = False,
+    resume: Annotated[bool, typer.Option("--resume",
+                                         help="Go on from --checkpoint: finished runs are not redone.")] = False,
 ) -> None:
     """Run the tutorials' lessons and write every figure, the histories and report.html.
 

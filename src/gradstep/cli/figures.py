@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .common import plots_module
+
+if TYPE_CHECKING:
+    from ..plots import Aspect
 
 GIF_FRAMES = 30  # frames of an animated descent of many steps, spread geometrically: step by step at first
 EVERY_STEP = 60  # a run of at most this many steps is animated one step a frame
@@ -43,8 +46,9 @@ def model_figures(models: Sequence[Any], labels: Sequence[str], X: np.ndarray, y
         paths.append(plots.save_figure(plots.plot_epoch_loss(histories, labels, optimum=obj.value(best, (Z, Y))),
                                        outdir / "epoch_loss.png"))
     plots.plot_fit(X, y, first.predict, feature_names=feature_names, target_name=target_name, path=paths[1])
+    first_name = _names(histories[0], (0,))
     plots.plot_curve(plots.objective_curve(obj, (Z, Y), best, coord=0), histories, labels, coord=0,
-                     optimum=float(best[0]), xlabel=(_names(histories[0], (0,)) or [None])[0], path=paths[2])
+                     optimum=float(best[0]), xlabel=first_name[0] if first_name else None, path=paths[2])
     if best.size >= 2 and all(h.params is not None for h in histories):
         surface = plots.objective_surface(obj, (Z, Y), best, coords=(0, 1))
         paths += _contours(surface, histories, labels, outdir, gif, optimum=(float(best[0]), float(best[1])),
@@ -68,7 +72,7 @@ def _contours(surface: Any, histories: Sequence[Any], labels: Sequence[str], out
 
 
 def formula_figures(formula: Any, results: Sequence[Any], labels: Sequence[str], outdir: Path,
-                    optimum: Sequence[float] | None = None, gif: bool = True, aspect: str = "auto") -> list[Path]:
+                    optimum: Sequence[float] | None = None, gif: bool = True, aspect: Aspect = "auto") -> list[Path]:
     """Loss curves and the curve (one variable) or contours (two or more, the rest held at the
     first run's end point) with every run's path, and the animated descent (``aspect="equal"``:
     both variables to the same scale, so round contours look round)."""
@@ -106,7 +110,7 @@ def classifier_figures(model: Any, X: np.ndarray, y: np.ndarray, outdir: Path,
     plots.plot_loss(h, path=paths[0])
     plots.plot_classification_curves(h, path=paths[1])
     named = class_names is not None and len(class_names) == len(model.classes_)
-    names = [str(c) for c in (class_names if named else model.classes_)]
+    names = [str(c) for c in (class_names if class_names is not None and named else model.classes_)]
     index = np.searchsorted(model.classes_, y)
     plots.plot_confusion(np.asarray(names)[index], np.asarray(names)[np.searchsorted(model.classes_, model.predict(X))],
                          labels=names, path=paths[2])

@@ -10,10 +10,6 @@ import typer
 from rich.table import Table
 
 from .common import (
-    ClipNormOption,
-    ClipValueOption,
-    OptOption,
-    ScheduleOption,
     CHECKPOINTS,
     EXIT_DIVERGED,
     OPTIMISER,
@@ -21,8 +17,10 @@ from .common import (
     OUTPUT,
     START,
     STOPPING,
-    plain_optimizer,
-    positive_lr,
+    ClipNormOption,
+    ClipValueOption,
+    OptOption,
+    ScheduleOption,
     emit_json,
     fail,
     floats,
@@ -30,6 +28,8 @@ from .common import (
     optimizer_params,
     optional_float,
     out,
+    plain_optimizer,
+    positive_lr,
     schedule,
     written,
 )

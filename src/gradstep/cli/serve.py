@@ -10,7 +10,8 @@ from .common import fail, out, warn
 
 
 def serve(
-    host: Annotated[str, typer.Option(help="Address to bind; keep 127.0.0.1 unless others must reach it.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to bind; keep 127.0.0.1 unless others must reach it.")] = (
+        "127.0.0.1"),
     port: Annotated[int, typer.Option(help="Port.")] = 8765,
 ) -> None:
     """Start the playground: watch descent on any formula, race optimisers, fit a line by hand."""

@@ -19,7 +19,8 @@ from __future__ import annotations
 import os
 import re
 
-__all__ = ["DEFAULT_SHARE", "available_bytes", "default_budget", "describe", "in_memory_bytes", "parse_size", "table_bytes"]
+__all__ = ["DEFAULT_SHARE", "available_bytes", "default_budget", "describe", "in_memory_bytes", "parse_size",
+           "table_bytes"]
 
 DEFAULT_SHARE = 0.25
 """Share of the available memory the data may take by default."""
@@ -111,7 +112,8 @@ def table_bytes(path: str | os.PathLike, n_columns: int | None = None) -> int | 
         size -= len(header) + 1
         if len(head) == 1 << 16 and len(lines) > 1:
             lines = lines[:-1]  # the last line may be cut
-        cells = sum(max(1, len(line.replace(b";", b",").replace(b"\t", b",").replace(b"|", b",").split(b","))) for line in lines)
+        cells = sum(max(1, len(line.replace(b";", b",").replace(b"\t", b",").replace(b"|", b",").split(b",")))
+                    for line in lines)
         data = sum(len(line) + 1 for line in lines)
         return int(size * 8 * cells / data) if cells and data else 0
     return None

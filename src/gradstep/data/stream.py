@@ -59,6 +59,8 @@ BUFFER_ROWS = 1 << 18
 Chunk = tuple[np.ndarray, np.ndarray]
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
+Paths = str | os.PathLike | Sequence[str | os.PathLike]   # a file, folder or glob, or a list of these
+
 
 class RowSource(Protocol):
     """Rows handed out chunk by chunk.
@@ -80,8 +82,14 @@ class RowSource(Protocol):
     description: str
     feature_names: tuple[str, ...]
     target_name: str
-    n_rows: int | None
-    piece_rows: tuple[int, ...] | None
+
+    @property
+    def n_rows(self) -> int | None:   # read-only here, so a source whose count is always known (an int) fits
+        ...
+
+    @property
+    def piece_rows(self) -> tuple[int, ...] | None:
+        ...
 
     def read(self, pieces: Sequence[int] | None = None, skip: int = 0) -> Iterator[Chunk]:
         """The chunks of ``pieces`` in that order (all, in order, by default), less the first ``skip`` rows."""
@@ -128,8 +136,8 @@ def _check_finite(X: np.ndarray, y: np.ndarray, names: Sequence[str], target: st
 
 
 # --------------------------------------------------------------------------------------------- Parquet
-def _parquet_files(path: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
-    if isinstance(path, (list, tuple)):  # several files, folders or globs (e.g. a shell-expanded data/*.parquet)
+def _parquet_files(path: Paths) -> list[Path]:
+    if not isinstance(path, (str, os.PathLike)):  # several (e.g. a shell-expanded data/*.parquet)
         if not path:
             raise DataError("no Parquet file given", path=None)
         return [f for p in path for f in _parquet_files(p)]
@@ -167,15 +175,15 @@ class ParquetRows:
         Rows converted to NumPy at a time.
     """
 
-    def __init__(self, path: str | os.PathLike, target: str, features: Sequence[str] | None = None,
+    def __init__(self, path: Paths, target: str | None, features: Sequence[str] | None = None,
                  chunk_rows: int = CHUNK_ROWS) -> None:
         import pyarrow.parquet as pq
 
         from .readers.parquet import _ParquetSource
 
         self.files = _parquet_files(path)
-        self.description = (", ".join(map(os.fspath, path)) if isinstance(path, (list, tuple))
-                            else os.fspath(path))
+        self.description = (os.fspath(path) if isinstance(path, (str, os.PathLike))
+                            else ", ".join(os.fspath(p) for p in path))
         self.chunk_rows = _positive("chunk_rows", chunk_rows)
         first = _ParquetSource(self.files[0])  # the schema, with the in-memory reader's checks
         if target is None:
@@ -216,7 +224,7 @@ class ParquetRows:
         self.piece_rows = tuple(rows)
         self.n_rows = int(sum(rows))
         self._starts = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
-        self._file_starts = {}  # the first row of each file, for messages
+        self._file_starts: dict[int, int] = {}  # the first row of each file, for messages
         for (i, _), start in zip(self._pieces, self._starts[:-1]):
             self._file_starts.setdefault(i, int(start))
         self._open: dict[int, Any] = {}
@@ -242,7 +250,7 @@ class ParquetRows:
         m, d = batch.num_rows, self.n_features
         X = np.empty((m, d), dtype=np.float64)
         cols = []
-        for j, name in enumerate(self._columns):
+        for j in range(len(self._columns)):
             col = batch.column(j)
             if pa.types.is_dictionary(col.type):
                 col = pc.cast(col, col.type.value_type)
@@ -390,7 +398,7 @@ class CsvRows:
         return sequential_map_reduce(self, fn, combine, indexed)
 
 
-def open_rows(path: str | os.PathLike, target: str | None = None, features: Sequence[str] | str | None = None,
+def open_rows(path: Paths, target: str | None = None, features: Sequence[str] | str | None = None,
               *, chunk_rows: int = CHUNK_ROWS, delimiter: str | None = None) -> RowSource:
     """A row source for ``path``: Parquet (a ``.parquet``/``.pq`` file, a folder, a glob, or several of
     these in a list) or CSV (anything else).
@@ -403,7 +411,7 @@ def open_rows(path: str | os.PathLike, target: str | None = None, features: Sequ
         raise ImportError("reading files in chunks needs pyarrow: pip install 'gradstep[parquet]'") from None
     if isinstance(features, str):
         features = [f.strip() for f in features.split(",") if f.strip()]
-    if isinstance(path, (list, tuple)):
+    if not isinstance(path, (str, os.PathLike)):
         if len(path) != 1:
             return ParquetRows(list(path), target, features, chunk_rows)
         path = path[0]
@@ -642,5 +650,5 @@ def _add(a: Any, b: Any) -> Any:
     return a + b
 
 
-__all__ = ["BUFFER_ROWS", "CHUNK_ROWS", "CsvRows", "ObservedRows", "ParquetRows", "RowSource", "StreamBatches", "StreamData",
-           "open_rows", "sequential_map_reduce"]
+__all__ = ["BUFFER_ROWS", "CHUNK_ROWS", "CsvRows", "ObservedRows", "ParquetRows", "RowSource", "StreamBatches",
+           "StreamData", "open_rows", "sequential_map_reduce"]

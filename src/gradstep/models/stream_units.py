@@ -52,12 +52,12 @@ class RowWeights:
     r"""A chunk's row weights :math:`w'_i = f\, v_i\, c_{y_i}` (see the module docstring)."""
 
     factor: float
-    classes: np.ndarray | None = None
+    classes: np.ndarray | None = None         # both or neither
     class_weights: np.ndarray | None = None
 
     def __call__(self, y: np.ndarray, sample_weight: np.ndarray | None) -> np.ndarray:
         w = np.ones(y.shape[0]) if sample_weight is None else sample_weight
-        if self.class_weights is not None:
+        if self.class_weights is not None and self.classes is not None:
             w = w * self.class_weights[np.searchsorted(self.classes, y)]
         return w * self.factor
 
@@ -118,10 +118,11 @@ class StreamUnits:
         return PrepareRows(self.scaling, encode, weight_column, self.weights)
 
     def _class_weights(self, summary: Summary) -> np.ndarray:
-        cw = self.weights.class_weights if self.weights is not None else None
-        if cw is None:
+        weights = self.weights
+        if weights is None or weights.class_weights is None or weights.classes is None:
             return np.ones(len(summary.groups))
-        return np.array([cw[int(np.searchsorted(self.weights.classes, v))] for v in summary.labels])
+        cw, classes = weights.class_weights, weights.classes
+        return np.array([cw[int(np.searchsorted(classes, v))] for v in summary.labels])
 
     def _map(self, d: int) -> np.ndarray:
         """:math:`T` of the module docstring."""

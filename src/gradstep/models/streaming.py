@@ -94,6 +94,16 @@ class Group:
                      max(self.max_weight, other.max_weight))
 
 
+def _add_groups(x: Group | None, y: Group | None) -> Group:
+    """One label's groups of two summaries added; a label seen in only one of them keeps that group."""
+    if x is not None and y is not None:
+        return x + y
+    group = x if x is not None else y
+    if group is None:
+        raise ValueError("a label found in neither summary")
+    return group
+
+
 @dataclass(frozen=True)
 class Summary:
     r"""One pass over the rows: per label (classifiers; one group for a regression) their weighted
@@ -113,8 +123,7 @@ class Summary:
             labels = a.labels
         else:
             labels = np.union1d(a.labels, b.labels)
-            found = [(a.group(v), b.group(v)) for v in labels]
-            groups = tuple(x + y if x is not None and y is not None else x or y for x, y in found)
+            groups = tuple(_add_groups(a.group(v), b.group(v)) for v in labels)
         return Summary(groups, labels, a.columns + b.columns, max(a.max_row_sq, b.max_row_sq))
 
     def group(self, label: Any) -> Group | None:
@@ -275,7 +284,7 @@ class StreamEpochs:
     def __init__(self, batches: Any, make: Any) -> None:
         self.batches, self.make = batches, make
         self._at: tuple[int, int] | None = None   # (epoch, next batch) where the kept place is
-        self._blocks: Iterator[tuple] | None = None
+        self._blocks: Iterator[tuple] = iter(())   # opened at the first block asked for
         self._block: tuple[Any, int, int] | None = None  # (runner, batches in the block, batches of it done)
 
     def _next_block(self, epoch: int, start: int) -> tuple[Any, int, int] | None:

@@ -87,7 +87,7 @@ def _momentum(lr: float, momentum: float) -> dict[str, Any]:
     return {"name": "momentum", "lr": lr, "momentum": momentum}
 
 
-PRESETS = [
+PRESETS: list[dict[str, Any]] = [
     {"name": "bowl", "formula": "x**2 + y**2", "x0": [3.0, 2.0], "xrange": [-4.0, 4.0], "yrange": [-4.0, 4.0],
      "steps": 100, "optimizers": [_gd(0.1), _momentum(0.05, 0.8)], "minima": [[0.0, 0.0]]},
     {"name": "elongated bowl", "formula": "x**2 + 10*y**2", "x0": [3.0, 1.5], "xrange": [-4.0, 4.0],
@@ -270,7 +270,7 @@ def _parse(formula: str, n: int | None = None) -> Any:
 def surface(req: SurfaceRequest, cancel: threading.Event | None = None) -> dict:
     f = _parse(req.formula)
     _check_range("xrange", req.xrange)
-    x = np.linspace(*req.xrange, req.grid)
+    x = np.linspace(req.xrange[0], req.xrange[1], req.grid)
     with np.errstate(all="ignore"):
         if len(f.variables) == 1:
             z = np.broadcast_to(f.evaluate(x), x.shape)
@@ -278,7 +278,7 @@ def surface(req: SurfaceRequest, cancel: threading.Event | None = None) -> dict:
         if req.yrange is None:
             raise HTTPException(422, "yrange: a function of two variables needs a yrange")
         _check_range("yrange", req.yrange)
-        y = np.linspace(*req.yrange, req.grid)
+        y = np.linspace(req.yrange[0], req.yrange[1], req.grid)
         X, Y = np.meshgrid(x, y)
         Z = np.broadcast_to(f.evaluate(X, Y), X.shape)
     return {"variables": list(f.variables), "dims": 2, "x": x.tolist(), "y": y.tolist(), "z": _finite(Z)}
@@ -340,7 +340,8 @@ def fit(req: FitRequest, cancel: threading.Event | None = None) -> dict:
         except DivergenceError as e:
             h, message, diverged = e.history, str(e), True
     told = list(dict.fromkeys(str(w.message) for w in caught))
-    path = np.vstack([h.params, np.asarray(h.final_params, dtype=float)[None, :]]) if h.n_steps else np.zeros((1, 2))
+    path = (np.vstack([h.params, np.asarray(h.final_params, dtype=float)[None, :]])
+            if h.n_steps and h.params is not None else np.zeros((1, 2)))   # every step's parameters are recorded
     A = np.c_[x, np.ones(n)]
     best = np.linalg.lstsq(A, y, rcond=None)[0]
     finite = path[np.all(np.isfinite(path), axis=1)]
@@ -629,9 +630,10 @@ def create_app() -> FastAPI:
         return await _bounded(fit, req, slots)
 
     @app.post("/api/upload", responses=REFUSALS)
-    async def api_upload(file: Annotated[UploadFile, File(description="A CSV with two columns: x, y")]) -> dict[str, Any]:
+    async def api_upload(
+            file: Annotated[UploadFile, File(description="A CSV with two columns: x, y")]) -> dict[str, Any]:
         """Points from an uploaded CSV of two columns (at most 1 MB and 5000 rows)."""
-        data = await file.read(LIMITS["upload_bytes"] + 1)
+        data = await file.read(int(LIMITS["upload_bytes"]) + 1)
         return await _bounded(points_from_csv, data, slots)
 
     return app
