@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-Array = Any
+from ..backend import Array
+
 Batch = Any  # tuple (X, Y), (X, Y, w) or None
 
 

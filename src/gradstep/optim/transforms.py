@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from ..backend import copy, namespace
-from .base import Array, EmptyState, GradientTransformation, global_norm, stateless
+from ..backend import Array, copy, namespace
+from .base import EmptyState, GradientTransformation, global_norm, stateless
 from .schedules import LearningRate, as_schedule
 
 
