@@ -114,8 +114,9 @@ class _Package(types.ModuleType):
     """
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in _LAZY and isinstance(value, types.ModuleType) and _LAZY[name][1] is not None:
-            value = getattr(value, _LAZY[name][1], value)
+        attribute = _LAZY[name][1] if name in _LAZY else None
+        if attribute is not None and isinstance(value, types.ModuleType):
+            value = getattr(value, attribute, value)
         super().__setattr__(name, value)
 
 

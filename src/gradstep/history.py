@@ -380,7 +380,7 @@ class History:
         e["loss"].append(float(loss))
         for key, value in extra.items():
             e.setdefault(key, [math.nan] * n_before).append(float(value))
-        for key, col in e.items():
+        for col in e.values():
             if len(col) == n_before:
                 col.append(math.nan)
         if params is not None and self._param_rows.on:
@@ -472,7 +472,7 @@ class History:
         names = self.param_names if self.param_names and len(self.param_names) == n else None
         return [f"param:{names[i]}" if names else f"param:{i}" for i in range(n)]
 
-    def to_pandas(self, kind: str = "steps"):
+    def to_pandas(self, kind: str = "steps") -> Any:
         """The step table (``kind="steps"``, with ``param:NAME`` columns, NaN on the steps whose parameters
         were not kept), the epoch table (``"epochs"``) or the kept parameters (``"params"``: ``step``,
         ``epoch`` and the ``param:NAME`` columns, one row per kept step)."""

@@ -142,8 +142,8 @@ class Result(dict):
         except KeyError as e:
             raise AttributeError(name) from e
 
-    __setattr__ = dict.__setitem__  # type: ignore[assignment]
-    __delattr__ = dict.__delitem__  # type: ignore[assignment]
+    __setattr__ = dict.__setitem__
+    __delattr__ = dict.__delitem__
 
     def __dir__(self) -> list[str]:
         return list(self.keys())
@@ -424,7 +424,7 @@ def run(
     ...           checkpoint=Checkpointing(saved.append, every=2))
     >>> [s.step for s in saved], saved[-1].params
     ([2, 4], array([1.2288, 0.8192]))
-    """
+    """  # noqa: E501 (doctest output: a message is one line)
     if isinstance(checkpoint, Checkpointing):
         if checkpoint_every is not None:
             raise ValueError("checkpoint_every goes with a callable checkpoint; a Checkpointing holds its own")
@@ -809,19 +809,21 @@ def _limit_message(limit: str, unmet: dict[str, str]) -> str:
     'stopped at the limit of 100 steps with gtol=1e-05 not met (gradient norm 0.0132 at the last step): allow more steps, raise the learning rate, or loosen gtol'
     >>> _limit_message("5 epochs", {})
     'completed the 5 epochs asked for with no convergence rule on (gtol, rgtol and tol None): success needs one of them met'
-    """
+    """  # noqa: E501 (doctest output: a message is one line)
     if not unmet:
         return (f"completed the {limit} asked for with no convergence rule on (gtol, rgtol and tol None): "
                 f"success needs one of them met")
     unit = limit.split()[-1]
-    return f"{limit_reached(limit, unmet)}: allow more {unit}, raise the learning rate, or loosen {' or '.join(unmet)}"
+    advice = f"allow more {unit}, raise the learning rate, or loosen {' or '.join(unmet)}"
+    return f"{limit_reached(limit, unmet)}: {advice}"
 
 
 def limit_reached(limit: str, unmet: dict[str, str]) -> str:
     """What a spent budget left undone: the limit and the rules on and not met (``Result.unmet``), the facts
     of the message of status 1 without its advice (an estimator gives its own).
 
-    >>> limit_reached("3 epochs", {"tol": "tol=0.001 not met (the loss improved by more than tol within the last 5 epochs)"})
+    >>> limit_reached("3 epochs",
+    ...               {"tol": "tol=0.001 not met (the loss improved by more than tol within the last 5 epochs)"})
     'stopped at the limit of 3 epochs with tol=0.001 not met (the loss improved by more than tol within the last 5 epochs)'
-    """
+    """  # noqa: E501 (doctest output: a message is one line)
     return f"stopped at the limit of {limit} with {'; '.join(unmet.values())}"

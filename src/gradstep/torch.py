@@ -88,7 +88,8 @@ def _to(state: Any, device: torch.device) -> Any:
 
 
 def _leaves(state: Any) -> list[Any]:
-    """The state's tensors (copies, on their device) and numbers, depth first: what ``torch.load(weights_only=True)`` reads."""
+    """The state's tensors (copies, on their device) and numbers, depth first: what
+    ``torch.load(weights_only=True)`` reads."""
     if isinstance(state, tuple):
         return [leaf for part in state for leaf in _leaves(part)]
     if isinstance(state, torch.Tensor):
@@ -277,7 +278,7 @@ class Optimizer(torch.optim.Optimizer):
         return g, mask
 
     # ------------------------------------------------------------------ the step
-    def step(self, closure: Callable[[], Any] | None = None, loss: Any = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None, loss: Any = None) -> Any:
         """One update from the parameters' current ``.grad``; returns the loss.
 
         Parameters

@@ -128,7 +128,8 @@ def rmsprop(
     momentum: float = 0.0,
     centered: bool = False,
 ) -> GradientTransformation:
-    r"""RMSProp: :math:`v_t = \alpha v_{t-1} + (1-\alpha) g_t^2,\ \theta_{t+1} = \theta_t - \eta_t\, g_t/(\sqrt{v_t}+\epsilon)`."""
+    r"""RMSProp: :math:`v_t = \alpha v_{t-1} + (1-\alpha) g_t^2,\
+    \theta_{t+1} = \theta_t - \eta_t\, g_t/(\sqrt{v_t}+\epsilon)`."""
     parts = [add_decayed_weights(weight_decay), scale_by_rms(alpha, eps, centered)]
     if momentum:
         parts.append(trace(momentum))
@@ -149,7 +150,8 @@ def adam(
     weight_decay: float = 0.0,
     amsgrad: bool = False,
 ) -> GradientTransformation:
-    r"""Adam: bias-corrected moments, :math:`\theta_{t+1} = \theta_t - \eta_t\, \hat m_t / (\sqrt{\hat v_t} + \epsilon)`."""
+    r"""Adam: bias-corrected moments,
+    :math:`\theta_{t+1} = \theta_t - \eta_t\, \hat m_t / (\sqrt{\hat v_t} + \epsilon)`."""
     pair = cast("tuple[float, float]", tuple(betas))   # scale_by_adam says when it is not a pair
     return chain(add_decayed_weights(weight_decay), scale_by_adam(pair, eps, amsgrad), scale_by_lr(lr))
 

@@ -32,15 +32,17 @@ from typing import Any, NamedTuple, Protocol
 
 from ..backend import Array, as_float, namespace
 
+OptState = Any
+"""An optimiser state: a NamedTuple of its transform's own type (each transform's ``update`` takes only its
+own, so the protocols below take any)."""
+
 
 class InitFn(Protocol):
-    def __call__(self, params: Array) -> NamedTuple: ...
+    def __call__(self, params: Array) -> OptState: ...
 
 
 class UpdateFn(Protocol):
-    def __call__(
-        self, grads: Array, state: NamedTuple, params: Array | None = None
-    ) -> tuple[Array, NamedTuple]: ...
+    def __call__(self, grads: Array, state: OptState, params: Array | None = None) -> tuple[Array, OptState]: ...
 
 
 class GradientTransformation(NamedTuple):
@@ -68,7 +70,7 @@ def stateless(fn: Callable[[Array, Array | None], Array]) -> GradientTransformat
     def init(params: Array) -> EmptyState:
         return EmptyState()
 
-    def update(grads: Array, state: EmptyState, params: Array | None = None):
+    def update(grads: Array, state: EmptyState, params: Array | None = None) -> tuple[Array, EmptyState]:
         return fn(grads, params), state
 
     return GradientTransformation(init, update)
@@ -111,7 +113,7 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     def init(params: Array) -> ChainState:
         return ChainState(tuple(t.init(params) for t in transforms))
 
-    def update(grads: Array, state: ChainState, params: Array | None = None):
+    def update(grads: Array, state: ChainState, params: Array | None = None) -> tuple[Array, ChainState]:
         new_states = []
         for t, s in zip(transforms, state.states):
             grads, s = t.update(grads, s, params)

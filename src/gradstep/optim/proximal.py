@@ -122,7 +122,7 @@ def l1_step(inner: GradientTransformation, l1: float, mask: Array, cumulative: b
     def init(params: Array) -> L1StepState:
         return L1StepState(inner.init(params), 0.0, namespace(params).zeros_like(params) if cumulative else None)
 
-    def update(grads: Array, state: L1StepState, params: Array | None = None):
+    def update(grads: Array, state: L1StepState, params: Array | None = None) -> tuple[Array, L1StepState]:
         if params is None:
             raise ValueError("l1_step needs the parameters")
         m = namespace(params).asarray(mask, dtype=params.dtype)
@@ -176,7 +176,7 @@ def accelerate(inner: GradientTransformation, restart: bool = True) -> GradientT
     def init(params: Array) -> AccelerateState:
         return AccelerateState(inner.init(params), params, 1.0, 0)
 
-    def update(grads: Array, state: AccelerateState, params: Array | None = None):
+    def update(grads: Array, state: AccelerateState, params: Array | None = None) -> tuple[Array, AccelerateState]:
         if params is None:
             raise ValueError("accelerate needs the parameters")
         xp = namespace(params)

@@ -35,7 +35,7 @@ def _check(name: str, value: float, lo: float = 0.0, hi: float = math.inf, hi_op
 class ScaleByLrState(NamedTuple):
     """``count``: updates made so far; ``lr``: the learning rate of the last update (nan before the first)."""
 
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count, as optax's states do
     lr: float
 
 
@@ -49,7 +49,7 @@ def scale_by_lr(lr: LearningRate) -> GradientTransformation:
     def init(params: Array) -> ScaleByLrState:
         return ScaleByLrState(0, math.nan)
 
-    def update(grads: Array, state: ScaleByLrState, params: Array | None = None):
+    def update(grads: Array, state: ScaleByLrState, params: Array | None = None) -> tuple[Array, ScaleByLrState]:
         eta = float(schedule(state.count))
         return -eta * grads, ScaleByLrState(state.count + 1, eta)
 
@@ -60,7 +60,7 @@ def scale_by_lr(lr: LearningRate) -> GradientTransformation:
 class TraceState(NamedTuple):
     """``count``: updates so far; ``trace``: the momentum buffer :math:`b`."""
 
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count, as optax's states do
     trace: Array
 
 
@@ -79,7 +79,7 @@ def trace(momentum: float = 0.9, dampening: float = 0.0, nesterov: bool = False)
     def init(params: Array) -> TraceState:
         return TraceState(0, namespace(params).zeros_like(params))
 
-    def update(grads: Array, state: TraceState, params: Array | None = None):
+    def update(grads: Array, state: TraceState, params: Array | None = None) -> tuple[Array, TraceState]:
         if state.count == 0:
             buf = copy(grads)
         else:
@@ -105,7 +105,8 @@ def scale_by_adagrad(eps: float = 1e-10, initial_accumulator_value: float = 0.0)
     def init(params: Array) -> ScaleByAdagradState:
         return ScaleByAdagradState(namespace(params).full_like(params, initial_accumulator_value))
 
-    def update(grads: Array, state: ScaleByAdagradState, params: Array | None = None):
+    def update(grads: Array, state: ScaleByAdagradState,
+               params: Array | None = None) -> tuple[Array, ScaleByAdagradState]:
         xp = namespace(grads)
         s = state.sum_of_squares + grads * grads
         return grads / (xp.sqrt(s) + eps), ScaleByAdagradState(s)
@@ -137,7 +138,7 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8, centered: bool = False)
         xp = namespace(params)
         return ScaleByRmsState(xp.zeros_like(params), xp.zeros_like(params))
 
-    def update(grads: Array, state: ScaleByRmsState, params: Array | None = None):
+    def update(grads: Array, state: ScaleByRmsState, params: Array | None = None) -> tuple[Array, ScaleByRmsState]:
         xp = namespace(grads)
         v = alpha * state.square_avg + (1 - alpha) * (grads * grads)
         m = state.grad_avg
@@ -154,7 +155,7 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8, centered: bool = False)
 class ScaleByAdamState(NamedTuple):
     """``count``: :math:`t`; ``mu``, ``nu``: first and second moments; ``nu_max``: running max of ``nu`` (AMSGrad)."""
 
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count, as optax's states do
     mu: Array
     nu: Array
     nu_max: Array
@@ -182,7 +183,7 @@ def scale_by_adam(
         xp = namespace(params)
         return ScaleByAdamState(0, xp.zeros_like(params), xp.zeros_like(params), xp.zeros_like(params))
 
-    def update(grads: Array, state: ScaleByAdamState, params: Array | None = None):
+    def update(grads: Array, state: ScaleByAdamState, params: Array | None = None) -> tuple[Array, ScaleByAdamState]:
         xp = namespace(grads)
         t = state.count + 1
         mu = state.mu + (1 - b1) * (grads - state.mu)  # torch's lerp
