@@ -427,7 +427,8 @@ def _from_cache(text: str, names: tuple[str, ...], derived: list[str] | None) ->
 
 def _cache_key(body: ast.expr, names: tuple[str, ...]) -> str | None:
     """The cache entry of a checked tree; None when caching is off (or SymPy is not installed)."""
-    from . import __version__, cache
+    from . import cache
+    from ._version import __version__
 
     if cache.directory() is None:
         return None
