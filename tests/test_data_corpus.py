@@ -116,11 +116,11 @@ CORPUS = [
     ("question-mark", "qmark.csv", text(b"x,y\n1,2\n?,3\n4,5\n"), {"target": "y"},
      ["line 3", "column 'x'", "missing value"], ["--target", "y"]),
     ("missing-value", "gap.csv", text(b"x,y\n1,2\n,3\n4,5\n"), {"target": "y"},
-     ["line 3", "column 'x'", "--dropna or --fill mean"], ["--target", "y"]),
+     ["line 3", "column 'x'", "missing='drop' or missing='mean'"], ["--target", "y"]),
     ("missing-NA", "na.csv", text(b"x,z,y\n1,1,2\n2,NA,3\n4,4,5\n"), {"target": "y"},
      ["line 3", "column 'z'", "missing value"], ["--target", "y"]),
     ("missing-target-under-mean", "gap_y.csv", text(b"x,y\n1,2\n2,\n3,4\n"), {"target": "y", "missing": "mean"},
-     ["line 3", "column 'y'", "--dropna"], ["--target", "y", "--fill", "mean"]),
+     ["line 3", "column 'y'", "missing='drop' to drop"], ["--target", "y", "--fill", "mean"]),
     ("infinite", "inf.csv", text(b"x,y\n1,2\n2,-inf\n3,4\n"), {"target": "y"},
      ["line 3", "column 'y'", "infinite"], ["--target", "y"]),
     ("overflow", "huge.csv", text(b"x,y\n1,2\n1e999,3\n3,4\n"), {"target": "y"},
@@ -143,7 +143,7 @@ CORPUS = [
     ("no-numeric-features", "words.csv", text(b"name,y\nann,1\nbob,2\n"), {"target": "y"},
      ["no numeric feature columns", "'name'"], ["--target", "y"]),
     ("wrong-delimiter", "spaces.csv", text(b"x y\n1 2\n3 4\n"), {"target": "y"},
-     ["no column 'y'", "--delimiter"], ["--target", "y"]),
+     ["no column 'y'", "delimiter="], ["--target", "y"]),
     # Column names that look like Rich markup / emoji codes must reach the terminal as they are.
     # CLI part fails until gradstep/cli/common.py:fail() prints the message with rich.markup.escape(...)
     # and emoji=False (today "[/b]" raises rich.errors.MarkupError and ":cross_mark:" prints as an emoji).
@@ -237,7 +237,12 @@ def test_read_table_reports_a_located_one_line_error(corpus_file):
 
 
 CLI_CASES = [case for case in CORPUS if case[5] is not None]
-CLI_WORDS = {"classification": "--model logistic"}   # the library's task='classification' in the CLI's words
+CLI_WORDS = {   # the library's parameters (task='classification', missing='drop') in the CLI's words: its flags
+    "classification": "--model logistic",
+    "missing='drop' or missing='mean'": "--dropna or --fill mean",
+    "missing='drop' to drop": "--dropna to drop",
+    "delimiter=": "--delimiter",
+}
 
 
 @pytest.mark.parametrize("corpus_file", CLI_CASES, ids=[c[0] for c in CLI_CASES], indirect=True)

@@ -369,7 +369,7 @@ def test_timestamp_target_for_classification_is_a_data_error(work):
     with pytest.raises(DataError) as info:
         read_table(path, "target", task="classification")
     assert str(info.value) == (f"{path}, column 'target': the column has type timestamp[us], which cannot be class "
-                               "labels; class labels must be numbers or text; choose another --target, or convert "
+                               "labels; class labels must be numbers or text; choose another target=, or convert "
                                "the column to text")
     assert info.value.column == "target"
     npz = work / "datetimes.npz"

@@ -109,7 +109,7 @@ def test_parquet_nan_is_reported_at_its_row_and_column(tmp_path, row, column):
     with pytest.raises(DataError) as info:
         read_table(path, target="y")
     assert str(info.value) == (f"{path}, row {row + 1} (index {row}), column '{column}': missing value; "
-                               "use --dropna or --fill mean")
+                               "use missing='drop' or missing='mean'")
     assert (info.value.row, info.value.column) == (row + 1, column)
 
 
@@ -191,7 +191,7 @@ def test_csv_missing_cell_is_reported_at_its_line_and_column(tmp_path, monkeypat
     with pytest.raises(DataError) as info:
         read_table(path, target="y")
     assert taken == ["gap.csv"]  # found by the lean reader, in its one pass
-    assert str(info.value) == f"{path}, line {row + 2}, column 'c': missing value; use --dropna or --fill mean"
+    assert str(info.value) == f"{path}, line {row + 2}, column 'c': missing value; use missing='drop' or missing='mean'"
     assert (info.value.line, info.value.column) == (row + 2, "c")
 
 

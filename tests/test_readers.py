@@ -150,7 +150,7 @@ def test_missing_drop_matches_pandas_dropna(tmp_path, seed):
     ref = reference_csv(path, ",")
     with pytest.raises(DataError) as info:
         read_table(path, "target")
-    assert "--dropna or --fill mean" in str(info.value) or "--dropna" in str(info.value)
+    assert "missing='drop' or missing='mean'" in str(info.value) or "missing='drop'" in str(info.value)
     feats = ["a", "b b", "c", "d"]
     ds = read_table(path, "target", missing="drop")
     assert_matches(ds, ref.dropna(subset=feats + ["target"]), feats, "target")
@@ -181,7 +181,7 @@ def test_missing_mean_matches_pandas_fillna(tmp_path, seed):
 def test_missing_target_is_never_filled(tmp_path):
     path = tmp_path / "t.csv"
     pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [1.0, np.nan, 3.0]}).to_csv(path, index=False)
-    with pytest.raises(DataError, match=r"line 3, column 'y'.*--dropna"):
+    with pytest.raises(DataError, match=r"line 3, column 'y'.*missing='drop'"):
         read_table(path, "y", missing="mean")
     assert read_table(path, "y", missing="drop").y.tolist() == [1.0, 3.0]
 

@@ -23,7 +23,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__   # re-exported: gradstep.__version__
 
 if TYPE_CHECKING:   # what static type checkers and IDEs see; at run time see __getattr__
     from . import diagnostics, optim
@@ -98,9 +98,9 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    """The public names, whether resolved yet or not, and the submodules imported so far."""
-    loaded = [name for name, value in globals().items()
-              if isinstance(value, types.ModuleType) and value.__name__.startswith(f"{__name__}.")]
+    """The public names, whether resolved yet or not, and the public submodules imported so far."""
+    loaded = [name for name, value in globals().items() if not name.startswith("_")
+              and isinstance(value, types.ModuleType) and value.__name__.startswith(f"{__name__}.")]
     return sorted({*__all__, "__version__", *loaded})
 
 

@@ -7,8 +7,9 @@ is a convenience, never a source of truth or of errors:
 * every read is checked (size, JSON, shape, the key inside the file) and
   anything wrong reads as a miss; callers parse the strings again with their
   own safe parser, so a tampered file can inject nothing;
-* writes are atomic (a temporary file in the folder, then ``os.replace``), and
-  a folder that cannot be created or written silently turns caching off.
+* writes are atomic (:mod:`gradstep.atomic`: a temporary file in the folder,
+  flushed, then ``os.replace``), and a folder that cannot be created or
+  written silently turns caching off.
 
 The folder is ``$GRADSTEP_CACHE_DIR``, else ``$XDG_CACHE_HOME/gradstep``, else
 ``~/.cache/gradstep``.  ``GRADSTEP_CACHE_DIR=""`` or ``GRADSTEP_NO_CACHE=1``
@@ -29,9 +30,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+from .atomic import replacing
 
 __all__ = ["DIR_VARIABLE", "MAX_BYTES", "OFF_VARIABLE", "directory", "key", "load", "store"]
 
@@ -117,18 +119,9 @@ def store(entry: str, values: Sequence[str], folder: str | os.PathLike[str] | No
     data = json.dumps({"key": entry, "values": list(values)}).encode()
     if len(data) > MAX_BYTES:
         return False
-    temp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{entry[:16]}-", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
+        with replacing(path, parents=True) as temp, open(temp, "wb") as f:
             f.write(data)
-        os.replace(temp, path)
         return True
     except OSError:
-        if temp is not None:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
         return False

@@ -8,8 +8,8 @@ stopping rules' counters).
 Its cost does not grow with the run: a checkpoint ``run.ckpt`` is two files,
 
 * ``run.ckpt``, the state: everything but the histories' step records, small, replaced
-  atomically at every save (a temporary file in the same folder, flushed to disk, then
-  renamed over the old one, :func:`os.replace`);
+  atomically at every save (:func:`gradstep.atomic.replacing`: a temporary file in the same
+  folder, flushed to disk, then renamed over the old one);
 * ``run.ckpt.<token>.history`` for each :class:`~gradstep.history.History` in it: its steps,
   epochs and kept parameter rows, **appended** piece by piece (only what was recorded since
   the previous save), flushed to disk before the state that counts its bytes is renamed in.
@@ -40,12 +40,12 @@ import io
 import os
 import pickle
 import secrets
-import tempfile
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .atomic import replacing
 from .history import History
 
 FORMAT = "gradstep-checkpoint-2"
@@ -57,17 +57,6 @@ TOKEN_BYTES = 6
 # History -> {history file: (mark, bytes)}: what of it the file already holds (only this process's
 # histories that saved or loaded it; a copy of a history starts a file of its own)
 _saved: weakref.WeakKeyDictionary[History, dict[str, tuple[tuple[int, int, int], int]]] = weakref.WeakKeyDictionary()
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:  # the rename itself reaches the disk
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
 
 
 class CheckpointError(ValueError):
@@ -150,21 +139,9 @@ def save(path: str | os.PathLike, content: Any) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / path.name
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            saver = _Saver(f, path)
-            saver.dump({"format": FORMAT, "content": content})
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_folder(folder)
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        saver = _Saver(f, path)
+        saver.dump({"format": FORMAT, "content": content})
     mine = {name for name, _, _ in saver.files.values()}
     for history, (name, mark, end) in saver.files.items():
         _saved.setdefault(history, {})[str(folder / name)] = (mark, end)

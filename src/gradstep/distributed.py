@@ -90,7 +90,6 @@ class DaskRows:
     def __init__(self, X: Any, y: Any, *, feature_names: Sequence[str] | None = None,
                  features: Sequence[str] | None = None, target_name: str | None = None,
                  description: str | None = None) -> None:
-        import dask.array as da
         import dask.dataframe as dd
 
         kind = "dask array"
@@ -101,38 +100,10 @@ class DaskRows:
             target_name = target_name or target
         elif features is not None:
             raise ValueError("features= picks DataFrame columns; for an array give feature_names=")
-        if not isinstance(X, da.Array):
-            raise TypeError(f"X must be a 2-D dask array or a dask DataFrame, got {type(X).__name__}")
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D (rows, features), got a dask array of shape {X.shape}")
-        if isinstance(y, str):
-            raise TypeError("y can be a column name only when X is a dask DataFrame")
-        if isinstance(y, dd.Series):
-            target_name = target_name or (str(y.name) if y.name is not None else None)
-            y = y.to_dask_array(lengths=True)
-        elif not isinstance(y, da.Array):
-            name = getattr(y, "name", None)
-            target_name = target_name or (str(name) if isinstance(name, str) else None)
-            y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D (one target per row), got shape {y.shape}")
-        for a in (X, y):
-            if isinstance(a, da.Array) and a.dtype.kind not in "biuf":
-                raise TypeError(f"the rows must be numbers; got a dask array of dtype {a.dtype}")
-        if any(math.isnan(c) for c in X.chunks[0]):
-            X = X.compute_chunk_sizes()
-        if isinstance(y, da.Array) and any(math.isnan(c) for c in y.chunks[0]):
-            y = y.compute_chunk_sizes()
+        _check_features(X)
+        y, target_name = _target(y, target_name)
+        X, y, rows = _row_blocks(X, y)
         n, d = int(X.shape[0]), int(X.shape[1])
-        if y.shape[0] != n:
-            raise ValueError(f"X and y have different numbers of rows: X has {n}, y has {y.shape[0]}; "
-                             "give one target per row")
-        rows = tuple(int(c) for c in X.chunks[0] if c > 0) or (0,)
-        X = X.astype(np.float64).rechunk((rows, (d,)))
-        y = da.from_array(y.astype(np.float64), chunks=(rows,)) if isinstance(y, np.ndarray) \
-            else y.astype(np.float64).rechunk((rows,))
         self.X, self.y = X, y
         names = tuple(str(f) for f in feature_names) if feature_names is not None else \
             tuple(f"x{j}" for j in range(d))
@@ -290,6 +261,60 @@ def _apply(fn: Callable, block: _Block, rows: Any, indexed: bool = False) -> Any
     """``fn`` on one block ``[X, y]``, checked (a task on a worker); ``indexed``: with the block's first row."""
     X, y = block.clean(rows[:, :-1], rows[:, -1])
     return fn(X, y, block.first_row) if indexed else fn(X, y)
+
+
+def _check_features(X: Any) -> None:
+    """Refuse an ``X`` that is not a 2-D dask array."""
+    import dask.array as da
+
+    if not isinstance(X, da.Array):
+        raise TypeError(f"X must be a 2-D dask array or a dask DataFrame, got {type(X).__name__}")
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (rows, features), got a dask array of shape {X.shape}")
+
+
+def _target(y: Any, target_name: str | None) -> tuple[Any, str | None]:
+    """The targets as a 1-D dask or NumPy array, and their name (given, else the Series' own)."""
+    import dask.array as da
+    import dask.dataframe as dd
+
+    if isinstance(y, str):
+        raise TypeError("y can be a column name only when X is a dask DataFrame")
+    if isinstance(y, dd.Series):
+        target_name = target_name or (str(y.name) if y.name is not None else None)
+        y = y.to_dask_array(lengths=True)
+    elif not isinstance(y, da.Array):
+        name = getattr(y, "name", None)
+        target_name = target_name or (str(name) if isinstance(name, str) else None)
+        y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D (one target per row), got shape {y.shape}")
+    return y, target_name
+
+
+def _row_blocks(X: Any, y: Any) -> tuple[Any, Any, tuple[int, ...]]:
+    """``X`` (checked by :func:`_check_features`) and ``y`` (by :func:`_target`) in float64, both in the same row blocks (the non-empty blocks of ``X``, measured
+    first where unknown) and ``X``'s columns in one block; and the blocks' row counts."""
+    import dask.array as da
+
+    for a in (X, y):
+        if isinstance(a, da.Array) and a.dtype.kind not in "biuf":
+            raise TypeError(f"the rows must be numbers; got a dask array of dtype {a.dtype}")
+    if any(math.isnan(c) for c in X.chunks[0]):
+        X = X.compute_chunk_sizes()
+    if isinstance(y, da.Array) and any(math.isnan(c) for c in y.chunks[0]):
+        y = y.compute_chunk_sizes()
+    n, d = int(X.shape[0]), int(X.shape[1])
+    if y.shape[0] != n:
+        raise ValueError(f"X and y have different numbers of rows: X has {n}, y has {y.shape[0]}; "
+                         "give one target per row")
+    rows = tuple(int(c) for c in X.chunks[0] if c > 0) or (0,)
+    X = X.astype(np.float64).rechunk((rows, (d,)))
+    y = da.from_array(y.astype(np.float64), chunks=(rows,)) if isinstance(y, np.ndarray) \
+        else y.astype(np.float64).rechunk((rows,))
+    return X, y, rows
 
 
 def _from_frame(df: Any, y: Any, features: Sequence[str] | None) -> tuple[Any, Any, tuple[str, ...], str | None]:

@@ -427,7 +427,8 @@ def _from_cache(text: str, names: tuple[str, ...], derived: list[str] | None) ->
 
 def _cache_key(body: ast.expr, names: tuple[str, ...]) -> str | None:
     """The cache entry of a checked tree; None when caching is off (or SymPy is not installed)."""
-    from . import __version__, cache
+    from . import cache
+    from ._version import __version__
 
     if cache.directory() is None:
         return None
@@ -576,62 +577,95 @@ def _print(expr: sympy.Expr, names: tuple[str, ...], text: str) -> str:
     >>> parse("x/3 + pi*y**-2 + abs(x)").derived
     ('1.0*x/3.0 + 3.141592653589793/y**2 + abs(x)', '0.3333333333333333 + sign(x)', '(-2.0)*3.141592653589793/y**3')
     """
-    S = _sympy()
-    symbols = {S.sp.Symbol(name, real=True): name for name in names}
+    return _Printer(names, text)(expr)[0]
 
-    def wrap(part: tuple[str, int], looser: int) -> str:   # parenthesised unless it binds tighter than `looser`
-        return part[0] if part[1] > looser else f"({part[0]})"
 
-    def product(factors: list[tuple[str, int]]) -> tuple[str, int]:
-        if not factors:
-            return "1.0", _ATOM
-        if len(factors) == 1:
-            return factors[0]
-        return "*".join([wrap(factors[0], _ADD), *(wrap(f, _MUL) for f in factors[1:])]), _MUL
+_Printed = tuple[str, int]   # a printed part and the precedence of its outermost operation
 
-    def pr(e: sympy.Expr) -> tuple[str, int]:
+
+def _wrap(part: _Printed, looser: int) -> str:
+    """``part`` parenthesised unless it binds tighter than ``looser``."""
+    return part[0] if part[1] > looser else f"({part[0]})"
+
+
+def _product(factors: list[_Printed]) -> _Printed:
+    """The factors multiplied left to right (``1.0`` for none)."""
+    if not factors:
+        return "1.0", _ATOM
+    if len(factors) == 1:
+        return factors[0]
+    return "*".join([_wrap(factors[0], _ADD), *(_wrap(f, _MUL) for f in factors[1:])]), _MUL
+
+
+class _Printer:
+    """Prints a SymPy expression of the variables ``names`` as :func:`_print` says, one method per kind
+    of node; ``text`` (the formula) is for the errors."""
+
+    def __init__(self, names: tuple[str, ...], text: str) -> None:
+        self.S = _sympy()
+        self.symbols = {self.S.sp.Symbol(name, real=True): name for name in names}
+        self.text = text
+
+    def __call__(self, e: sympy.Expr) -> _Printed:
         if e.is_Symbol:
-            if e not in symbols:
-                raise FormulaError(text, f"'{e}' is not one of the variables")
-            return symbols[e], _ATOM
+            return self.symbol(e)
         if e.is_number:   # 3, 1/3, pi, log(10), sqrt(2), ...
-            try:
-                c = float(e)
-            except TypeError:
-                raise FormulaError(text, "the formula contains a complex constant") from None
-            if not math.isfinite(c):
-                raise FormulaError(text, "a constant in the formula or its derivative is too large")
-            return (repr(c) if math.copysign(1.0, c) > 0 else f"({c!r})"), _ATOM
+            return self.number(e)
         if e.is_Add:
-            terms = [pr(a) for a in e.args]
-            return " + ".join([wrap(terms[0], 0), *(wrap(t, _ADD) for t in terms[1:])]), _ADD
+            terms = [self(a) for a in e.args]
+            return " + ".join([_wrap(terms[0], 0), *(_wrap(t, _ADD) for t in terms[1:])]), _ADD
         if e.is_Mul:
-            num, den = [], []
-            for a in e.args:
-                if a.is_Rational and a.q != 1:
-                    num.append(pr(S.sp.Integer(a.p))), den.append(pr(S.sp.Integer(a.q)))
-                elif a.is_Pow and a.exp.is_number and a.exp.is_negative:
-                    den.append(pr(a.base ** -a.exp))
-                else:
-                    num.append(pr(a))
-            top = product(num)
-            return top if not den else (f"{wrap(top, _ADD)}/{wrap(product(den), _MUL)}", _MUL)
+            return self.product(e)
         if e.is_Pow:
-            p = e.exp
-            if p == S.sp.S.Half:
-                return f"sqrt({pr(e.base)[0]})", _ATOM
-            if p.is_Integer and p > 0:   # x**2 on floats is exact
-                return f"{wrap(pr(e.base), _POW)}**{int(p)}", _POW
-            if p.is_number and p.is_negative:   # x**-2 = 1/x**2
-                return f"1.0/{wrap(pr(e.base ** -p), _MUL)}", _MUL
-            return f"{wrap(pr(e.base), _POW)}**{wrap(pr(p), _POW)}", _POW
-        if e.func is S.softplus or e.func is S.sigmoid:
-            return f"{e.func.__name__}({pr(e.args[0])[0]})", _ATOM
-        if e.func in S.xp_names and len(e.args) == 1:
-            return f"{S.xp_names[e.func]}({pr(e.args[0])[0]})", _ATOM
-        raise FormulaError(text, f"cannot evaluate the SymPy function '{e.func.__name__}'")
+            return self.power(e)
+        return self.function(e)
 
-    return pr(expr)[0]
+    def symbol(self, e: sympy.Expr) -> _Printed:
+        if e not in self.symbols:
+            raise FormulaError(self.text, f"'{e}' is not one of the variables")
+        return self.symbols[e], _ATOM
+
+    def number(self, e: sympy.Expr) -> _Printed:
+        try:
+            c = float(e)
+        except TypeError:
+            raise FormulaError(self.text, "the formula contains a complex constant") from None
+        if not math.isfinite(c):
+            raise FormulaError(self.text, "a constant in the formula or its derivative is too large")
+        return (repr(c) if math.copysign(1.0, c) > 0 else f"({c!r})"), _ATOM
+
+    def product(self, e: sympy.Expr) -> _Printed:
+        """A product as numerator / denominator: a fraction's denominator and negative powers go below."""
+        num: list[_Printed] = []
+        den: list[_Printed] = []
+        for a in e.args:
+            if a.is_Rational and a.q != 1:
+                num.append(self(self.S.sp.Integer(a.p)))
+                den.append(self(self.S.sp.Integer(a.q)))
+            elif a.is_Pow and a.exp.is_number and a.exp.is_negative:
+                den.append(self(a.base ** -a.exp))
+            else:
+                num.append(self(a))
+        top = _product(num)
+        return top if not den else (f"{_wrap(top, _ADD)}/{_wrap(_product(den), _MUL)}", _MUL)
+
+    def power(self, e: sympy.Expr) -> _Printed:
+        p = e.exp
+        if p == self.S.sp.S.Half:
+            return f"sqrt({self(e.base)[0]})", _ATOM
+        if p.is_Integer and p > 0:   # x**2 on floats is exact
+            return f"{_wrap(self(e.base), _POW)}**{int(p)}", _POW
+        if p.is_number and p.is_negative:   # x**-2 = 1/x**2
+            return f"1.0/{_wrap(self(e.base ** -p), _MUL)}", _MUL
+        return f"{_wrap(self(e.base), _POW)}**{_wrap(self(p), _POW)}", _POW
+
+    def function(self, e: sympy.Expr) -> _Printed:
+        S = self.S
+        if e.func is S.softplus or e.func is S.sigmoid:
+            return f"{e.func.__name__}({self(e.args[0])[0]})", _ATOM
+        if e.func in S.xp_names and len(e.args) == 1:
+            return f"{S.xp_names[e.func]}({self(e.args[0])[0]})", _ATOM
+        raise FormulaError(self.text, f"cannot evaluate the SymPy function '{e.func.__name__}'")
 
 
 # --- step 4: compile a checked text into closures over an array namespace xp --------------

@@ -45,13 +45,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .atomic import write_text
 from .backend import to_numpy
 from .param_rows import MAX_PARAM_ROWS, ParamRows, limit_of
 from .steps_file import ROW_GROUP, StepsFile, StepsWriter
@@ -235,32 +235,6 @@ class _Count:
 
 def _new_steps() -> dict[str, Any]:
     return {"step": _Count(), "epoch": _Runs(), **{c: _Column(float) for c in SCALARS}}
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a temporary file in the same folder, then a rename.
-
-    A crash or Ctrl-C leaves either the old file or the whole new one, never half of it.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())   # mkstemp's 0600 would hide the file from the group: open()'s mode
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class History:
@@ -536,13 +510,13 @@ class History:
         text = json.dumps(self.to_dict(), default=_json_default)
         if path is None:
             return text
-        atomic_write(path, text)
+        write_text(path, text)
         return None
 
     def to_csv(self, path: str | os.PathLike, kind: str = "steps") -> None:
         """Write the step, epoch or kept-parameter table as CSV, atomically (floats written to round-trip
         exactly; parameters not kept are empty cells)."""
-        atomic_write(path, self.to_pandas(kind).to_csv(index=False, float_format="%.17g"))
+        write_text(path, self.to_pandas(kind).to_csv(index=False, float_format="%.17g"))
 
     def _set_steps(self, epoch: Any, loss: Any, grad_norm: Any, lr: Any) -> None:
         """Replace the step table (a history being loaded)."""

@@ -26,10 +26,8 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +45,7 @@ from PIL import Image
 from sklearn.metrics import confusion_matrix
 from sklearn.utils.multiclass import unique_labels
 
+from .atomic import replacing
 from .history import History
 
 __all__ = ["animate_contour", "animate_decision_boundary", "formula_curve", "formula_surface", "objective_curve",
@@ -77,23 +76,6 @@ Aspect = Literal["auto", "equal"] | float   # a contour plot's y/x scale ratio, 
 
 # --- writing ------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """A new file beside ``path`` (same suffix) to write; it replaces ``path`` only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.tmp{path.suffix}")
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))   # the umask applies, as for open()
-    try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def save_figure(fig: Figure, path: PathLike) -> Path:
     """Write ``fig`` to ``path`` atomically: render to a temporary file in the same folder, then rename.
 
@@ -113,7 +95,7 @@ def save_figure(fig: Figure, path: PathLike) -> Path:
     if fmt not in FORMATS:
         raise ValueError(f"cannot tell the figure format from {path.name!r}: end the name with "
                          + ", ".join(f".{f}" for f in FORMATS))
-    with _atomic_path(path) as tmp:
+    with replacing(path, parents=True) as tmp:
         fig.savefig(tmp, format=fmt, dpi=fig.dpi)
     return path
 
@@ -750,7 +732,7 @@ def _write_gif(fig: Figure, path: Path, fps: float, keys: Iterable[Any], show: C
         if (legend := ax.get_legend()) is not None:
             legend.set_loc(tuple(legend.get_window_extent().transformed(ax.transAxes.inverted()).p0))
     writer = _GifWriter(fps=fps)
-    with _atomic_path(path) as tmp:
+    with replacing(path, parents=True) as tmp:
         writer.setup(fig, tmp, DPI, moving=_redrawn(fig, changing))
         for key in keys:
             show(key)

@@ -50,7 +50,7 @@ def version() -> str:
     try:
         return installed("gradstep")
     except PackageNotFoundError:
-        from .. import __version__
+        from .._version import __version__
 
         return __version__
 

@@ -135,10 +135,20 @@ class Group(TyperGroup):
 def cli_words(message: str) -> str:
     """A library message in the command line's words: its Python keywords and class names become the
     options that set them (``task='classification'``: ``--model logistic``; ``penalty must``: ``--penalty
-    must``)."""
+    must``; the data readers' ``features=``: ``--features``, ``missing='drop'``: ``--dropna``)."""
     for python, option in CLI_WORDS:
         message = message.replace(python, option)
+    message = _DATA_PARAMETER.sub(_data_flag, message)
     return _LEADING_NAME.sub(lambda m: "--" + m.group(1).replace("_", "-"), message)
+
+
+def _data_flag(match: re.Match[str]) -> str:
+    """The flag that sets a data reader's parameter: ``target='y'``: ``--target y``; ``missing='mean'``:
+    ``--fill mean``."""
+    name, value = match.group("name"), match.group("value")
+    if name == "missing":
+        return MISSING_FLAGS.get(value, match.group(0))
+    return f"--{name}" if value is None else f"--{name} {value}"
 
 
 CLI_WORDS = (
@@ -147,12 +157,18 @@ CLI_WORDS = (
     ("for class labels use task='classification'", "for class labels use --model logistic (two classes) or "
                                                    "--model softmax (more)"),
     ("raise memory_budget", "give --memory SIZE"),
+    ("pass target='y' or leave the target out", "pass --target y"),
     ("; use SoftmaxRegression", "; use --model softmax"),
     (" or a gradstep.optim transform", ""),
     ("(None, 'none', ", "('none', "),
     ("must be None (full batch) or an int >= 1", "must be a whole number >= 1 (leave it out for the full batch)"),
     ("must be an int >= 1", "must be a whole number >= 1"),
 )
+MISSING_FLAGS = {"drop": "--dropna", "mean": "--fill mean"}
+"""The flags of ``read_table``'s ``missing=`` policies."""
+# a reader's parameter as its messages spell it (``features=``, ``target='y'``, ``missing='drop'``), not
+# inside a quoted name (a column called "target=" is shown as 'target=')
+_DATA_PARAMETER = re.compile(r"(?<![\w'\"])(?P<name>target|features|delimiter|missing)=(?:'(?P<value>[^'\s]*)')?")
 _LEADING_NAME = re.compile(r"^(penalty|scale|epochs|loss|optimizer|alpha|validation_fraction|batch_size|class_weight|"
                            r"clip_value|clip_norm|tol|gtol|lr)(?= must)")
 

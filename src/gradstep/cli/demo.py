@@ -380,7 +380,7 @@ def demo(
     Batch / mini-batch / per-sample SGD on a line, learning rates on a bowl, a too-large
     learning rate caught, logistic and softmax regression with their decision boundaries.
     Each stage is announced on stderr (not with --json or --quiet)."""
-    from ..history import atomic_write
+    from ..atomic import write_text
 
     t0 = time.perf_counter()
     makers = (_line_part, _bowl_part, _too_large_part, _classification_part)
@@ -404,7 +404,7 @@ def demo(
         + "".join(f"<h2 id='{p.anchor}'>{i}. {html.escape(p.heading)}</h2>{p.body}" for i, p in enumerate(parts, 1))
         + f"<h2 id='files'>The files</h2>{_files_part(out_dir, parts)}</body></html>"
     )
-    atomic_write(report, page)
+    write_text(report, page)
     files = [p for part in parts for p in part.files]
     if as_json:
         emit_json({"report": str(report), "figures": [str(p) for p in files],

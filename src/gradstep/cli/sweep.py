@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -103,97 +105,123 @@ def sweep(
                seed, plot, as_json)
 
 
+@dataclass
+class _Grid:
+    """The runs of a sweep and what its report says about them: ``problem`` in words, the ``budget``
+    every run spends (``{"steps": n}`` or ``{"epochs": n}``), the convergence ``rule``, and
+    ``figures(folder)``, which writes the overlaid figures of the runs kept (the ones that did not diverge)."""
+
+    problem: str
+    budget: dict[str, int]
+    rule: str
+    figures: Callable[[Path], list[Path]]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[Any] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+
+
 def _sweep(session: Session, file: Path | None, formula: str | None, x0: str | None, dataset: str | None,
            target: str | None, lr: str, optimizer: str, batch_size: str, steps: int, epochs: int, loss: str,
            scale: str, tol: float, seed: int, plot: Path | None, as_json: bool) -> None:
-    from ..loop import INTERRUPTED
-
     lrs = [positive_lr(rate) for rate in floats(lr, "--lr")]
     optimizers = [plain_optimizer(name) for name in names(optimizer) or [OPTIMIZER_DEFAULT]]
-    rows: list[dict[str, Any]] = []
-    runs: list[Any] = []
-    labels: list[str] = []
     if formula is not None:
-        from ..minimize import minimize
-        from .minimize import parse_formula
-
         if file is not None or dataset is not None:
             fail("give --formula or data (FILE / --dataset), not both")
-        if x0 is None:
-            fail("--formula needs a start: --x0 3,2")
-        parsed = parse_formula(formula, None)
-        start = floats(x0, "--x0")
-        for opt_name, rate in itertools.product(optimizers, lrs):
-            def one(ck: Path, again: bool, opt_name: str = opt_name, rate: float = rate) -> tuple:
-                try:
-                    # gtol off: every run does its --steps, so that "steps to tol" is measured on its record
-                    # (a run stopped by minimize's gtol would not record the step that met it)
-                    res = minimize(formula, start, optimizer=opt_name, lr=rate, steps=steps, gtol=None,
-                                   checkpoint=ck, checkpoint_every=NEVER, resume=again)
-                except (TypeError, ValueError) as bad:
-                    fail(str(bad))
-                return res, res.nit if res.status == INTERRUPTED else None, []
-
-            res = session.run(f"{opt_name}, lr {rate!r}", one)
-            k = _first(res.history.grad_norm <= tol)
-            rows.append(_row(opt_name, rate, None, float(res.fun), k, res.status == 2, res.message))
-            runs.append(res)
-            labels.append(f"{opt_name}, lr {rate:g}")
+        grid = _formula_grid(session, formula, x0, optimizers, lrs, steps, tol)
     else:
-        from ..diagnostics import closed_form
-        from ..loop import DivergenceError
-        from ..models import LinearRegression
+        grid = _data_grid(session, load_data(file, dataset, target, None, None, False, None), optimizers, lrs,
+                          _batch_sizes(batch_size), epochs, loss, scale, seed, tol)
+    _report(grid, tol, plot, as_json)
 
-        ds = load_data(file, dataset, target, None, None, False, None)
-        X, y = ds.X, np.asarray(ds.y, dtype=float)
-        for opt_name, rate, bs in itertools.product(optimizers, lrs, _batch_sizes(batch_size)):
-            def one(ck: Path, again: bool, opt_name: str = opt_name, rate: float = rate, bs: int | None = bs) -> tuple:
-                est = LinearRegression(optimizer=opt_name, lr=rate, epochs=epochs, batch_size=bs, loss=loss,
-                                       scale=None if scale == "none" else scale, tol=None, random_state=seed)
-                try:
-                    est.fit(X, y, checkpoint=ck, checkpoint_every=NEVER, resume=again)
-                except DivergenceError as bad:
-                    return (est, bad.history, True, str(bad)), None, []
-                except (TypeError, ValueError, FileNotFoundError) as bad:
-                    fail(str(bad))
-                stopped_at = est.t_ if est.result_.status == INTERRUPTED else None
-                return (est, est.history_, False, est.result_.message), stopped_at, []
 
-            est, hist, diverged, message = session.run(f"{opt_name}, lr {rate!r}, batch {bs or 'all'}", one)
-            if not diverged:
-                Z, Y = est._fit_space(X, y)
-                coef, b = closed_form(Z, Y, True, loss)
-                best = est._objective_.value(est._objective_.pack(np.asarray(coef).T, np.atleast_1d(b)), (Z, Y))
-                e = _first(hist.epoch_loss - best <= tol * max(1.0, abs(best)))
-                runs.append(est)
-                labels.append(f"{opt_name}, lr {rate:g}, batch {bs or 'all'}")
-            rows.append(_row(opt_name, rate, bs, float(hist.epoch_loss[-1]) if hist.n_epochs else float("nan"),
-                             None if diverged or e is None else int(hist.to_pandas("epochs")["step"][e]), diverged,
-                             message))
-    files: list[Path] = []
-    if plot is not None and runs:
-        from .figures import formula_figures, model_figures
+def _formula_grid(session: Session, formula: str, x0: str | None, optimizers: list[str], lrs: list[float],
+                  steps: int, tol: float) -> _Grid:
+    """Each optimiser at each learning rate on ``formula`` from ``x0``, ``steps`` steps each."""
+    from ..loop import INTERRUPTED
+    from ..minimize import minimize
+    from .figures import formula_figures
+    from .minimize import parse_formula
 
-        if formula is not None:
-            files = formula_figures(parsed, runs, labels, plot, gif=False)
-        else:
-            files = model_figures(runs, labels, X, y, plot, ds.feature_names, ds.target_name, gif=False)
-    if formula is not None:
-        problem, budget = f"{formula} from ({', '.join(f'{v:g}' for v in start)})", {"steps": steps}
-        rule = f"the gradient norm at most tol={tol:g}"
-    else:
-        problem, budget = ds.description, {"epochs": epochs}
-        rule = f"the epoch loss within tol={tol:g} (relative) of the closed-form optimum"
+    if x0 is None:
+        fail("--formula needs a start: --x0 3,2")
+    parsed = parse_formula(formula, None)
+    start = floats(x0, "--x0")
+    grid = _Grid(f"{formula} from ({', '.join(f'{v:g}' for v in start)})", {"steps": steps},
+                 f"the gradient norm at most tol={tol:g}",
+                 lambda folder: formula_figures(parsed, grid.runs, grid.labels, folder, gif=False))
+    for opt_name, rate in itertools.product(optimizers, lrs):
+        def one(ck: Path, again: bool, opt_name: str = opt_name, rate: float = rate) -> tuple:
+            try:
+                # gtol off: every run does its --steps, so that "steps to tol" is measured on its record
+                # (a run stopped by minimize's gtol would not record the step that met it)
+                res = minimize(formula, start, optimizer=opt_name, lr=rate, steps=steps, gtol=None,
+                               checkpoint=ck, checkpoint_every=NEVER, resume=again)
+            except (TypeError, ValueError) as bad:
+                fail(str(bad))
+            return res, res.nit if res.status == INTERRUPTED else None, []
+
+        res = session.run(f"{opt_name}, lr {rate!r}", one)
+        k = _first(res.history.grad_norm <= tol)
+        grid.rows.append(_row(opt_name, rate, None, float(res.fun), k, res.status == 2, res.message))
+        grid.runs.append(res)
+        grid.labels.append(f"{opt_name}, lr {rate:g}")
+    return grid
+
+
+def _data_grid(session: Session, ds: Any, optimizers: list[str], lrs: list[float], batch_sizes: list[int | None],
+               epochs: int, loss: str, scale: str, seed: int, tol: float) -> _Grid:
+    """Each optimiser at each learning rate and batch size fitting a line to ``ds``, ``epochs`` epochs each."""
+    from ..diagnostics import closed_form
+    from ..loop import INTERRUPTED, DivergenceError
+    from ..models import LinearRegression
+    from .figures import model_figures
+
+    X, y = ds.X, np.asarray(ds.y, dtype=float)
+    grid = _Grid(ds.description, {"epochs": epochs},
+                 f"the epoch loss within tol={tol:g} (relative) of the closed-form optimum",
+                 lambda folder: model_figures(grid.runs, grid.labels, X, y, folder, ds.feature_names,
+                                              ds.target_name, gif=False))
+    for opt_name, rate, bs in itertools.product(optimizers, lrs, batch_sizes):
+        def one(ck: Path, again: bool, opt_name: str = opt_name, rate: float = rate, bs: int | None = bs) -> tuple:
+            est = LinearRegression(optimizer=opt_name, lr=rate, epochs=epochs, batch_size=bs, loss=loss,
+                                   scale=None if scale == "none" else scale, tol=None, random_state=seed)
+            try:
+                est.fit(X, y, checkpoint=ck, checkpoint_every=NEVER, resume=again)
+            except DivergenceError as bad:
+                return (est, bad.history, True, str(bad)), None, []
+            except (TypeError, ValueError, FileNotFoundError) as bad:
+                fail(str(bad))
+            stopped_at = est.t_ if est.result_.status == INTERRUPTED else None
+            return (est, est.history_, False, est.result_.message), stopped_at, []
+
+        est, hist, diverged, message = session.run(f"{opt_name}, lr {rate!r}, batch {bs or 'all'}", one)
+        if not diverged:
+            Z, Y = est._fit_space(X, y)
+            coef, b = closed_form(Z, Y, True, loss)
+            best = est._objective_.value(est._objective_.pack(np.asarray(coef).T, np.atleast_1d(b)), (Z, Y))
+            e = _first(hist.epoch_loss - best <= tol * max(1.0, abs(best)))
+            grid.runs.append(est)
+            grid.labels.append(f"{opt_name}, lr {rate:g}, batch {bs or 'all'}")
+        grid.rows.append(_row(opt_name, rate, bs, float(hist.epoch_loss[-1]) if hist.n_epochs else float("nan"),
+                              None if diverged or e is None else int(hist.to_pandas("epochs")["step"][e]), diverged,
+                              message))
+    return grid
+
+
+def _report(grid: _Grid, tol: float, plot: Path | None, as_json: bool) -> None:
+    """Write the figures to ``plot`` (if given) and print the grid's table, or its JSON."""
+    files = grid.figures(plot) if plot is not None and grid.runs else []
     if as_json:
-        emit_json({"budget": budget, "tol": tol, "converged_when": rule, "runs": rows,
+        emit_json({"budget": grid.budget, "tol": tol, "converged_when": grid.rule, "runs": grid.rows,
                    "files": [str(p) for p in files]})
         return
-    (unit, n), = budget.items()
-    out.print(f"[bold]gradstep sweep[/] — {escape(problem)}", highlight=False)
-    out.print(f"every run makes {n} {unit}; converged: {rule} ('steps to tol': the first step there)",
+    (unit, n), = grid.budget.items()
+    out.print(f"[bold]gradstep sweep[/] — {escape(grid.problem)}", highlight=False)
+    out.print(f"every run makes {n} {unit}; converged: {grid.rule} ('steps to tol': the first step there)",
               highlight=False)
     table = Table("optimizer", "lr", "batch", "final loss", "steps to tol", "outcome", show_edge=False)
-    for r in rows:
+    for r in grid.rows:
         table.add_row(r["optimizer"], f"{r['lr']:g}", str(r["batch_size"] or "all"), f"{r['final_loss']:.6g}",
                       "—" if r["steps_to_tol"] is None else str(r["steps_to_tol"]), OUTCOME_STYLE[r["outcome"]])
     out.print(table)

@@ -27,6 +27,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .errors import DataError
+
 DEFAULT_SEED = 20240501
 
 
@@ -142,8 +144,6 @@ def load_dataset(name: str) -> Dataset:
     for key in (name, name.replace("-", "_"), name.replace("_", "-")):
         if key in DATASETS:
             return DATASETS[key]()
-    from .readers import DataError
-
     close = difflib.get_close_matches(name, list(DATASETS), n=1)
     hint = f"did you mean {close[0]!r}?" if close else "run 'gradstep datasets' to list them"
     raise DataError(f"unknown dataset {name!r}; choose one of {list(DATASETS)}; {hint}")

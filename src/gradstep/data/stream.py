@@ -188,21 +188,21 @@ class ParquetRows:
         first = _ParquetSource(self.files[0])  # the schema, with the in-memory reader's checks
         if target is None:
             raise _err(self.files[0], f"no target column given; the columns are {_names(first.names)}",
-                       "name the column to predict with --target")
+                       "name the column to predict with target=")
         if target not in first.names:
             raise _err(self.files[0], f"no column {_show(target)}; the columns are {_names(first.names)}",
-                       "name the column to predict with --target")
+                       "name the column to predict with target=")
         if features is None:
             features = [n for n in first.names if n != target and first.skip_reason(n) is None]
             if not features:
-                raise _err(self.files[0], "no numeric feature column", "list the features with --features")
+                raise _err(self.files[0], "no numeric feature column", "list the features with features=")
         for name in [*features, target]:
             if name not in first.names:
                 raise _err(self.files[0], f"no column {_show(name)}; the columns are {_names(first.names)}",
-                           "list existing columns with --features")
+                           "list existing columns with features=")
             if first.skip_reason(name) is not None:
                 raise _err(self.files[0], f"column {_show(name)} is not numeric ({first.skip_reason(name)})",
-                           "stream numeric columns only (convert it, or leave it out of --features)", column=name)
+                           "stream numeric columns only (convert it, or leave it out of features=)", column=name)
         self.feature_names, self.target_name = tuple(str(f) for f in features), str(target)
         self._columns = [*self.feature_names, self.target_name]
         self._pieces: list[tuple[int, int]] = []
@@ -327,13 +327,13 @@ class CsvRows:
         target = names[-1] if target is None else target
         if target not in names:
             raise _err(self.path, f"no column {_show(target)}; the columns are {_names(names)}",
-                       "name the column to predict with --target", line=1)
+                       "name the column to predict with target=", line=1)
         if features is None:
             features = [n for n in names if n != target]
         for name in features:
             if name not in names:
                 raise _err(self.path, f"no column {_show(name)}; the columns are {_names(names)}",
-                           "list existing columns with --features", line=1)
+                           "list existing columns with features=", line=1)
         self.feature_names, self.target_name = tuple(features), str(target)
         self.piece_rows = None
         self.n_rows: int | None = None
@@ -372,7 +372,7 @@ class CsvRows:
                                                     column_types={c: pa.float64() for c in cols}))
         except Exception as err:  # noqa: BLE001 - pyarrow raises many kinds on a bad file
             raise _err(self.path, f"cannot be read as CSV ({self._brief(err)})",
-                       "check the delimiter (--delimiter) and that every value is a number") from None
+                       "check the delimiter (delimiter=) and that every value is a number") from None
         first_row = 0
         while True:
             try:

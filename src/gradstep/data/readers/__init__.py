@@ -3,7 +3,8 @@
 Every problem is reported as a :class:`DataError`: a one-line message that starts
 with the file path, names the place (``line N`` of a text file, counting the header
 as line 1; ``row N (index N-1)`` of a Parquet or NumPy file) and the column, and
-ends with what to do about it.
+ends with what to do about it, naming the parameters as :func:`read_table` spells
+them (``features=``, ``missing='drop'``); the command line says its flags instead.
 
 Formats, chosen by the file's extension
 ---------------------------------------
@@ -67,7 +68,7 @@ Examples
 >>> read_table(path, target="y")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-gradstep.data.readers.DataError: ...points.csv, line 3, column 'x': missing value; use --dropna or --fill mean
+gradstep.data.readers.DataError: ...points.csv, line 3, column 'x': missing value; use missing='drop' or missing='mean'
 >>> read_table(path, target="y", missing="mean").X.ravel().tolist()
 [1.0, 2.5, 4.0]
 >>> ds = read_csv(path, target="y", missing="drop")
@@ -104,9 +105,9 @@ MISSING_POLICIES = ("error", "drop", "mean")
 TASKS = ("regression", "classification")
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
-_MISSING_HINT = "use --dropna or --fill mean"
+_MISSING_HINT = "use missing='drop' or missing='mean'"
 _FEATURES_HINT = "list the feature columns separated by commas, e.g. x1,x2"
-_TARGET_MISSING_HINT = "use --dropna to drop the rows without a target (a target is never filled)"
+_TARGET_MISSING_HINT = "use missing='drop' to drop the rows without a target (a target is never filled)"
 
 
 def _open(path: Path, delimiter: str | None, text_only: bool, budget: int | None = None) -> _Source:
@@ -159,8 +160,8 @@ def _unknown(src: _Source, name: str, role: str) -> DataError:
     """The error for a column name that is not in the file, with the columns and a suggestion."""
     if isinstance(src, _ArraySource) and src.fixed_target is not None and role == "target":
         return _err(src.path, f"holds X and y, so the target is 'y', not {_show(name)}",
-                    "pass --target y (or leave the target out in Python)")
-    flag = "--target" if role == "target" else "--features"
+                    "pass target='y' or leave the target out")
+    flag = "target=" if role == "target" else "features="
     close = difflib.get_close_matches(name, src.names, n=1) or [n for n in src.names if n.lower() == name.lower()]
     hint = f"did you mean {_show(close[0])}?" if close else f"choose among the columns with {flag}"
     if isinstance(src, _CsvSource) and src.header_hint():
@@ -182,8 +183,8 @@ def _bad_cell_hint(text: str, role: str, requested: bool) -> str:
     if role == "target":
         return "a regression target must be numeric (for class labels use task='classification')"
     if requested:
-        return "encode this column as numbers (e.g. one 0/1 column per category) or leave it out of --features"
-    return "fix the cell, or choose the feature columns with --features to leave this column out"
+        return "encode this column as numbers (e.g. one 0/1 column per category) or leave it out of features="
+    return "fix the cell, or choose the feature columns with features= to leave this column out"
 
 
 def _nonfinite_error(src: _Source, name: str, i: int, cell: object, overflow: bool) -> DataError:
@@ -209,7 +210,7 @@ def _label_errors(src: _Source, col: _Column, order: int) -> list[tuple[int, int
     if col.type_name is not None:
         # e.g. a Parquet timestamp or a NumPy datetime column: it has no labels to keep
         return [(-1, order, src.where.error(f"the column has {col.type_name}, which cannot be class labels",
-                                            "class labels must be numbers or text; choose another --target, "
+                                            "class labels must be numbers or text; choose another target=, "
                                             "or convert the column to text", column=col.name))]
     labels = col.get_labels()
     if isinstance(labels, np.ndarray) and labels.dtype.kind == "f":
@@ -230,7 +231,7 @@ def _number_errors(src: _Source, col: _Column, order: int, role: str,
         if col.type_name is not None:
             problem = f"the column has {col.type_name}, not numbers"
             hint = ("a regression target must be numeric (for class labels use task='classification')"
-                    if role == "target" else "convert it to numbers, or leave it out of --features")
+                    if role == "target" else "convert it to numbers, or leave it out of features=")
         else:
             cell = col.cell(i)
             problem = f"{_show(cell)} is not a number"
@@ -381,7 +382,7 @@ def _choose(src: _Source, target: str | None, features: Sequence[str] | str | No
     if target is None:
         if src.default_target is None:
             raise _err(path, f"no target column given; the columns are {_names(src.names)}",
-                       "name the column to predict with --target")
+                       "name the column to predict with target=")
         target = src.default_target
     target_text = str(target).strip()
     target_name = src.resolve(target_text, "target")
@@ -401,19 +402,19 @@ def _given_features(src: _Source, features: Sequence[str] | str, target_name: st
     for given in features:
         text = str(given).strip()
         if not text:
-            raise _err(path, "an empty name in --features", _FEATURES_HINT)
+            raise _err(path, "an empty name in features=", _FEATURES_HINT)
         name = src.resolve(text, "feature")
         if name is None:
             raise _unknown(src, text, "feature")
         if name == target_name:
             raise _err(path, f"column {_show(name)} is the target and cannot also be a feature",
-                       "leave it out of --features", column=name)
+                       "leave it out of features=", column=name)
         if name in feats:
-            raise _err(path, f"column {_show(name)} is listed twice in --features", "list each column once",
+            raise _err(path, f"column {_show(name)} is listed twice in features=", "list each column once",
                        column=name)
         feats.append(name)
     if not feats:
-        raise _err(path, "--features lists no columns", _FEATURES_HINT)
+        raise _err(path, "features= lists no columns", _FEATURES_HINT)
     return feats
 
 
@@ -510,7 +511,7 @@ def _handle_missing(path: Path, X: np.ndarray, target_col: _Column, chosen: _Cho
     if rows == 1:
         after = " is left after dropping rows with missing values" if keep is not None else ""
         raise _err(path, f"only one row of data{after}; fitting needs at least two",
-                   "add more rows" + (" or fill the missing values (--fill mean)" if after else ""))
+                   "add more rows" + (" or fill the missing values (missing='mean')" if after else ""))
     return X, keep, notes
 
 
@@ -524,7 +525,7 @@ def _drop_missing(path: Path, X: np.ndarray, target_col: _Column,
     if dropped == n:
         used = chosen.features + [chosen.target]
         raise _err(path, f"every row has a missing value in the columns used {_names(used)}, so none is left",
-                   "fill them (--fill mean) or choose other --features")
+                   "fill them (missing='mean') or choose other features=")
     if not dropped:
         return X, None, []
     return X[keep], keep, [f"dropped {dropped} row{'s' * (dropped != 1)} with missing values"]
@@ -540,7 +541,7 @@ def _fill_means(path: Path, X: np.ndarray, feats: list[str]) -> list[str]:
         present = X[~m, j]
         if present.size == 0:
             raise _err(path, "the column has no values, so it has no mean to fill it with",
-                       "leave it out of --features", column=name)
+                       "leave it out of features=", column=name)
         with np.errstate(all="ignore"):
             mean = float(np.mean(present))
             if not math.isfinite(mean):  # the sum overflowed
@@ -566,6 +567,6 @@ def _target_values(path: Path, col: _Column, keep: np.ndarray | None, task: str)
     if len(classes) < 2:
         (only,) = classes
         raise _err(path, f"the target has a single class ({_show(only)}); classification needs at least two "
-                   "classes", "check the --target column (and that dropping rows did not leave only one class)",
+                   "classes", "check the target= column (and that dropping rows did not leave only one class)",
                    column=col.name)
     return y

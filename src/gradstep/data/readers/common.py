@@ -1,10 +1,10 @@
-"""The pieces every reader shares: :class:`DataError`, the helpers that say where a problem is and quote
-cells and names in one-line messages, the column model (:class:`_Column`, built from text cells by
-:func:`_column_from_text`) and the :class:`_Source` base class, a table of named columns read from one file."""
+"""The pieces every reader shares: :class:`DataError` (defined in :mod:`gradstep.data.errors`), the helpers
+that say where a problem is and quote cells and names in one-line messages, the column model (:class:`_Column`,
+built from text cells by :func:`_column_from_text`) and the :class:`_Source` base class, a table of named
+columns read from one file."""
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,40 +12,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..errors import DataError
+
 NA_TOKENS = frozenset({
     "", "na", "n/a", "nan", "-nan", "+nan", "null", "none", "#n/a", "#n/a n/a", "#na", "<na>",
     "-1.#ind", "1.#ind", "-1.#qnan", "1.#qnan",
 })
-
-
-class DataError(ValueError):
-    """Bad input data; the one-line message names the file, line or row and column, and says what to do.
-
-    Attributes
-    ----------
-    path : pathlib.Path or None
-        The file.
-    line : int or None
-        1-based line of a text file (the header is line 1), where one applies.
-    row : int or None
-        1-based data row (the first row under the header is row 1), where one applies.
-    column : str or None
-        The column's name, where one applies.
-    """
-
-    def __init__(self, message: str, *, path: str | os.PathLike | None = None, line: int | None = None,
-                 row: int | None = None, column: str | None = None) -> None:
-        super().__init__(" ".join(str(message).splitlines()))
-        self.path = None if path is None else Path(path)
-        self.line = line
-        self.row = row
-        self.column = column
-
-    def __reduce__(self):
-        return (type(self), (self.args[0],), self.__dict__)
-
-
-DataError.__module__ = "gradstep.data.readers"  # its public home: tracebacks and pickles name it there
 
 
 class _Fallback(Exception):

@@ -241,5 +241,5 @@ class _CsvSource(_Source):
     def header_hint(self) -> str:
         if len(self.names) == 1 and any(d in self.names[0] for d in DELIMITERS + (" ",) if d != self.delimiter):
             return (f"the header was read as one column with the delimiter {_show(self.delimiter)}; "
-                    "pass the right --delimiter")
+                    "pass the right delimiter=")
         return ""
