@@ -23,7 +23,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__ as __version__   # re-exported: gradstep.__version__
+from ._version import __version__ as __version__  # re-exported: gradstep.__version__
 
 if TYPE_CHECKING:   # what static type checkers and IDEs see; at run time see __getattr__
     from . import diagnostics, optim

@@ -173,8 +173,8 @@ def load(path: str | os.PathLike) -> Any:
         raise ValueError(f"{path}: not a gradstep checkpoint ({type(err).__name__}: {err}); delete it to start "
                          f"afresh") from None
     if not isinstance(data, dict) or data.get("format") not in READS:
-        raise ValueError(f"{path}: not a gradstep checkpoint (format {data.get('format') if isinstance(data, dict) else None!r}); "
-                         f"delete it to start afresh")
+        found = data.get("format") if isinstance(data, dict) else None
+        raise ValueError(f"{path}: not a gradstep checkpoint (format {found!r}); delete it to start afresh")
     return data["content"]
 
 

@@ -242,7 +242,8 @@ class _Block:
         i = int(rows[0])
         column = self.target if bad_y[i] else self.names[int(np.flatnonzero(bad_x[i])[0])]
         value = y[i] if bad_y[i] else X[i, self.names.index(column)]
-        what = "missing value (NaN)" if np.isnan(value) else f"value {value} (infinite, or too large for a 64-bit float)"
+        what = ("missing value (NaN)" if np.isnan(value)
+                else f"value {value} (infinite, or too large for a 64-bit float)")
         row = self.first_row + i + 1
         raise DataError(f"{self.description}, block {self.index}, row {row} (index {row - 1}), column "
                         f"{_show(column)}: {what}; drop or fill the rows with missing values (e.g. "
@@ -295,8 +296,9 @@ def _target(y: Any, target_name: str | None) -> tuple[Any, str | None]:
 
 
 def _row_blocks(X: Any, y: Any) -> tuple[Any, Any, tuple[int, ...]]:
-    """``X`` (checked by :func:`_check_features`) and ``y`` (by :func:`_target`) in float64, both in the same row blocks (the non-empty blocks of ``X``, measured
-    first where unknown) and ``X``'s columns in one block; and the blocks' row counts."""
+    """``X`` (checked by :func:`_check_features`) and ``y`` (by :func:`_target`) in float64, both in the same
+    row blocks (the non-empty blocks of ``X``, measured first where unknown) and ``X``'s columns in one block;
+    and the blocks' row counts."""
     import dask.array as da
 
     for a in (X, y):

@@ -24,7 +24,7 @@ its dtype; the history is NumPy as always:
 >>> res = minimize("x**2 + y**2", x0=torch.tensor([3.0, 2.0], dtype=torch.float64), lr=0.1, steps=1)
 >>> res.x, res.history.path[-1].tolist()
 (tensor([2.4000, 1.6000], dtype=torch.float64), [2.4, 1.6])
-"""
+"""  # noqa: E501 (doctest output: a message is one line)
 
 from __future__ import annotations
 

@@ -117,7 +117,8 @@ def _dot8(typingctx, X, i, V, j):
         acc = cgutils.alloca_once_value(builder, ir.Constant(vec, None))
         with cgutils.for_range(builder, n8) as loop:
             off = builder.shl(loop.index, three)
-            xv = builder.load(builder.bitcast(builder.gep(x_row, [off]), x_vec.as_pointer()), align=xty.dtype.bitwidth // 8)
+            xv = builder.load(builder.bitcast(builder.gep(x_row, [off]), x_vec.as_pointer()),
+                              align=xty.dtype.bitwidth // 8)
             if x_el != f64:
                 xv = builder.fpext(xv, vec)
             vv = builder.load(builder.bitcast(builder.gep(v_row, [off]), vec.as_pointer()), align=8)
@@ -127,7 +128,8 @@ def _dot8(typingctx, X, i, V, j):
             xs = builder.load(builder.gep(x_row, [l]))
             if x_el != f64:
                 xs = builder.fpext(xs, f64)
-            builder.store(builder.fadd(builder.load(tail), builder.fmul(xs, builder.load(builder.gep(v_row, [l])))), tail)
+            partial = builder.load(tail)
+            builder.store(builder.fadd(partial, builder.fmul(xs, builder.load(builder.gep(v_row, [l])))), tail)
         lanes = builder.load(acc)
         a = [builder.extract_element(lanes, ir.Constant(ir.IntType(32), q)) for q in range(8)]
         add = builder.fadd
@@ -142,7 +144,8 @@ def _masked_load(builder, ptr, vec, lanes, align):
     i32 = ir.IntType(32)
     index = ir.Constant(ir.VectorType(lanes.type, vec.count), list(range(vec.count)))
     bound = builder.insert_element(ir.Constant(index.type, ir.Undefined), lanes, ir.Constant(i32, 0))
-    bound = builder.shuffle_vector(bound, ir.Constant(index.type, ir.Undefined), ir.Constant(ir.VectorType(i32, vec.count), [0] * vec.count))
+    bound = builder.shuffle_vector(bound, ir.Constant(index.type, ir.Undefined),
+                                   ir.Constant(ir.VectorType(i32, vec.count), [0] * vec.count))
     mask = builder.icmp_signed("<", index, bound)
     suffix = {"double": "f64", "float": "f32"}[str(vec.element)]
     fnty = ir.FunctionType(vec, [ptr.type, i32, mask.type, vec])
@@ -326,9 +329,11 @@ def _exp_into(src, dst, m):
 
 @njit(**_JIT)
 def _log_into(src, dst, m, F, N, S):
-    r"""``dst[:m] = log(src[:m])`` (``src`` is not ``dst``; ``F``, ``N``, ``S`` scratch); ``np.log`` where ``src`` is not normal and finite.
+    r"""``dst[:m] = log(src[:m])`` (``src`` is not ``dst``; ``F``, ``N``, ``S`` scratch); ``np.log`` where ``src``
+    is not normal and finite.
 
-    :math:`x = 2^n m` with :math:`m \in [\sqrt2/2, \sqrt2)`, :math:`\log x = n\ln 2 + 2\operatorname{atanh}\big((m-1)/(m+1)\big)`.
+    :math:`x = 2^n m` with :math:`m \in [\sqrt2/2, \sqrt2)`,
+    :math:`\log x = n\ln 2 + 2\operatorname{atanh}\big((m-1)/(m+1)\big)`.
     """
     rare = False
     for r in range(m):

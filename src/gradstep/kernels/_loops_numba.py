@@ -593,9 +593,9 @@ def _epoch(data, n_steps, bs, params, config, state, out, scratch):
     (updated in place), :math:`-\eta_t` per step in θ's dtype and :math:`\eta_t` in float64; ``config``:
     ``icfg``, ``fcfg``, ``tcfg`` (see :class:`CompiledEpochs`); ``state``: the optimiser's arrays (see
     :func:`_update`; ``q`` and the one-element ``u`` those of the proximal step);
-    ``out``: loss and gradient norm per step, θ of the steps kept (``I_RECORD``, ``I_RECORD_FIRST``); ``scratch``: ``g``, the batch buffer ``Xb``
-    (bs, d), ``Zb`` and ``WR`` (bs k), ``tmp``, ``cast``. One function for every loss: the loss is
-    one branch per step, and the whole of it compiles once per dtype.
+    ``out``: loss and gradient norm per step, θ of the steps kept (``I_RECORD``, ``I_RECORD_FIRST``);
+    ``scratch``: ``g``, the batch buffer ``Xb`` (bs, d), ``Zb`` and ``WR`` (bs k), ``tmp``, ``cast``. One
+    function for every loss: the loss is one branch per step, and the whole of it compiles once per dtype.
     """
     X, Y, w, order = _borrowed(data)
     theta, neg_lrs, lrs = _borrowed(params)

@@ -491,7 +491,8 @@ def epoch_runner(objective: Any, batches: Any, optimizer: Any, lr: Any, optimize
         return None
     for leaf in _leaves(state):
         for v in leaf:
-            if not isinstance(v, (int, float)) and not (isinstance(v, np.ndarray) and v.dtype == dt and v.shape == (p,)):
+            matches = isinstance(v, np.ndarray) and v.dtype == dt and v.shape == (p,)
+            if not isinstance(v, (int, float)) and not matches:
                 return None
     if average is not None and average.mean is not None and not isinstance(average.mean, np.ndarray):
         return None

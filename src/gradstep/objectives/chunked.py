@@ -31,7 +31,8 @@ Examples
 >>> obj, theta = SquaredError(n_features=2), np.array([0.5, -0.5, 1.0])
 >>> class TwoChunks:                        # rows 0-1, then row 2
 ...     def sums(self, objective, params, grad):
-...         return chunk_sums(objective, params, (X[:2], Y[:2]), grad) + chunk_sums(objective, params, (X[2:], Y[2:]), grad)
+...         first = chunk_sums(objective, params, (X[:2], Y[:2]), grad)
+...         return first + chunk_sums(objective, params, (X[2:], Y[2:]), grad)
 >>> value, g = obj.value_and_grad(theta, TwoChunks())
 >>> v0, g0 = obj.value_and_grad(theta, (X, Y))
 >>> bool(np.isclose(value, v0)), bool(np.allclose(g, g0))

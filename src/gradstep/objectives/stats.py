@@ -90,7 +90,8 @@ def gram(X: Array, w: Array | None = None) -> Array:
 
 @dataclass(frozen=True)
 class SquaredStats:
-    """:math:`G = \\tilde X^\\top D_w \\tilde X`, :math:`C = \\tilde X^\\top D_w Y`, :math:`s = \\sum_i w_i \\lVert y_i\\rVert^2`.
+    """:math:`G = \\tilde X^\\top D_w \\tilde X`, :math:`C = \\tilde X^\\top D_w Y`,
+    :math:`s = \\sum_i w_i \\lVert y_i\\rVert^2`.
 
     Attributes
     ----------

@@ -385,7 +385,8 @@ def points_from_csv(data: bytes, cancel: threading.Event | None = None) -> dict:
             ds = read_csv(path, target=names[1].strip(), features=[names[0].strip()])
         except DataError as e:
             problem, _, hint = str(e).replace(str(path), "the uploaded CSV").rpartition("; ")
-            if "--" in hint or "=" in hint:   # the reader's hint names a parameter (features=, task=) the page does not have
+            # the reader's hint names a parameter (features=, task=) the page does not have
+            if "--" in hint or "=" in hint:
                 hint = "fix or remove that row and upload again"
             raise HTTPException(422, f"{problem}; {hint}" if problem else hint) from None
     if len(ds.y) > LIMITS["points"]:

@@ -46,8 +46,8 @@ straight into one preallocated C-ordered float64 array (:mod:`.dense`): peak mem
 data plus a block, and each block is checked as it is copied, so a missing cell (in Parquet
 also an infinite one) deep in the file is reported from the one read pass. Any other CSV file,
 or one in which pyarrow meets a cell it does not parse (text, an infinity), is read again by the
-careful text reader, which gives the located message. ``.npy`` and ``.npz`` files whose headers promise arrays larger than
-``memory_budget`` bytes are refused before anything is read or decompressed.
+careful text reader, which gives the located message. ``.npy`` and ``.npz`` files whose headers
+promise arrays larger than ``memory_budget`` bytes are refused before anything is read or decompressed.
 
 By default the features are every column but the target that holds numbers; the
 columns left out (text, empty, unnamed, an index) are listed in ``Dataset.skipped``
@@ -82,18 +82,30 @@ import difflib
 import math
 import os
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from ..datasets import Dataset
 from ..memory import default_budget
 from . import dense
-from .arrow_csv import open_lean_csv
 from .arrays import _ArraySource, _load_npy, _load_npz
-from .common import (NA_TOKENS, DataError, _brief, _Column, _comma_number, _err, _Fallback, _first, _names, _show,
-                     _Source)
+from .arrow_csv import open_lean_csv
+from .common import (
+    NA_TOKENS,
+    DataError,
+    _brief,
+    _Column,
+    _comma_number,
+    _err,
+    _Fallback,
+    _first,
+    _names,
+    _show,
+    _Source,
+)
 from .parquet import _PARQUET_HINT, _ParquetSource
 from .text import DELIMITERS, _CsvSource
 

@@ -8,8 +8,9 @@ import math
 import re
 import struct
 import zipfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -82,7 +83,7 @@ def _check_budget(path: Path, sizes: dict[str, tuple[tuple[int, ...], np.dtype]]
     Traceback (most recent call last):
     ...
     gradstep.data.readers.DataError: a.npz: the array 'X' (shape (1000, 20), float64) expands to 160 kB in memory, more than the memory budget of 1.02 kB; raise memory_budget to allow more, or convert the data to Parquet and stream it
-    """
+    """  # noqa: E501 (doctest output: a message is one line)
     if budget is None:
         return
     verb = "expands to" if compressed else "takes"

@@ -31,8 +31,9 @@ import codecs
 import csv
 import io
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from .common import NA_TOKENS, DataError, _Column, _column_from_text, _Fallback, _Located, _Source
 from .text import _MAGIC, DELIMITERS, _check_delimiter, _sniff_delimiter

@@ -3,8 +3,9 @@ with pyarrow (imported when a Parquet file is read, never before)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -8,8 +8,9 @@ import contextlib
 import csv
 import gc
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .common import DataError, _brief, _Column, _column_from_text, _comma_number, _err, _Located, _show, _Source
 
