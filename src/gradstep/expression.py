@@ -41,7 +41,7 @@ import types
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 import numpy as np
 
@@ -113,8 +113,7 @@ def _sign(u: float) -> float:
     return math.copysign(1.0, u) if u else 0.0
 
 
-FUNCTIONS: Mapping[str, FunctionSpec] = types.MappingProxyType({
-    name: FunctionSpec(1, fold, sympy_name) for name, fold, sympy_name in [
+_ONE_ARGUMENT: list[tuple[str, Callable[[float], float], str]] = [   # name, math version, SymPy name
         ("sin", math.sin, "sin"), ("cos", math.cos, "cos"), ("tan", math.tan, "tan"),
         ("exp", math.exp, "exp"), ("log", math.log, "log"), ("log10", math.log10, "log10"),
         ("log2", math.log2, "log2"), ("sqrt", math.sqrt, "sqrt"), ("abs", abs, "abs"),
@@ -122,7 +121,9 @@ FUNCTIONS: Mapping[str, FunctionSpec] = types.MappingProxyType({
         ("arcsin", math.asin, "asin"), ("asin", math.asin, "asin"),
         ("arccos", math.acos, "acos"), ("acos", math.acos, "acos"),
         ("arctan", math.atan, "atan"), ("atan", math.atan, "atan"),
-        ("sigmoid", _sigmoid, "sigmoid"), ("softplus", _softplus, "softplus")]})
+        ("sigmoid", _sigmoid, "sigmoid"), ("softplus", _softplus, "softplus")]
+FUNCTIONS: Mapping[str, FunctionSpec] = types.MappingProxyType({
+    name: FunctionSpec(1, fold, sympy_name) for name, fold, sympy_name in _ONE_ARGUMENT})
 CONSTANTS: Mapping[str, float] = types.MappingProxyType({"pi": math.pi, "e": math.e})
 # the functions of derived texts (step 3): those of SymPy's results, and the others for completeness
 _DERIVED_FUNCTIONS: Mapping[str, FunctionSpec] = types.MappingProxyType(
@@ -208,14 +209,15 @@ class _Checker:
     def __init__(self, text: str, source: str, offset: int, allowed: tuple[str, ...] | None,
                  functions: Mapping[str, FunctionSpec] = FUNCTIONS, max_depth: float = MAX_DEPTH,
                  max_power: float = MAX_POWER):
-        self.text, self.source, self.offset, self.allowed, self.names = text, source, offset, allowed, []
+        self.text, self.source, self.offset, self.allowed = text, source, offset, allowed
+        self.names: list[str] = []
         self.functions, self.max_depth, self.max_power = functions, max_depth, max_power
 
-    def fail(self, col: int, what: str, hint: str = "") -> None:
+    def fail(self, col: int, what: str, hint: str = "") -> NoReturn:
         raise FormulaError(self.text, what, self.offset + col, hint)
 
     def fold(self, node: ast.expr, fn: Callable[..., float], *args: float) -> float:
-        part = f"'{self.source[self.offset + node.col_offset:self.offset + node.end_col_offset][:40]}'"
+        part = f"'{self.source[self.offset + node.col_offset:self.offset + _end(node)][:40]}'"
         try:
             value = fn(*args)
         except ZeroDivisionError:
@@ -233,11 +235,12 @@ class _Checker:
         if depth > self.max_depth:
             self.fail(node.col_offset, f"the formula is nested more than {self.max_depth} levels deep", "simplify it")
         if isinstance(node, ast.Constant):
-            if type(node.value) not in (int, float):
+            number = node.value
+            if isinstance(number, bool) or not isinstance(number, (int, float)):   # int and float, exactly
                 what = {complex: "complex numbers are", str: "strings are", bytes: "bytes are"}
-                self.fail(node.col_offset, f"{what.get(type(node.value), repr(node.value) + ' is')} not allowed",
+                self.fail(node.col_offset, f"{what.get(type(number), repr(number) + ' is')} not allowed",
                           "use real numbers such as 2 or 0.5")
-            return self.fold(node, float, node.value)   # OverflowError for ints beyond 1.8e308
+            return self.fold(node, float, number)   # OverflowError for ints beyond 1.8e308
         if isinstance(node, ast.Name):
             return self.name(node)
         if isinstance(node, ast.UnaryOp) and type(node.op) not in _BAD_OPS:
@@ -249,7 +252,7 @@ class _Checker:
             return self.binop(node, depth, power)
         if isinstance(node, ast.Call):
             return self.call(node, depth)
-        col = node.value.end_col_offset if isinstance(node, (ast.Attribute, ast.Subscript)) else node.col_offset
+        col = _end(node.value) if isinstance(node, (ast.Attribute, ast.Subscript)) else node.col_offset
         self.fail(col, _BAD_NODES.get(type(node), f"'{type(node).__name__}' is not allowed"), _HINT)
 
     def name(self, node: ast.Name) -> float | None:
@@ -268,7 +271,7 @@ class _Checker:
     def binop(self, node: ast.BinOp, depth: int, power: float) -> float | None:
         op = type(node.op)
         if op not in _BINOPS:
-            col = node.left.end_col_offset   # point at the operator, past spaces and ')'
+            col = _end(node.left)   # point at the operator, past spaces and ')'
             while self.offset + col < len(self.source) and self.source[self.offset + col] in " )":
                 col += 1
             self.fail(col, *_BAD_OPS.get(op, (f"'{op.__name__}' is not allowed", _HINT)))
@@ -290,7 +293,7 @@ class _Checker:
         func = node.func
         if not isinstance(func, ast.Name):
             self.visit(func, depth + 1)   # refuses x.attr(...) or x[0](...) with the precise reason
-            self.fail(func.end_col_offset, "calling something that is not a function is not allowed",
+            self.fail(_end(func), "calling something that is not a function is not allowed",
                       "use * to multiply, e.g. (x + 1)*(y - 1)")
         name, spec, example = func.id, self.functions.get(func.id), f"write e.g. {func.id}(x)"
         if spec is None:
@@ -304,7 +307,20 @@ class _Checker:
         if len(node.args) != spec.arity:
             self.fail(func.col_offset, f"{name}() takes {spec.arity} argument, not {len(node.args)}", example)
         values = [self.visit(arg, depth + 1) for arg in node.args]
-        return None if None in values else self.fold(node, spec.fold, *values)
+        known = [value for value in values if value is not None]
+        return None if len(known) < len(values) else self.fold(node, spec.fold, *known)
+
+
+def _end(node: ast.expr) -> int:
+    """The column where a parsed node ends (``ast.parse`` sets it; the node type allows ``None``)."""
+    assert node.end_col_offset is not None
+    return node.end_col_offset
+
+
+def _callee(node: ast.Call) -> str:
+    """The function a checked call names (:class:`_Checker` refused every other callee)."""
+    assert isinstance(node.func, ast.Name)
+    return node.func.id
 
 
 def _natural(name: str) -> tuple:
@@ -391,7 +407,7 @@ _RECENT: OrderedDict[tuple[str, tuple[str, ...]], Formula] = OrderedDict()   # p
 _RECENT_SIZE = 256
 
 
-def _formula(text: str, body: ast.expr, names: tuple[str, ...], fail: Callable[..., None],
+def _formula(text: str, body: ast.expr, names: tuple[str, ...], fail: Callable[..., NoReturn],
              use_cache: bool) -> Formula:
     """Steps 2 to 4 for a checked tree, or step 4 alone on a cache entry."""
     from . import cache
@@ -499,7 +515,7 @@ def _sympy() -> types.SimpleNamespace:
 
 
 def _derive(text: str, body: ast.expr, names: tuple[str, ...],
-            fail: Callable[..., None]) -> tuple[sympy.Expr, tuple[sympy.Expr, ...]]:
+            fail: Callable[..., NoReturn]) -> tuple[sympy.Expr, tuple[sympy.Expr, ...]]:
     """``f`` as a SymPy expression built from the checked tree, and its exact gradient."""
     S = _sympy()
     sp = S.sp
@@ -515,7 +531,8 @@ def _derive(text: str, body: ast.expr, names: tuple[str, ...],
             operand = build(node.operand, power)
             return -operand if isinstance(node.op, ast.USub) else operand
         if isinstance(node, ast.Call):
-            return getattr(S, FUNCTIONS[node.func.id].sympy_name)(*map(build, node.args))
+            return getattr(S, FUNCTIONS[_callee(node)].sympy_name)(*map(build, node.args))
+        assert isinstance(node, ast.BinOp)   # the last kind of node the checker accepts
         if isinstance(node.op, ast.Pow):   # as in _Checker, but on the simplified exponent (x - x + 5000)
             exponent = build(node.right)
             if exponent.is_number:
@@ -700,18 +717,21 @@ def _evaluator(node: ast.expr, index: Mapping[str, int]) -> _Fn:
     if isinstance(node, ast.UnaryOp):
         negate = isinstance(node.op, ast.USub)
         if isinstance(node.operand, ast.Constant):   # a negative number, e.g. (-2.0)
-            c = -node.operand.value if negate else node.operand.value
+            number = node.operand.value
+            assert isinstance(number, (int, float))   # the checker accepts no other constant
+            c = -number if negate else number
             return lambda v, xp: c
         u = _evaluator(node.operand, index)
         return (lambda v, xp: -u(v, xp)) if negate else u
     if isinstance(node, ast.Call):
-        name, u = node.func.id, _evaluator(node.args[0], index)
+        name, u = _callee(node), _evaluator(node.args[0], index)
         if name == "softplus":
             return lambda v, xp: _xp_softplus(u(v, xp), xp)
         if name == "sigmoid":   # sigmoid(u) = exp(-softplus(-u)), accurate for any u
             return lambda v, xp: xp.exp(-_xp_softplus(-u(v, xp), xp))
         attribute = _XP_FUNCTIONS[name]
         return lambda v, xp: getattr(xp, attribute)(u(v, xp))
+    assert isinstance(node, ast.BinOp)   # the last kind of node the checker accepts
     if isinstance(node.op, ast.Pow):
         base, exponent = _evaluator(node.left, index), _evaluator(node.right, index)
         return lambda v, xp: base(v, xp) ** exponent(v, xp)
@@ -839,10 +859,11 @@ class Formula:
         if len(arrays) != len(self.variables):
             raise ValueError(f"expected {len(self.variables)} arrays, one for each of "
                              f"({', '.join(self.variables)}), got {len(arrays)}")
+        inputs = list(arrays)
         if xp is np:
-            arrays = [np.asarray(a) for a in arrays]
-            arrays = [a if a.dtype.kind == "f" else a.astype(np.float64) for a in arrays]
-        return list(arrays), functools.reduce(operator.add, [xp.zeros_like(a) for a in arrays])
+            inputs = [np.asarray(a) for a in inputs]
+            inputs = [a if a.dtype.kind == "f" else a.astype(np.float64) for a in inputs]
+        return inputs, functools.reduce(operator.add, [xp.zeros_like(a) for a in inputs])
 
     def evaluate(self, *arrays: Any, xp: Any = np) -> Any:
         """``f`` on arrays, one per variable, broadcast together (e.g. from
