@@ -111,7 +111,7 @@ class DaskRows:
             raise ValueError(f"{len(names)} feature names for {d} columns")
         self.feature_names, self.target_name = names, str(target_name or "y")
         self.n_rows = n
-        self.piece_rows: tuple[int, ...] | None = rows if n else ()
+        self.piece_rows: tuple[int, ...] = rows if n else ()   # always known: the row blocks
         self._starts = np.concatenate([[0], np.cumsum(self.piece_rows)]).astype(np.int64)
         self._delayed: list | None = None
         self._checked = False  # every block checked finite by a full pass (the graph gives the same values again)
@@ -123,7 +123,7 @@ class DaskRows:
 
     @property
     def n_blocks(self) -> int:
-        return len(self.piece_rows or ())
+        return len(self.piece_rows)
 
     def _blocks(self) -> list[Any]:
         """The delayed blocks of ``[X, y]``, in order: one array, so that what ``X`` and ``y`` share
@@ -405,6 +405,7 @@ def client(scheduler: str | None = None, workers: int | None = None) -> Iterator
     if scheduler is not None:
         c = Client(scheduler)
     else:
+        assert workers is not None   # one of the two is given (checked above)
         # no dashboard; the scheduler's small HTTP server on a free port (not 8787, maybe taken)
         cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, host="127.0.0.1",
                                dashboard_address=None, processes=True,
