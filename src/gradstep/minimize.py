@@ -139,7 +139,7 @@ def minimize(
     optimizer_params: Mapping[str, Any] | None = None,
     clip_value: float | None = None,
     clip_norm: float | None = None,
-    record_params: bool = True,
+    record_params: bool | int | str = True,
     callback: Callable[[StepInfo], Any] | None = None,
     divergence: float | None = 1e6,
     checkpoint: str | os.PathLike | None = None,
@@ -197,9 +197,10 @@ def minimize(
         Further hyper-parameters of a named optimiser (torch names).
     clip_value, clip_norm : float, optional
         Gradient clipping by value / by L2 norm.
-    record_params : {"thinned", "all", "none"}, bool or int, default="thinned"
-        Which :math:`x_k` the history keeps (its ``path``): every one up to 10,000 steps, then an
-        evenly thinned set (:mod:`gradstep.param_rows`); ``"all"`` every one; ``"none"`` none.
+    record_params : {"thinned", "all", "none"}, bool or int, default=True
+        Which :math:`x_k` the history keeps (its ``path``): ``True`` or ``"all"`` every one;
+        ``"thinned"`` every one up to 10,000 steps, then an evenly thinned set (:mod:`gradstep.param_rows`);
+        an int ``L >= 2`` at most ``L`` so thinned; ``False`` or ``"none"`` none.
     callback : callable, optional
         ``callback(StepInfo)`` after every step; raise ``StopIteration`` to stop.
     divergence : float or None, default=1e6

@@ -731,7 +731,7 @@ def _write_gif(fig: Figure, path: Path, fps: float, keys: Iterable[Any], show: C
     for ax in fig.axes:
         if (legend := ax.get_legend()) is not None:
             legend.set_loc(tuple(legend.get_window_extent().transformed(ax.transAxes.inverted()).p0))
-    writer = _GifWriter(fps=fps)
+    writer = _GifWriter(fps=fps)  # type: ignore[arg-type]  # the stub says int; any fps > 0 works (finish rounds)
     with replacing(path, parents=True) as tmp:
         writer.setup(fig, tmp, DPI, moving=_redrawn(fig, changing))
         for key in keys:

@@ -99,6 +99,7 @@ from .common import (
     _brief,
     _Column,
     _comma_number,
+    _DenseSource,
     _err,
     _Fallback,
     _first,
@@ -213,8 +214,13 @@ def _missing_error(src: _Source, name: str, i: int, role: str, missing: str) -> 
     if role == "target" and missing != "drop":
         return src.where.error("missing value in the target", _TARGET_MISSING_HINT, i=i, column=name)
     if missing == "error":
-        return src.where.error("missing value", _MISSING_HINT, i=i, column=name)
+        return _missing_cell_error(src, name, i)
     return None
+
+
+def _missing_cell_error(src: _Source, name: str, i: int) -> DataError:
+    """The error for a missing feature cell in row ``i`` where ``missing="error"``."""
+    return src.where.error("missing value", _MISSING_HINT, i=i, column=name)
 
 
 def _label_errors(src: _Source, col: _Column, order: int) -> list[tuple[int, int, DataError]]:
@@ -452,7 +458,7 @@ def _default_features(src: _Source, target_name: str) -> tuple[list[str], list[t
 
 def _load(src: _Source, chosen: _Choice, missing: str, task: str) -> tuple[np.ndarray, _Column]:
     """``X`` (NaN where a feature cell is missing) and the target's column; the first bad cell is an error."""
-    if hasattr(src, "batches") and src.numeric(chosen.features):
+    if isinstance(src, _DenseSource) and src.numeric(chosen.features):
         return _load_dense(src, chosen, missing, task)
     return _load_columns(src, chosen, missing, task)
 
@@ -473,7 +479,7 @@ def _load_columns(src: _Source, chosen: _Choice, missing: str, task: str) -> tup
     return X, cols[chosen.target]
 
 
-def _load_dense(src: _Source, chosen: _Choice, missing: str, task: str) -> tuple[np.ndarray, _Column]:
+def _load_dense(src: _DenseSource, chosen: _Choice, missing: str, task: str) -> tuple[np.ndarray, _Column]:
     """In one pass, the features straight into ``X`` (checked block by block) and the target's column."""
     feats = chosen.features
     try:
@@ -492,7 +498,7 @@ def _load_dense(src: _Source, chosen: _Choice, missing: str, task: str) -> tuple
     target_col = src.column(chosen.target, filled.target_chunks)
     errors = _cell_errors(src, target_col, len(feats), "target", chosen.requested, task, missing)
     if filled.problem is not None:
-        errors.append(_problem_error(src, filled, feats, missing))
+        errors.append(_problem_error(src, filled.problem, X, feats))
     if errors:
         if src.lean and not src.locates:
             raise _Fallback
@@ -500,14 +506,14 @@ def _load_dense(src: _Source, chosen: _Choice, missing: str, task: str) -> tuple
     return X, target_col
 
 
-def _problem_error(src: _Source, filled: dense.Filled, feats: list[str],
-                   missing: str) -> tuple[int, int, DataError]:
-    i, j, kind = filled.problem
+def _problem_error(src: _Source, problem: dense.Problem, X: np.ndarray, feats: list[str]) -> tuple[int, int, DataError]:
+    """The error of the first bad feature cell :func:`dense.fill` met (missing ones only where they are errors)."""
+    i, j, kind = problem
     if kind == "missing":
-        return i, j, _missing_error(src, feats[j], i, "feature", missing)
+        return i, j, _missing_cell_error(src, feats[j], i)
     if src.lean:  # the careful reader quotes the cell as written (inf, Infinity, 1e999)
         raise _Fallback
-    return i, j, _nonfinite_error(src, feats[j], i, filled.X[i, j], overflow=False)
+    return i, j, _nonfinite_error(src, feats[j], i, X[i, j], overflow=False)
 
 
 def _handle_missing(path: Path, X: np.ndarray, target_col: _Column, chosen: _Choice,

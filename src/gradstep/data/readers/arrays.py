@@ -156,8 +156,8 @@ def _load_npy(path: Path, budget: int | None = None) -> _ArraySource:
     if math.prod(shape) * dtype.itemsize > size - offset:
         raise _err(path, f"is truncated: its header promises an array of shape {shape} ({dtype}) but the file is "
                    f"only {size} bytes", "save the array again with numpy.save")
-    structured = dtype.names is not None and len(shape) == 1
-    if not structured and len(shape) != 2:
+    fields = dtype.names if len(shape) == 1 else None   # a structured array: a column per field
+    if fields is None and len(shape) != 2:
         raise _err(path, f"holds a {len(shape)}-D array of shape {shape}, but a table must be 2-D (rows x columns)",
                    "save a 2-D array with one column per variable, e.g. np.save(path, np.column_stack([x1, x2, y]))")
     _check_budget(path, {"": (shape, dtype)}, budget, compressed=False)
@@ -165,8 +165,8 @@ def _load_npy(path: Path, budget: int | None = None) -> _ArraySource:
         a = np.load(path, allow_pickle=False)
     except Exception as err:
         raise fail(err) from None
-    if structured:
-        arrays = {str(f): a[f] for f in dtype.names}
+    if fields is not None:
+        arrays = {str(f): a[f] for f in fields}
         dtypes = {k: (v.dtype if v.ndim == 1 else np.dtype(object)) for k, v in arrays.items()}
         return _ArraySource(path, dtypes, shape[0], lambda names: {k: arrays[k] for k in names}, numbered=False)
     arrays = {str(j): a[:, j] for j in range(shape[1])}

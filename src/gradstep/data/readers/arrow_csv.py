@@ -35,7 +35,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .common import NA_TOKENS, DataError, _Column, _column_from_text, _Fallback, _Located, _Source
+from .common import NA_TOKENS, DataError, _Column, _column_from_text, _DenseSource, _Fallback, _Located
 from .text import _MAGIC, DELIMITERS, _check_delimiter, _sniff_delimiter
 
 __all__ = ["open_lean_csv"]
@@ -115,7 +115,7 @@ def _scan(path: Path) -> _Scan:
     return _Scan(breaks, quotes, blank, nul)
 
 
-class _ArrowCsvSource(_Source):
+class _ArrowCsvSource(_DenseSource):
     """A CSV file whose head looks clean, to be read with pyarrow (``lean``: it may raise :class:`_Fallback`)."""
 
     lean = True

@@ -1,15 +1,15 @@
 """The pieces every reader shares: :class:`DataError` (defined in :mod:`gradstep.data.errors`), the helpers
 that say where a problem is and quote cells and names in one-line messages, the column model (:class:`_Column`,
 built from text cells by :func:`_column_from_text`) and the :class:`_Source` base class, a table of named
-columns read from one file."""
+columns read from one file (:class:`_DenseSource`: one whose numeric columns stream into one array)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -45,12 +45,19 @@ def _names(names: Sequence[str], limit: int = 20) -> str:
     return shown if len(names) <= limit else f"{shown[:-1]}, ... ({len(names)} in all)]"
 
 
+class _Lines(Protocol):
+    """The line of each data row: ``lines[i]`` for row ``i`` (0-based); a list, or an object that
+    counts the line only when a message asks for it."""
+
+    def __getitem__(self, i: int, /) -> int: ...
+
+
 class _Located:
     """Where data row ``i`` (0-based) is in the file: ``line N`` for text, ``row N (index N-1)`` otherwise; a
     column by its name, or for the columns of a bare array (``numbered``: named by their 0-based index)
     ``column N (index N-1)``, counted from 1 as the rows are."""
 
-    def __init__(self, path: Path, lines: Sequence[int] | None = None, numbered: bool = False) -> None:
+    def __init__(self, path: Path, lines: _Lines | None = None, numbered: bool = False) -> None:
         self.path = path
         self.lines = lines
         self.numbered = numbered
@@ -219,8 +226,7 @@ class _Source:
     """A table of named columns read from one file: names, row count, and the columns on request.
 
     ``lean`` sources (pyarrow's CSV reader) may raise :class:`_Fallback` wherever they cannot decide.
-    Sources that can stream numeric columns into one array (:mod:`.dense`) also have ``numeric(names)``,
-    ``batches(features, target)`` and ``column(name, arrow_chunks)``.
+    Sources that can stream numeric columns into one array are :class:`_DenseSource`.
     """
 
     lean = False
@@ -239,4 +245,25 @@ class _Source:
         raise NotImplementedError
 
     def columns(self, names: Sequence[str]) -> dict[str, _Column]:
+        raise NotImplementedError
+
+
+class _DenseSource(_Source):
+    """A source whose numeric columns stream, as Arrow record batches, into one float64 array (:mod:`.dense`).
+
+    ``locates``: a lean source knows the line of every data row (else it falls back to report an error).
+    """
+
+    locates = True
+
+    def numeric(self, names: Sequence[str]) -> bool:
+        """Whether every column of ``names`` holds numbers (so it can be filled into a float64 array)."""
+        raise NotImplementedError
+
+    def batches(self, features: Sequence[str], target: str) -> Iterator[Any]:
+        """Record batches holding at least the columns ``features`` and ``target``, one after the other."""
+        raise NotImplementedError
+
+    def column(self, name: str, chunks: Any) -> _Column:
+        """The column ``name`` from its Arrow data (the chunks its batches held)."""
         raise NotImplementedError

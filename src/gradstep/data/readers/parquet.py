@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import DataError, _brief, _Column, _column_from_text, _err, _first, _show, _Source
+from .common import DataError, _brief, _Column, _column_from_text, _DenseSource, _err, _first, _show
 
 BATCH_ROWS = 65_536
 """Rows read (and copied into the destination) at a time."""
@@ -26,7 +26,7 @@ def _labels(arr: Any) -> np.ndarray:
     return np.array(arr.to_pylist(), dtype=object)
 
 
-class _ParquetSource(_Source):
+class _ParquetSource(_DenseSource):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         import pyarrow.parquet as pq
