@@ -449,7 +449,7 @@ def _reference_label(est: Any, sample_weight: str | None = None) -> str:
     """What the reference column is: the closed form without an L1 part (least squares, ridge with an L2
     penalty), the exact optimum of the lasso / elastic net otherwise (there is no closed form); always of
     the unweighted objective."""
-    pen = est._objective_.penalty
+    pen = est.objective_.penalty
     base, notes = ("exact optimum", [f"{est.penalty}, alpha {est.alpha:g}"]) if pen.l1 else (
         ("closed form", [f"ridge, alpha {est.alpha:g}"]) if pen.l2 else ("closed form", []))
     if sample_weight:
@@ -460,7 +460,7 @@ def _reference_label(est: Any, sample_weight: str | None = None) -> str:
 def _optimum_coefs(est: Any, theta: np.ndarray) -> tuple[np.ndarray, float]:
     """The model's exact optimum ``theta`` (:meth:`reference_optimum`, fit units: loss and penalty as
     fitted, without weights; the closed form unless there is an L1 part) in the units of ``X``."""
-    W, b = est.scaling_.to_original(*est._objective_.unpack(theta))
+    W, b = est.scaling_.to_original(*est.objective_.unpack(theta))
     return np.asarray(W)[:, 0], float(b[0]) if b is not None else 0.0
 
 
@@ -476,19 +476,18 @@ def _classification(est: Any, ds: Any, X: np.ndarray, y: np.ndarray, summary: di
         from .figures import classifier_figures
 
         files += classifier_figures(est, X, y, plot, ds.feature_names, getattr(ds, "class_names", None) or None)
-    pen = est._objective_.penalty
-    Y = est._encode(y, first=False)
+    pen = est.objective_.penalty
+    Z, Y = est.fit_space(X, y)
     loss = est.loss_value(X, y)
     # scikit-learn parametrises two classes by one weight vector: compare like with like only
     comparable = not pen.l1 and est.fit_intercept and (Y.shape[1] == 1 or Y.shape[1] > 2)
     reference: dict[str, Any] = {}
     if comparable:
-        Z = est.scaling_.transform(X)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             # mean(loss) + (l2 / 2)|w|^2  <=>  C sum(loss) + |w|^2 / 2 with C = 1 / (l2 n); no penalty: C = inf
             ref = Reference(C=1 / (pen.l2 * len(y)) if pen.l2 else np.inf, tol=1e-10, max_iter=10000).fit(Z, y)
-        f_ref = est._objective_.value(est._objective_.pack(ref.coef_.T, ref.intercept_), (Z, Y))
+        f_ref = est.objective_.value(est.objective_.pack(ref.coef_.T, ref.intercept_), (Z, Y))
         reference = {"sklearn_accuracy": float(ref.score(Z, y)), "sklearn_loss": f_ref,
                      "relative_gap_to_sklearn": (loss - f_ref) / abs(f_ref)}
     epochs = est.history_.to_pandas("epochs")

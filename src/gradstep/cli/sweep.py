@@ -161,9 +161,9 @@ def _sweep(session: Session, file: Path | None, formula: str | None, x0: str | N
 
             est, hist, diverged, message = session.run(f"{opt_name}, lr {rate!r}, batch {bs or 'all'}", one)
             if not diverged:
-                Z, Y = est._fit_space(X, y)
+                Z, Y = est.fit_space(X, y)
                 coef, b = closed_form(Z, Y, True, loss)
-                best = est._objective_.value(est._objective_.pack(np.asarray(coef).T, np.atleast_1d(b)), (Z, Y))
+                best = est.objective_.value(est.objective_.pack(np.asarray(coef).T, np.atleast_1d(b)), (Z, Y))
                 e = _first(hist.epoch_loss - best <= tol * max(1.0, abs(best)))
                 runs.append(est)
                 labels.append(f"{opt_name}, lr {rate:g}, batch {bs or 'all'}")
