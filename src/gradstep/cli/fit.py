@@ -12,10 +12,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from .common import (
-    ClipNormOption,
-    ClipValueOption,
-    OptOption,
-    ScheduleOption,
     DATA,
     EXIT_DIVERGED,
     LARGE,
@@ -24,18 +20,22 @@ from .common import (
     OPTIMIZER_DEFAULT,
     OUTPUT,
     STOPPING,
-    cli_words,
-    err,
-    positive_lr,
+    ClipNormOption,
+    ClipValueOption,
+    OptOption,
     Progress,
+    ScheduleOption,
     brief,
+    cli_words,
     emit_json,
+    err,
     fail,
     load_data,
     names,
     optimizer_params,
     optional_float,
     out,
+    positive_lr,
     schedule,
     warn,
     written,
@@ -224,9 +224,11 @@ def fit(
 
         fit_streamed(est, files, target=target, features=names(features), delimiter=delimiter, chunk_rows=chunk_rows,
                      buffer_rows=buffer_rows, scheduler=scheduler, workers=workers, checkpoint=ck,
-                     history=history, as_json=as_json, quiet=quiet, summary={"model": model, "optimizer": optimizer, "batch_size": batch_size,
-                                                    "streamed": True}, sample_weight=sample_weight)
+                     history=history, as_json=as_json, quiet=quiet,
+                     summary={"model": model, "optimizer": optimizer, "batch_size": batch_size, "streamed": True},
+                     sample_weight=sample_weight)
         return
+    assert ds is not None   # read into memory: not streamed
     if getattr(ds, "task", task) != task:
         fail(f"dataset {ds.name!r} is a {ds.task} task; --model {model} needs a "
              + ("numeric target to regress" if task == "regression" else "class label target"))
@@ -245,8 +247,8 @@ def fit(
     try:
         est = getattr(models, cls_name)(**params)
         plain = optimizer in ("auto", "gd", "sgd") and not opt_params.get("momentum")
-        bound, kappa, warning = lr_check(X, lr if lr != "auto" else 0.0, LOSS_OF.get(model, loss), not no_intercept,
-                                         scale_kind, batch_size, Penalty(penalty, alpha).l2, plain)
+        bound, kappa, warning = lr_check(X, 0.0 if isinstance(lr, str) else lr, LOSS_OF.get(model, loss),
+                                         not no_intercept, scale_kind, batch_size, Penalty(penalty, alpha).l2, plain)
     except ValueError as e:
         fail(cli_words(str(e)))
     if warning and not as_json:
@@ -331,7 +333,7 @@ def _with_names(history: Any, features: Any) -> Any:
 
 def _with_column(features: str | None, column: str | None) -> str | None:
     """``--features`` with the weight column read too (it is split off after reading)."""
-    if column is None or features is None or column in names(features):
+    if column is None or features is None or column in (names(features) or []):
         return features
     return f"{features},{column}"
 
@@ -405,7 +407,7 @@ def _params(model: str, optimizer: str, lr: Any, schedule_spec: str | None, opt:
 
 def _settings(summary: dict[str, Any]) -> str:
     lr = summary["lr"]
-    return (f"{summary['optimizer']}, lr {lr:.4g}" if isinstance(lr, (int, float)) else f"{summary['optimizer']}, lr {lr}")
+    return f"{summary['optimizer']}, lr " + (f"{lr:.4g}" if isinstance(lr, (int, float)) else f"{lr}")
 
 
 def _footer(summary: dict[str, Any]) -> str:

@@ -91,7 +91,7 @@ def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: l
 
     ck = checkpoint if isinstance(checkpoint, CheckpointFile) else checkpoint_file(checkpoint, checkpoint_every, resume)
     dask = scheduler is not None or workers is not None
-    cluster = contextlib.nullcontext()
+    cluster: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     if dask:
         from ..distributed import client
 
