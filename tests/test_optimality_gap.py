@@ -34,7 +34,7 @@ def rough(model, X, y):
 
 def objective_at(model, X, y, coef, intercept):
     """``model``'s objective (no weights, fit units = X's: no scaling) at scikit-learn's ``coef_``, ``intercept_``."""
-    Z, Y = model._fit_space(X, y)
+    Z, Y = model.fit_space(X, y)
     obj = model._objective_
     theta = obj.pack(np.atleast_2d(coef).T, np.atleast_1d(intercept))
     return theta, obj.value(theta, (Z, Y))
@@ -46,7 +46,7 @@ def relative(a, b):
 
 def stationarity(model, X, y, theta):
     """The largest entry of the gradient of ``model``'s (smooth) objective at ``theta``."""
-    return np.max(np.abs(model._objective_.value_and_grad(theta, model._fit_space(X, y))[1]))
+    return np.max(np.abs(model._objective_.value_and_grad(theta, model.fit_space(X, y))[1]))
 
 
 def identified(model, theta):
@@ -117,7 +117,7 @@ def test_ridge_reference_solve_agrees_with_the_closed_form():
     X, y = load_diabetes(return_X_y=True)
     model = rough(LinearRegression(penalty="l2", alpha=0.01), X, y)
     theta_cf, f_cf = model.reference_optimum(X, y)   # LinearRegression without L1: the closed form
-    theta, f = reference_solve(model._objective_, model._fit_space(X, y))
+    theta, f = reference_solve(model._objective_, model.fit_space(X, y))
     assert relative(f, f_cf) < 1e-12
     assert np.max(np.abs(theta - theta_cf)) <= 1e-8 * np.max(np.abs(theta_cf))
 
@@ -164,7 +164,7 @@ def test_the_gap_of_a_fitted_model_is_positive_and_the_reference_does_not_depend
     gap = model.optimality_gap(X, y)
     assert gap >= -1e-12 * abs(f_star)
     assert gap == pytest.approx(model.loss_value(X, y) - f_star, rel=1e-9, abs=1e-14)
-    cold, f_cold = reference_solve(model._objective_, model._fit_space(X, y))   # from zeros
+    cold, f_cold = reference_solve(model._objective_, model.fit_space(X, y))   # from zeros
     assert relative(f_cold, f_star) < 1e-12
     np.testing.assert_allclose(identified(model, cold), identified(model, theta), rtol=0,
                                atol=1e-6 * max(1.0, np.max(np.abs(theta))))

@@ -185,7 +185,7 @@ def check_data(model: Any, X: Any, Y: Any, penalty: Any, stacklevel: int = 2) ->
     without an L2 penalty, which makes the coefficients unique; constant ones only with ``scale`` off).
     """
     n, d = X.shape
-    target = getattr(model, "_loss_name", "") in ("mse", "half_mse", "sum")
+    target = model.loss_name in ("mse", "half_mse", "sum")
     names = _names(model, d)
     intercept = bool(getattr(model, "fit_intercept", True))
     unique = penalty.l2 == 0   # else the coefficients are unique: no column checks
@@ -299,11 +299,13 @@ def check_fit(model: Any, X: Any, Y: Any, w: Any, result: Any, stacklevel: int =
     """After a fresh ``fit``: separable classes (classifiers without a penalty), and a stop by the
     ``tol`` or ``gtol`` rule far from the optimum (a diagonal estimate of :math:`f - f^*`): on badly
     scaled features both the loss and the gradient can fall while the optimum is far."""
-    if result.jac is None or getattr(model, "_averager", None) is not None:
+    from sklearn.base import is_classifier
+
+    if result.jac is None or model.averaging_:
         return
-    obj = model._objective_
+    obj = model.objective_
     Z = model.scaling_.transform(X)
-    if (getattr(model, "_stratify", False) and not model.early_stopping and not obj.penalty.active
+    if (is_classifier(model) and not model.early_stopping and not obj.penalty.active
             and _separable(model, obj, Z, Y, w, result, stacklevel + 1)):
         return
     if result.status != 0 or model.early_stopping or obj.penalty.l1:
@@ -380,7 +382,7 @@ def _check_gap(model: Any, obj: Any, Z: Any, w: Any, result: Any, stacklevel: in
 
     xp = backend.namespace(Z)
     n, k = Z.shape[0], obj.n_outputs
-    c = _curvature(model._loss_name, n, k)
+    c = _curvature(model.loss_name, n, k)
     if isinstance(Z, np.ndarray):  # no temporary of Z's size
         col = np.einsum("ij,ij->j", Z, Z) if w is None else np.einsum("ij,ij,i->j", Z, Z, w)
     else:

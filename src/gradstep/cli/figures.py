@@ -36,8 +36,8 @@ def model_figures(models: Sequence[Any], labels: Sequence[str], X: np.ndarray, y
     outdir.mkdir(parents=True, exist_ok=True)
     first = models[0]
     histories = [m.history_ for m in models]
-    obj = first._objective_
-    Z, Y = first._fit_space(X, y)
+    obj = first.objective_
+    Z, Y = first.fit_space(X, y)
     coef, b = closed_form(Z, Y, bool(first.fit_intercept), first.loss, obj.penalty.l2)
     best = obj.pack(np.asarray(coef).T, np.atleast_1d(b) if first.fit_intercept else None)
     paths = [outdir / "loss.png", outdir / "fit.png", outdir / "curve.png"]
@@ -115,7 +115,7 @@ def classifier_figures(model: Any, X: np.ndarray, y: np.ndarray, outdir: Path,
     plots.plot_confusion(np.asarray(names)[index], np.asarray(names)[np.searchsorted(model.classes_, model.predict(X))],
                          labels=names, path=paths[2])
     if X.shape[1] == 2:
-        obj, scaling = model._objective_, model.scaling_
+        obj, scaling = model.objective_, model.scaling_
 
         def decide_at(theta: np.ndarray, points: np.ndarray) -> np.ndarray:
             D = obj.predict(theta, scaling.transform(points))
@@ -123,7 +123,7 @@ def classifier_figures(model: Any, X: np.ndarray, y: np.ndarray, outdir: Path,
 
         kwargs = {"feature_names": feature_names, "class_names": names}
         paths.append(outdir / "boundary.png")
-        plots.plot_decision_boundary(X, index, lambda P: decide_at(model._theta, P), path=paths[-1], **kwargs)
+        plots.plot_decision_boundary(X, index, lambda P: decide_at(model.result_.x, P), path=paths[-1], **kwargs)
         if gif and h.path is not None:
             paths.append(plots.animate_decision_boundary(X, index, decide_at, h.path, path=outdir / "boundary.gif",
                                                          frames=GIF_FRAMES, steps=h.path_steps, spacing="log",

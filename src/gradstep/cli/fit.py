@@ -12,10 +12,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from .common import (
-    ClipNormOption,
-    ClipValueOption,
-    OptOption,
-    ScheduleOption,
     DATA,
     EXIT_DIVERGED,
     LARGE,
@@ -24,18 +20,22 @@ from .common import (
     OPTIMIZER_DEFAULT,
     OUTPUT,
     STOPPING,
-    cli_words,
-    err,
-    positive_lr,
+    ClipNormOption,
+    ClipValueOption,
+    OptOption,
     Progress,
+    ScheduleOption,
     brief,
+    cli_words,
     emit_json,
+    err,
     fail,
     load_data,
     names,
     optimizer_params,
     optional_float,
     out,
+    positive_lr,
     schedule,
     warn,
     written,
@@ -224,9 +224,11 @@ def fit(
 
         fit_streamed(est, files, target=target, features=names(features), delimiter=delimiter, chunk_rows=chunk_rows,
                      buffer_rows=buffer_rows, scheduler=scheduler, workers=workers, checkpoint=ck,
-                     history=history, as_json=as_json, quiet=quiet, summary={"model": model, "optimizer": optimizer, "batch_size": batch_size,
-                                                    "streamed": True}, sample_weight=sample_weight)
+                     history=history, as_json=as_json, quiet=quiet,
+                     summary={"model": model, "optimizer": optimizer, "batch_size": batch_size, "streamed": True},
+                     sample_weight=sample_weight)
         return
+    assert ds is not None   # read into memory: not streamed
     if getattr(ds, "task", task) != task:
         fail(f"dataset {ds.name!r} is a {ds.task} task; --model {model} needs a "
              + ("numeric target to regress" if task == "regression" else "class label target"))
@@ -245,8 +247,8 @@ def fit(
     try:
         est = getattr(models, cls_name)(**params)
         plain = optimizer in ("auto", "gd", "sgd") and not opt_params.get("momentum")
-        bound, kappa, warning = lr_check(X, lr if lr != "auto" else 0.0, LOSS_OF.get(model, loss), not no_intercept,
-                                         scale_kind, batch_size, Penalty(penalty, alpha).l2, plain)
+        bound, kappa, warning = lr_check(X, 0.0 if isinstance(lr, str) else lr, LOSS_OF.get(model, loss),
+                                         not no_intercept, scale_kind, batch_size, Penalty(penalty, alpha).l2, plain)
     except ValueError as e:
         fail(cli_words(str(e)))
     if warning and not as_json:
@@ -331,7 +333,7 @@ def _with_names(history: Any, features: Any) -> Any:
 
 def _with_column(features: str | None, column: str | None) -> str | None:
     """``--features`` with the weight column read too (it is split off after reading)."""
-    if column is None or features is None or column in names(features):
+    if column is None or features is None or column in (names(features) or []):
         return features
     return f"{features},{column}"
 
@@ -405,7 +407,7 @@ def _params(model: str, optimizer: str, lr: Any, schedule_spec: str | None, opt:
 
 def _settings(summary: dict[str, Any]) -> str:
     lr = summary["lr"]
-    return (f"{summary['optimizer']}, lr {lr:.4g}" if isinstance(lr, (int, float)) else f"{summary['optimizer']}, lr {lr}")
+    return f"{summary['optimizer']}, lr " + (f"{lr:.4g}" if isinstance(lr, (int, float)) else f"{lr}")
 
 
 def _footer(summary: dict[str, Any]) -> str:
@@ -449,7 +451,7 @@ def _reference_label(est: Any, sample_weight: str | None = None) -> str:
     """What the reference column is: the closed form without an L1 part (least squares, ridge with an L2
     penalty), the exact optimum of the lasso / elastic net otherwise (there is no closed form); always of
     the unweighted objective."""
-    pen = est._objective_.penalty
+    pen = est.objective_.penalty
     base, notes = ("exact optimum", [f"{est.penalty}, alpha {est.alpha:g}"]) if pen.l1 else (
         ("closed form", [f"ridge, alpha {est.alpha:g}"]) if pen.l2 else ("closed form", []))
     if sample_weight:
@@ -460,7 +462,7 @@ def _reference_label(est: Any, sample_weight: str | None = None) -> str:
 def _optimum_coefs(est: Any, theta: np.ndarray) -> tuple[np.ndarray, float]:
     """The model's exact optimum ``theta`` (:meth:`reference_optimum`, fit units: loss and penalty as
     fitted, without weights; the closed form unless there is an L1 part) in the units of ``X``."""
-    W, b = est.scaling_.to_original(*est._objective_.unpack(theta))
+    W, b = est.scaling_.to_original(*est.objective_.unpack(theta))
     return np.asarray(W)[:, 0], float(b[0]) if b is not None else 0.0
 
 
@@ -476,19 +478,18 @@ def _classification(est: Any, ds: Any, X: np.ndarray, y: np.ndarray, summary: di
         from .figures import classifier_figures
 
         files += classifier_figures(est, X, y, plot, ds.feature_names, getattr(ds, "class_names", None) or None)
-    pen = est._objective_.penalty
-    Y = est._encode(y, first=False)
+    pen = est.objective_.penalty
+    Z, Y = est.fit_space(X, y)
     loss = est.loss_value(X, y)
     # scikit-learn parametrises two classes by one weight vector: compare like with like only
     comparable = not pen.l1 and est.fit_intercept and (Y.shape[1] == 1 or Y.shape[1] > 2)
     reference: dict[str, Any] = {}
     if comparable:
-        Z = est.scaling_.transform(X)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             # mean(loss) + (l2 / 2)|w|^2  <=>  C sum(loss) + |w|^2 / 2 with C = 1 / (l2 n); no penalty: C = inf
             ref = Reference(C=1 / (pen.l2 * len(y)) if pen.l2 else np.inf, tol=1e-10, max_iter=10000).fit(Z, y)
-        f_ref = est._objective_.value(est._objective_.pack(ref.coef_.T, ref.intercept_), (Z, Y))
+        f_ref = est.objective_.value(est.objective_.pack(ref.coef_.T, ref.intercept_), (Z, Y))
         reference = {"sklearn_accuracy": float(ref.score(Z, y)), "sklearn_loss": f_ref,
                      "relative_gap_to_sklearn": (loss - f_ref) / abs(f_ref)}
     epochs = est.history_.to_pandas("epochs")

@@ -91,7 +91,7 @@ def fit_streamed(est: Any, files: list[Path], *, target: str | None, features: l
 
     ck = checkpoint if isinstance(checkpoint, CheckpointFile) else checkpoint_file(checkpoint, checkpoint_every, resume)
     dask = scheduler is not None or workers is not None
-    cluster = contextlib.nullcontext()
+    cluster: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     if dask:
         from ..distributed import client
 
@@ -189,9 +189,9 @@ def _with_weights(features: list[str] | None, sample_weight: str | None) -> list
 def _closed_form(est: Any) -> np.ndarray | None:
     """Least squares from the summary's statistics, :math:`\\tilde X^\\top \\tilde X \\theta = \\tilde X^\\top y`
     (linear regression without a penalty; None otherwise)."""
-    if not hasattr(est, "loss") or est._objective_.penalty.active:
+    if not hasattr(est, "loss") or est.objective_.penalty.active:
         return None
-    stats = est._summary.stats
+    stats = est.stream_summary_.train.stats
     theta = np.linalg.lstsq(np.asarray(stats.G), np.asarray(stats.C), rcond=None)[0][:, 0]
     return theta if est.fit_intercept else np.append(theta, 0.0)
 
@@ -202,10 +202,10 @@ def _optimality_gap(est: Any) -> float | None:
     (:math:`O(d^2)` an evaluation, no row read again; accurate to about :math:`\\epsilon\\sum y^2 / m`);
     None otherwise: weighted statistics are all the summary holds, and a classifier's reference solve
     would read every row at every iteration."""
-    if not hasattr(est, "loss") or est._weight_column is not None:
+    seen = est.stream_summary_
+    if not hasattr(est, "loss") or seen.weight_column is not None:
         return None
     from ..reference import reference_solve
 
-    rows = est._summary if est._held_summary is None else est._summary + est._held_summary
-    stats, theta = est._stream_units.stats(rows), est._fitted_params()
-    return est._objective_.value(theta, stats) - reference_solve(est._objective_, stats, x0=theta)[1]
+    stats, theta, obj = seen.units.stats(seen.rows), est.fitted_params(), est.objective_
+    return obj.value(theta, stats) - reference_solve(obj, stats, x0=theta)[1]

@@ -197,9 +197,9 @@ def _data_grid(session: Session, ds: Any, optimizers: list[str], lrs: list[float
 
         est, hist, diverged, message = session.run(f"{opt_name}, lr {rate!r}, batch {bs or 'all'}", one)
         if not diverged:
-            Z, Y = est._fit_space(X, y)
+            Z, Y = est.fit_space(X, y)
             coef, b = closed_form(Z, Y, True, loss)
-            best = est._objective_.value(est._objective_.pack(np.asarray(coef).T, np.atleast_1d(b)), (Z, Y))
+            best = est.objective_.value(est.objective_.pack(np.asarray(coef).T, np.atleast_1d(b)), (Z, Y))
             e = _first(hist.epoch_loss - best <= tol * max(1.0, abs(best)))
             grid.runs.append(est)
             grid.labels.append(f"{opt_name}, lr {rate:g}, batch {bs or 'all'}")

@@ -24,8 +24,8 @@ from sklearn.utils.validation import _check_sample_weight
 from .. import backend
 from ..objectives import LogisticLoss, Penalty, SoftmaxCrossEntropy
 from ..optim import GradientTransformation
-from .base import GradientDescentModel, _float_dtype, _host
-from .placement import Placement, is_tensor
+from .base import GradientDescentModel
+from .placement import Placement, float_dtype, host, is_tensor
 
 _COMMON_DOC = r"""
     Parameters
@@ -111,7 +111,7 @@ class _Classifier(ClassifierMixin, GradientDescentModel):
     def _row_weights(self, y: np.ndarray, sample_weight: Any, X: Any) -> np.ndarray | None:
         if self.class_weight is None and sample_weight is None:
             return None
-        w = _check_sample_weight(_host(sample_weight), X, dtype=_float_dtype(X))
+        w = _check_sample_weight(host(sample_weight), X, dtype=float_dtype(X))
         if self.class_weight is not None:
             present = np.unique(y)
             cw = compute_class_weight(self.class_weight, classes=present, y=y)
@@ -196,8 +196,11 @@ class LogisticRegression(_Classifier):
     :math:`\frac1m \sum_i s_i [\log(1 + e^{z_i}) - y_i z_i] + \alpha R(w)`, computed stably.
     """ + _COMMON_DOC
 
-    _loss_name = "log_loss"
     _multi_class = False
+
+    @property
+    def loss_name(self) -> str:
+        return "log_loss"
 
     def _encode(self, y: np.ndarray, first: bool, classes: Any = None) -> np.ndarray:
         idx = self._labels(y, first, classes)
@@ -235,8 +238,11 @@ class SoftmaxRegression(_Classifier):
     computed stably. Works for any number of classes from two.
     """ + _COMMON_DOC
 
-    _loss_name = "cross_entropy"
     _multi_class = True
+
+    @property
+    def loss_name(self) -> str:
+        return "cross_entropy"
 
     def _encode(self, y: np.ndarray, first: bool, classes: Any = None) -> np.ndarray:
         idx = self._labels(y, first, classes)

@@ -190,7 +190,7 @@ class LinearRegression(RegressorMixin, GradientDescentModel):
         )
 
     @property
-    def _loss_name(self) -> str:
+    def loss_name(self) -> str:
         return self.loss
 
     def _encode(self, y: np.ndarray, first: bool, classes: Any = None) -> np.ndarray:
@@ -224,7 +224,7 @@ class LinearRegression(RegressorMixin, GradientDescentModel):
         return FixedBatch(SquaredStats.of(Z, Y, w, bool(self.fit_intercept)), Z.shape[0])
 
     def _summary_data(self, summary: Any) -> Any:
-        return None if self.sufficient_stats is False else self._stream_units.stats(summary)
+        return None if self.sufficient_stats is False else self.stream_summary_.units.stats(summary)
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegression:
         """One more epoch over ``(X, y)``, continuing the optimiser state, schedule and history.

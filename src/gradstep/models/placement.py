@@ -125,4 +125,14 @@ def check_tensor(X: Any, name: str = "X") -> Any:
     return X.detach()
 
 
-__all__ = ["BACKENDS", "Placement", "check_tensor", "is_tensor"]
+def host(a: Any) -> Any:
+    """A tensor as a NumPy array; anything else (lists, DataFrames, None) as it is."""
+    return backend.to_numpy(a) if is_tensor(a) else a
+
+
+def float_dtype(X: Any) -> np.dtype:
+    """The NumPy dtype matching ``X``'s floating dtype (NumPy or torch): float32 or float64."""
+    return np.dtype(np.float32) if str(X.dtype).rsplit(".", 1)[-1] == "float32" else np.dtype(np.float64)
+
+
+__all__ = ["BACKENDS", "Placement", "check_tensor", "float_dtype", "host", "is_tensor"]
