@@ -191,6 +191,11 @@ def test_parquet_dataframe_matches_numpy(cluster, tmp_path):
     df = dd.read_parquet(str(tmp_path / "*.parquet"))
     same_path(ref, make().fit(df, "target"))
     assert DaskRows(df, df["target"], features=["b", "d"]).feature_names == ("b", "d")
+    # a list of files (what `gradstep fit A.parquet B.parquet --scheduler ...` passes): the same rows in order
+    files = sorted(tmp_path.glob("part*.parquet"), key=lambda f: int(f.stem[4:]))
+    listed = read_parquet(files, target="target")
+    assert listed.n_rows == N and str(files[0]) in listed.description
+    same_path(ref, make().fit_stream(listed))
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -360,9 +360,9 @@ def _from_frame(df: Any, y: Any, features: Sequence[str] | None) -> tuple[Any, A
     return X, y, tuple(features), target
 
 
-def read_parquet(path: str | os.PathLike, target: str, features: Sequence[str] | None = None,
-                 **kwargs: Any) -> DaskRows:
-    """Parquet files (a file, a folder or a glob) read lazily by :func:`dask.dataframe.read_parquet`.
+def read_parquet(path: str | os.PathLike | Sequence[str | os.PathLike], target: str,
+                 features: Sequence[str] | None = None, **kwargs: Any) -> DaskRows:
+    """Parquet files (a file, a folder, a glob, or a list of files) read lazily by :func:`dask.dataframe.read_parquet`.
 
     ``features`` default to every numeric column but ``target``; ``kwargs`` go to Dask's reader.
     The blocks are the row groups (``split_row_groups=True``, as the pieces of
@@ -372,10 +372,11 @@ def read_parquet(path: str | os.PathLike, target: str, features: Sequence[str] |
     """
     import dask.dataframe as dd
 
-    text = os.fspath(path)
+    paths = os.fspath(path) if isinstance(path, (str, os.PathLike)) else [os.fspath(p) for p in path]
+    text = paths if isinstance(paths, str) else f"{paths[0]} and {len(paths) - 1} more files"
     kwargs.setdefault("split_row_groups", True)
     try:
-        df = dd.read_parquet(text, **kwargs)
+        df = dd.read_parquet(paths, **kwargs)
     except (OSError, ValueError) as err:
         from .data.readers.common import _brief
 
