@@ -32,6 +32,7 @@ from sklearn.utils.validation import check_is_fitted
 from .. import backend
 from .. import checkpoint as checkpoints
 from ..loop import INTERRUPTED, StepInfo
+from .averaging import Averager  # noqa: F401  (checkpoints pickled before the split name it here)
 from .descent import GTOL_BATCHES, GTOL_FULL, HALF_LIFE
 from .memory import InMemoryFit
 from .optimum import FittedObjective
