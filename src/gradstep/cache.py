@@ -33,6 +33,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import switches
 from .atomic import replacing
 
 __all__ = ["DIR_VARIABLE", "MAX_BYTES", "OFF_VARIABLE", "directory", "key", "load", "store"]
@@ -50,11 +51,12 @@ def directory() -> Path | None:
     Path or None
         ``$GRADSTEP_CACHE_DIR``; else ``$XDG_CACHE_HOME/gradstep`` (if that is
         an absolute path); else ``~/.cache/gradstep``.  None if
-        ``GRADSTEP_NO_CACHE`` is set to anything but ``""``/``0``/``false``/``no``,
+        ``GRADSTEP_NO_CACHE`` is on (:func:`gradstep.switches.enabled`: set, and not
+        ``""``/``0``/``false``/``no``/``off``),
         if ``GRADSTEP_CACHE_DIR`` is set but empty, or if there is no home folder.
         The folder need not exist.
     """
-    if os.environ.get(OFF_VARIABLE, "").strip().lower() not in ("", "0", "false", "no"):
+    if switches.enabled(OFF_VARIABLE, default=False):
         return None
     if DIR_VARIABLE in os.environ:
         chosen = os.environ[DIR_VARIABLE]

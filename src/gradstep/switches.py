@@ -6,6 +6,7 @@ variable               default  what it switches
 ``GRADSTEP_FUSED``     on       the fused single-pass gradients (:mod:`gradstep.kernels.fused`), read at import
 ``GRADSTEP_COMPILED``  on       the compiled epochs (:mod:`gradstep.kernels.loops`), read at each fit
 ``GRADSTEP_QUIET``     off      silence: no notice while Numba compiles (:mod:`gradstep.kernels._compiling`)
+``GRADSTEP_NO_CACHE``  off      no on-disk cache of derived gradients (:mod:`gradstep.cache`)
 =====================  =======  ====================================================================
 
 A switch that is unset, or set to an empty string, keeps its default; ``0``, ``false``, ``no`` and
