@@ -57,7 +57,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 
 import numpy as np
 
@@ -66,7 +66,7 @@ from .backend import isfinite_all, to_numpy
 from .data.batching import Batches
 from .history import History
 from .objectives.base import Objective
-from .optim.base import GradientTransformation, find_states, global_norm
+from .optim.base import GradientTransformation, UpdateFnExtraArgs, find_states, global_norm, takes_extra_args
 from .optim.transforms import ScaleByLrState
 from .param_rows import KeepParams
 
@@ -550,7 +550,7 @@ class _Run:
             if self.validation is None:
                 self.check_patience(value)
         self.check_gradient(value, gnorm)
-        updates, self.state = self.transform.update(grad, self.state, self.params)
+        updates, self.state = self.update(grad, value, rows)
         lr = current_lr(self.state)
         self.history.record_step(self.epoch, value, gnorm, lr, self.params)  # copied only if params are recorded
         self.params = self.params + updates
@@ -561,6 +561,17 @@ class _Run:
         if self.callback is not None:
             self.tell(StepInfo(self.history.n_steps, self.epoch, self.params, value, gnorm, lr, _rows(rows)))
         self.save()
+
+    def update(self, grad: Any, value: float, rows: Any) -> tuple[Any, Any]:
+        """The transform's update; one that takes the loop's extra arguments
+        (:class:`~gradstep.optim.base.GradientTransformationExtraArgs`: a line search, L-BFGS, a schedule fed
+        by the loss) also gets the value at ``params`` and the objective on this batch at any point."""
+        if not takes_extra_args(self.transform):
+            return self.transform.update(grad, self.state, self.params)
+        objective, update = self.objective, cast(UpdateFnExtraArgs, self.transform.update)
+        return update(grad, self.state, self.params, value=value,
+                                     value_fn=lambda p: objective.value(p, rows),
+                                     value_and_grad_fn=lambda p: objective.value_and_grad(p, rows))
 
     def compiled_epoch(self) -> None:
         """The updates of one epoch by the ``epoch_runner``, in pieces that end at the checkpoints, recorded

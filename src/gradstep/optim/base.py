@@ -45,6 +45,11 @@ class UpdateFn(Protocol):
     def __call__(self, grads: Array, state: OptState, params: Array | None = None) -> tuple[Array, OptState]: ...
 
 
+class UpdateFnExtraArgs(Protocol):
+    def __call__(self, grads: Array, state: OptState, params: Array | None = None,
+                 **extra_args: Any) -> tuple[Array, OptState]: ...
+
+
 class GradientTransformation(NamedTuple):
     """A pair of pure functions ``(init, update)``.
 
@@ -58,6 +63,22 @@ class GradientTransformation(NamedTuple):
 
     init: InitFn
     update: UpdateFn
+
+
+class GradientTransformationExtraArgs(GradientTransformation):
+    """A transform whose ``update`` also takes what only the loop knows, as keywords (optax's convention of
+    the same name): ``update(grads, state, params, *, value, value_fn, value_and_grad_fn)``.
+
+    ``value`` is the objective at ``params`` on the batch of ``grads``; ``value_fn(p)`` and
+    ``value_and_grad_fn(p)`` evaluate it, on the same batch, at other points (a line search, L-BFGS,
+    a schedule fed by the loss). :func:`gradstep.loop.run` passes them to a transform of this type (and
+    :func:`chain` to the members of this type); a plain transform is called without them.
+    """
+
+
+def takes_extra_args(transform: GradientTransformation) -> bool:
+    """Whether ``update`` takes the keywords of :class:`GradientTransformationExtraArgs`."""
+    return isinstance(transform, GradientTransformationExtraArgs)
 
 
 class EmptyState(NamedTuple):
@@ -110,17 +131,20 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
                 "build one with gradstep.optim (e.g. sgd(lr=0.1), clip_by_norm(1.0))"
             )
 
+    extra = [takes_extra_args(t) for t in transforms]
+
     def init(params: Array) -> ChainState:
         return ChainState(tuple(t.init(params) for t in transforms))
 
-    def update(grads: Array, state: ChainState, params: Array | None = None) -> tuple[Array, ChainState]:
+    def update(grads: Array, state: ChainState, params: Array | None = None,
+               **extra_args: Any) -> tuple[Array, ChainState]:
         new_states = []
-        for t, s in zip(transforms, state.states):
-            grads, s = t.update(grads, s, params)
+        for t, s, wants in zip(transforms, state.states, extra):
+            grads, s = t.update(grads, s, params, **extra_args) if wants else t.update(grads, s, params)
             new_states.append(s)
         return grads, ChainState(tuple(new_states))
 
-    return GradientTransformation(init, update)
+    return GradientTransformationExtraArgs(init, update) if any(extra) else GradientTransformation(init, update)
 
 
 def find_states(state: Any, cls: type) -> list:
