@@ -9,15 +9,28 @@ Examples
 """
 
 from . import schedules
+from .adam_family import (
+    ScaleByAdamaxState,
+    ScaleByNadamState,
+    ScaleByRadamState,
+    radam_rectification,
+    scale_by_adamax,
+    scale_by_nadam,
+    scale_by_radam,
+)
 from .alias import (
     OPTIMIZERS,
     REGISTRY,
     adagrad,
     adam,
+    adamax,
+    adamw,
     fista,
     make_optimizer,
     momentum,
+    nadam,
     nesterov,
+    radam,
     rmsprop,
     sgd,
 )
@@ -62,6 +75,18 @@ from .transforms import (
 step = schedules.step
 
 __all__ = [
+    # issue 19: Adam's relatives
+    "ScaleByAdamaxState",
+    "ScaleByNadamState",
+    "ScaleByRadamState",
+    "adamax",
+    "adamw",
+    "nadam",
+    "radam",
+    "radam_rectification",
+    "scale_by_adamax",
+    "scale_by_nadam",
+    "scale_by_radam",
     "OPTIMIZERS",
     "REGISTRY",
     "ChainState",

@@ -13,6 +13,10 @@ name          chain                                               torch equivale
 ``rmsprop``   weight decay → scale_by_rms → [trace] → −lr         ``RMSprop``
 ``adam``      weight decay → scale_by_adam → −lr                  ``Adam``
 ``fista``     FISTA with restarts around −lr (:mod:`.proximal`)   none (Beck–Teboulle 2009)
+``adamw``     scale_by_adam → weight decay → −lr                  ``AdamW``
+``adamax``    weight decay → scale_by_adamax → −lr                ``Adamax``
+``nadam``     [weight decay] → scale_by_nadam → [decay] → −lr     ``NAdam``
+``radam``     [weight decay] → scale_by_radam → [decay] → −lr     ``RAdam``
 ============  ==================================================  =========================
 
 Each name is one entry of :data:`REGISTRY` (:mod:`.registry`): the factory below, the torch class
@@ -42,6 +46,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
+from .adam_family import scale_by_adamax, scale_by_nadam, scale_by_radam
 from .base import GradientTransformation, chain
 from .proximal import accelerate, l1_step
 from .registry import CompiledStep, Entry
@@ -173,6 +178,66 @@ def fista(lr: LearningRate = 1e-3, restart: bool = True) -> GradientTransformati
     return accelerate(sgd(lr), restart=restart)
 
 
+# --------------------------------------------------------------------- Adam's relatives (issue 19)
+# Weight decay after the scaling, just before -lr, is torch's decoupled decay (see .adam_family).
+def _decayed(scaling: GradientTransformation, lr: LearningRate, weight_decay: float,
+             decoupled: bool) -> GradientTransformation:
+    """``scaling`` then ``-lr``, with the weight decay as torch's L2 gradient term or decoupled (AdamW)."""
+    decay = add_decayed_weights(weight_decay)
+    return chain(scaling, decay, scale_by_lr(lr)) if decoupled else chain(decay, scaling, scale_by_lr(lr))
+
+
+def adamw(
+    lr: LearningRate = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+    amsgrad: bool = False,
+) -> GradientTransformation:
+    r"""AdamW: Adam with decoupled weight decay (``torch.optim.AdamW``),
+    :math:`\theta_{t+1} = (1 - \eta_t\lambda)\,\theta_t - \eta_t\, \hat m_t / (\sqrt{\hat v_t} + \epsilon)`."""
+    pair = cast("tuple[float, float]", tuple(betas))
+    return _decayed(scale_by_adam(pair, eps, amsgrad), lr, weight_decay, decoupled=True)
+
+
+def adamax(
+    lr: LearningRate = 2e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+) -> GradientTransformation:
+    r"""Adamax: Adam with the infinity norm (``torch.optim.Adamax``); see
+    :func:`~gradstep.optim.adam_family.scale_by_adamax`."""
+    return _decayed(scale_by_adamax(cast("tuple[float, float]", tuple(betas)), eps), lr, weight_decay, False)
+
+
+def nadam(
+    lr: LearningRate = 2e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum_decay: float = 4e-3,
+    decoupled_weight_decay: bool = False,
+) -> GradientTransformation:
+    r"""NAdam: Adam with Nesterov momentum (``torch.optim.NAdam``); see
+    :func:`~gradstep.optim.adam_family.scale_by_nadam`."""
+    scaling = scale_by_nadam(cast("tuple[float, float]", tuple(betas)), eps, momentum_decay)
+    return _decayed(scaling, lr, weight_decay, bool(decoupled_weight_decay))
+
+
+def radam(
+    lr: LearningRate = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    decoupled_weight_decay: bool = False,
+) -> GradientTransformation:
+    r"""RAdam: Adam with the variance of its adaptive step rectified (``torch.optim.RAdam``); see
+    :func:`~gradstep.optim.adam_family.scale_by_radam`."""
+    scaling = scale_by_radam(cast("tuple[float, float]", tuple(betas)), eps)
+    return _decayed(scaling, lr, weight_decay, bool(decoupled_weight_decay))
+
+
 REGISTRY: Mapping[str, Entry] = {
     "gd": Entry(sgd, "SGD", proximal=True, compiled=_sgd_step),
     "sgd": Entry(sgd, "SGD", proximal=True, compiled=_sgd_step),
@@ -182,6 +247,11 @@ REGISTRY: Mapping[str, Entry] = {
     "rmsprop": Entry(rmsprop, "RMSprop", compiled=_rmsprop_step),
     "adam": Entry(adam, "Adam", compiled=_adam_step),
     "fista": Entry(fista, proximal=True),
+    # issue 19: Adam's relatives (compiled kernels to come)
+    "adamw": Entry(adamw, "AdamW"),
+    "adamax": Entry(adamax, "Adamax"),
+    "nadam": Entry(nadam, "NAdam"),
+    "radam": Entry(radam, "RAdam"),
 }
 """Each named optimiser, described once (:class:`~gradstep.optim.registry.Entry`): its factory, its
 ``torch.optim`` counterpart, whether its L1 steps are proximal, its compiled step. ``"gd"`` and ``"sgd"``
