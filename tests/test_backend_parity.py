@@ -104,6 +104,9 @@ LR = {
     "rosenbrock": {"gd": 1e-3, "sgd": 1e-3, "momentum": 1e-4, "nesterov": 1e-4, "adagrad": 0.5,
                    "rmsprop": 0.01, "adam": 0.05, "fista": 1e-4, "clip_by_norm+momentum": 1e-3},
 }
+# issue 19, Adam's relatives (RAdam's first updates are unadapted momentum steps: a smaller lr)
+LR["data"].update({"adamw": 0.05, "adamax": 0.05, "nadam": 0.05, "radam": 0.01})
+LR["rosenbrock"].update({"adamw": 0.05, "adamax": 0.05, "nadam": 0.05, "radam": 0.005})
 CLIP = {"data": 0.5, "rosenbrock": 5.0}  # below the gradient norm at the start: the clip acts
 
 

@@ -257,3 +257,32 @@ def test_settings_torch_refuses_are_refused(case):
 def test_torch_implementation_switches_are_not_parameters(param):
     with pytest.raises(ValueError, match=f"no parameter.*{param}"):
         make_optimizer("adamw", lr=0.1, optimizer_params={param: False})
+
+
+@pytest.mark.parametrize("config", ["adamw-amsgrad-wd", "adamax", "nadam-decoupled-momentum-decay", "radam-l2"])
+def test_torch_adapter_trains_a_module_as_torch_optim_does(config, torch_float64):
+    """gradstep.torch.Optimizer with the chain against torch.optim on an MLP (its parameters as one vector)."""
+    from sklearn.datasets import load_iris
+    from torch import nn
+
+    from gradstep.torch import Optimizer
+
+    c = CONFIGS[config]
+    X, y = (torch.tensor(a) for a in load_iris(return_X_y=True))
+    X = (X - X.mean(dim=0)) / X.std(dim=0)
+
+    def mlp() -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 3)).to(torch.float64)
+
+    ours, ref = mlp(), mlp()
+    opts = [Optimizer(ours.parameters(), OPTIMIZERS[c.name](lr=1e-2, **c.kwargs)),
+            getattr(torch.optim, c.torch_name)(ref.parameters(), lr=1e-2, **c.kwargs)]
+    for model, opt in zip((ours, ref), opts):
+        for _ in range(STEPS):
+            opt.zero_grad()
+            F.cross_entropy(model(X), y).backward()
+            opt.step()
+    a, b = (torch.cat([p.detach().reshape(-1) for p in m.parameters()]).numpy() for m in (ours, ref))
+    assert np.linalg.norm(b - torch.cat([p.detach().reshape(-1) for p in mlp().parameters()]).numpy()) > 0.1
+    assert np.all(np.abs(a - b) <= 1e-12 * np.maximum(np.abs(b), 1.0))

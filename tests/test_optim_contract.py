@@ -134,6 +134,16 @@ BOWL_RTOL_SLOW = 1e-3
 # float32 cannot do better than its rounding (eps ~1.2e-7) times the condition number (10).
 FLOAT32_FLOOR = 1e-5
 
+# issue 19, Adam's relatives (torch parity: tests/test_optim_adam_family.py). RAdam's first updates are
+# unadapted momentum steps, hence its small lr on Rosenbrock. At a fixed lr NAdam hovers around the
+# bowl's minimum (erratically above lr ~0.1), and AdamW's decoupled decay (0.01) moves its fixed point
+# off A⁻¹b: both get within 1e-2.
+for _objective, _lrs in {"bowl": {"adamw": 0.3, "adamax": 0.3, "nadam": 0.05, "radam": 0.3},
+                         "rosenbrock": {"adamw": 0.1, "adamax": 0.1, "nadam": 0.1, "radam": 3e-3},
+                         "regression": {"adamw": 0.1, "adamax": 0.1, "nadam": 0.03, "radam": 0.1}}.items():
+    LR[_objective].update(_lrs)
+BOWL_RTOL.update({"adamw": 1e-2, "nadam": 1e-2})
+
 
 # --------------------------------------------------------------------------- helpers
 def structure(state: Any) -> Any:
@@ -254,8 +264,8 @@ def test_regression_reaches_the_least_squares_loss(name, dtype):
 
 # --------------------------------------------------------------------------- make_optimizer errors
 def test_unknown_optimizer_name_lists_the_choices():
-    with pytest.raises(ValueError, match="unknown optimizer 'adamw'") as err:
-        make_optimizer("adamw", lr=0.1)
+    with pytest.raises(ValueError, match="unknown optimizer 'adamx'") as err:
+        make_optimizer("adamx", lr=0.1)
     for name in OPTIMIZERS:
         assert repr(name) in str(err.value)
 
