@@ -230,6 +230,15 @@ def test_linear_regression_with_adamw_mini_batches_is_the_transform_driven_by_ha
     assert find_states(state, ScaleByLrState)[-1].count == model.t_
 
 
+@pytest.mark.parametrize("name", ["adamw", "adamax", "nadam", "radam"])
+def test_an_estimators_auto_lr_is_torchs_default_for_them(name):
+    """lr="auto" is 1/L for steps in units of the gradient; these scale it, so they keep torch's default."""
+    X, y = _regression_data()
+    model = LinearRegression(optimizer=name, epochs=3, tol=None, gtol=None).fit(X, y)
+    assert model.lr_ is None
+    assert_array_equal(model.history_.lr, np.full(model.t_, REGISTRY[name].default_lr))
+
+
 # --------------------------------------------------------------------------- settings torch refuses
 INVALID = {
     "adamw-beta1-one": ("adamw", {"betas": (1.0, 0.999)}, r"betas\[0\]"),

@@ -36,7 +36,7 @@ from ..loop import (
     run,
 )
 from ..objectives import LinearObjective, Penalty
-from ..optim import GradientTransformation, make_optimizer
+from ..optim import REGISTRY, GradientTransformation, make_optimizer
 from ..optim.schedules import inverse_epochs
 from ..scaling import FeatureScaling
 from .averaging import Averager
@@ -152,8 +152,10 @@ class Descent(Settings):
         return "fista" if full_batch and lr_auto and not self.optimizer_params else "sgd"
 
     def _adaptive(self) -> bool:
-        """AdaGrad, RMSProp and Adam: their steps are not in units of the gradient (no ``lr="auto"`` bound)."""
-        return isinstance(self.optimizer, str) and self.optimizer.lower() in ("adagrad", "rmsprop", "adam")
+        """AdaGrad, RMSProp, the Adam family, ...: the named optimisers whose step is not ``-lr`` times a
+        gradient or a momentum buffer (the registry's non-proximal ones), so no ``lr="auto"`` bound."""
+        entry = REGISTRY.get(self.optimizer.lower()) if isinstance(self.optimizer, str) else None
+        return entry is not None and not entry.proximal
 
     def _make_transform(self) -> GradientTransformation:
         """The optimiser chain, rebuilt from the hyper-parameters (its closures are not stored, so a
