@@ -213,9 +213,9 @@ def learning_rates(schedule: Any, first: int, n: int) -> np.ndarray:
     >>> learning_rates(schedules.step(1.0, step_size=2, gamma=0.5), 1, 3).tolist()
     [1.0, 0.5, 0.5]
     """
-    if isinstance(schedule, constant):
+    if isinstance(schedule, constant) and schedule.plain:
         return np.full(n, float(schedule.lr))
-    if isinstance(schedule, adagrad_decay) and isinstance(schedule.schedule, constant):
+    if isinstance(schedule, adagrad_decay) and isinstance(schedule.schedule, constant) and schedule.schedule.plain:
         return float(schedule.schedule.lr) / (1 + np.arange(first, first + n, dtype=np.int64) * schedule.lr_decay)
     return np.fromiter((float(schedule(t)) for t in range(first, first + n)), dtype=np.float64, count=n)
 

@@ -5,7 +5,8 @@ place that takes a learning rate accepts a number or a schedule;
 :func:`as_schedule` normalises the two once (jax's ``make_schedule``).
 
 The formulas follow ``torch.optim.lr_scheduler`` (stepped once per update) and
-scikit-learn's ``learning_rate="invscaling"``.
+scikit-learn's ``learning_rate="invscaling"``; the rest of torch's schedules, with its names and
+arguments, are in :mod:`.torch_schedules` and importable from here too. :data:`SCHEDULES` names them all.
 
 Examples
 --------
@@ -18,38 +19,58 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-Schedule = Callable[[int], float]
-LearningRate = float | Schedule
-
-
-def _check_positive(name: str, value: float, allow_zero: bool = True) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
-    return value
+from ._schedule_core import LearningRate, Schedule, _check_fraction, _check_positive, _check_whole
+from .torch_schedules import (
+    chained,
+    cosine_warm_restarts,
+    cyclic,
+    lambda_,
+    linear,
+    multiplicative,
+    multistep,
+    one_cycle,
+    polynomial,
+    sequential,
+)
 
 
 @dataclass(frozen=True)
 class constant:
-    r"""A fixed learning rate, :math:`\eta_t = \eta`.
+    r"""A fixed learning rate, :math:`\eta_t = \eta`; with a ``factor``, torch's ``ConstantLR``:
+    :math:`\eta\,f` for the first ``total_iters`` updates, then :math:`(\eta f)(1/f)` (as torch makes it).
 
     Examples
     --------
     >>> constant(0.1)(1000)
     0.1
+    >>> s = constant(1.0, factor=0.5, total_iters=2)
+    >>> s(0), s(1), s(2)
+    (0.5, 0.5, 1.0)
     """
 
     lr: float
+    factor: float | None = None
+    total_iters: int = 5
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lr", _check_positive("lr", self.lr))
+        if self.factor is not None:
+            object.__setattr__(self, "factor", _check_fraction("factor", self.factor, lo_open=True))
+        object.__setattr__(self, "total_iters", _check_whole("total_iters", self.total_iters))
+
+    @property
+    def plain(self) -> bool:
+        """Whether the rate is ``lr`` at every count (no ``factor``)."""
+        return self.factor is None
 
     def __call__(self, count: int) -> float:
-        return self.lr
+        if self.factor is None:
+            return self.lr
+        low = self.lr * self.factor   # torch: its first step multiplies by factor, step total_iters by 1/factor
+        return low if count < self.total_iters or self.total_iters == 0 else low * (1.0 / self.factor)
 
 
 @dataclass(frozen=True)
@@ -223,3 +244,50 @@ def as_schedule(lr: LearningRate, name: str = "lr") -> Schedule:
         return constant(float(lr))
     except ValueError as err:
         raise ValueError(f"{name}: {err}") from None
+
+
+SCHEDULES: Mapping[str, Callable[..., Schedule]] = {
+    "constant": constant,
+    "step": step,
+    "exponential": exponential,
+    "inverse_time": inverse_time,
+    "inverse_epochs": inverse_epochs,
+    "cosine": cosine,
+    "multistep": multistep,
+    "linear": linear,
+    "polynomial": polynomial,
+    "cosine_warm_restarts": cosine_warm_restarts,
+    "one_cycle": one_cycle,
+    "cyclic": cyclic,
+    "sequential": sequential,
+    "chained": chained,
+    "lambda": lambda_,
+    "multiplicative": multiplicative,
+}
+"""Every schedule by name (``"lambda"`` is :class:`lambda_`, Python reserving the word): each takes the
+learning rate first as ``lr``, but ``one_cycle`` (``max_lr``), ``cyclic`` (``base_lr, max_lr``) and the
+combinations ``sequential`` and ``chained`` (schedules)."""
+
+__all__ = [
+    "SCHEDULES",
+    "LearningRate",
+    "Schedule",
+    "adagrad_decay",
+    "as_schedule",
+    "chained",
+    "constant",
+    "cosine",
+    "cosine_warm_restarts",
+    "cyclic",
+    "exponential",
+    "inverse_epochs",
+    "inverse_time",
+    "lambda_",
+    "linear",
+    "multiplicative",
+    "multistep",
+    "one_cycle",
+    "polynomial",
+    "sequential",
+    "step",
+]
