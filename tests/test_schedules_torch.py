@@ -6,7 +6,7 @@ momentum, stepped before its scheduler as torch asks): ``schedule(t)`` against t
 relative 1e-12. Where torch's rate is exactly 0 (a polynomial decay's end) ours must be 0 too; no other
 rate here is near 0 (the smallest are ``one_cycle``'s ``max_lr / div_factor / final_div_factor``, which
 are compared relatively like the rest). ``reduce_on_plateau`` is checked against torch's
-``ReduceLROnPlateau`` fed the same metrics (:mod:`tests.test_plateau`).
+``ReduceLROnPlateau`` fed the same metrics: the rate after each metric equal, exactly.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import torch
 from torch.optim import lr_scheduler as L
 
 from gradstep import minimize
+from gradstep.optim import chain, sgd
 from gradstep.optim import schedules as S
+from gradstep.optim.plateau import reduce_on_plateau
 
 UPDATES = 120
 RTOL = 1e-12
@@ -178,3 +180,110 @@ def test_one_cycle_past_its_total_steps_fails_as_torch_does() -> None:
     s(10)
     with pytest.raises(ValueError, match="total_steps=10"):
         s(11)
+
+
+# --------------------------------------------------------------------------- reduce_on_plateau
+def recorded_losses(epochs: int = 150, per_epoch: int = 1, seed: int = 0) -> list[float]:
+    """A loss sequence as training gives, ``per_epoch`` losses an epoch: decreasing in bursts of epochs,
+    flat stretches, noise, a few spikes."""
+    rng = np.random.default_rng(seed)
+    level, out = 10.0, []
+    for k in range(epochs):
+        if k % 25 < 8:
+            level *= 0.9
+        spike = 3.0 if k % 37 == 36 else 0.0
+        out += [float(level * (1 + 0.02 * rng.standard_normal()) + spike) for _ in range(per_epoch)]
+    return out
+
+
+PLATEAU = {
+    "default": {},
+    "quick-cooldown-min_lr": {"factor": 0.5, "patience": 2, "cooldown": 3, "min_lr": 0.004},
+    "abs": {"threshold": 0.05, "threshold_mode": "abs", "patience": 1, "factor": 0.3},
+    "eps-blocks-small-cuts": {"patience": 0, "factor": 0.9, "eps": 0.005},
+    "max": {"mode": "max", "patience": 3, "factor": 0.2, "threshold": 0.01},
+    "max-abs": {"mode": "max", "threshold_mode": "abs", "threshold": 0.1, "patience": 2, "cooldown": 1},
+}
+
+
+def torch_plateau(metrics: list[float], lr: float, **settings: object) -> list[float]:
+    """torch's rate after each ``ReduceLROnPlateau.step(metric)``."""
+    p = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.SGD([p], lr=lr)
+    sched = L.ReduceLROnPlateau(opt, **settings)  # type: ignore[arg-type]
+    out = []
+    for m in metrics:
+        sched.step(m)
+        out.append(float(sched.get_last_lr()[0]))
+    return out
+
+
+@pytest.mark.parametrize("accumulation", [1, 4])
+@pytest.mark.parametrize("name", list(PLATEAU))
+def test_reduce_on_plateau_is_torch_s_on_a_recorded_loss_sequence(name: str, accumulation: int) -> None:
+    settings = PLATEAU[name]
+    losses = recorded_losses(150, accumulation, seed=accumulation)
+    if settings.get("mode") == "max":
+        losses = [-v for v in losses]
+    groups = [losses[i:i + accumulation] for i in range(0, len(losses), accumulation)]
+    want = torch_plateau([sum(g) / accumulation for g in groups], 0.1, **settings)
+    assert len(set(want)) > 2, "the sequence must make torch cut the rate more than once"
+    rule = reduce_on_plateau(0.1, accumulation=accumulation, **settings)  # type: ignore[arg-type]
+    state = rule.init(np.zeros(2))
+    grads = np.array([1.0, -2.0])
+    rates, made = [], []
+    for k, loss in enumerate(losses):
+        u, state = rule.update(grads, state, np.zeros(2), value=loss)
+        made.append(state.inner.lr)
+        np.testing.assert_array_equal(u, grads * (made[-1] / 0.1))
+        if (k + 1) % accumulation == 0:
+            rates.append(state.lr)
+    assert rates == want                                     # exactly, after each metric
+    assert made == [0.1] * accumulation + [r for r in want[:-1] for _ in range(accumulation)]
+
+
+def test_a_run_records_the_plateau_s_rates_and_torch_agrees_on_its_losses() -> None:
+    """Through ``minimize``: the history's lr column is the rate each update took; torch fed the history's
+    losses (one per update, ``accumulation=1``) gives the same rates."""
+    settings = {"patience": 3, "factor": 0.5}
+    opt = chain(sgd(0.1), reduce_on_plateau(0.1, **settings))  # type: ignore[arg-type]
+    # with lr 0.1, y bounces between 1 and -1 and the loss levels off at 10: a plateau, then the cut
+    res = minimize("x**2 + 10*y**2", [1.0, 1.0], optimizer=opt, steps=60, gtol=None)
+    want = torch_plateau(list(res.history.loss), 0.1, **settings)
+    assert res.nit == 60 and list(res.history.lr) == [0.1, *want[:-1]]
+    assert set(want) == {0.1, 0.05} and res.fun < 1e-3
+
+
+@pytest.mark.parametrize(("settings", "match"), [
+    ({"factor": 1.0}, "factor must be < 1"),
+    ({"mode": "biggest"}, "mode"),
+    ({"threshold_mode": "pct"}, "threshold_mode"),
+    ({"patience": -1}, "patience"),
+    ({"accumulation": 0}, "accumulation"),
+])
+def test_reduce_on_plateau_checks_its_settings(settings: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        reduce_on_plateau(0.1, **settings)
+
+
+def test_the_compiled_epochs_take_the_rates_the_schedule_gives() -> None:
+    """The compiled loops fill a plain constant in without calling it; ConstantLR's form must be called."""
+    from gradstep.kernels.loops import learning_rates
+
+    assert learning_rates(S.constant(1.0, factor=0.5, total_iters=2), 0, 4).tolist() == [0.5, 0.5, 1.0, 1.0]
+    s = S.polynomial(LR, total_iters=100, power=2.5)
+    assert learning_rates(s, 7, 50).tolist() == [s(t) for t in range(7, 57)]
+
+
+def test_an_estimator_s_updates_take_torch_s_rates() -> None:
+    """A mini-batch fit (compiled epochs where Numba is there): its history's lr column is torch's CyclicLR."""
+    from gradstep import LinearRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = X @ np.array([1.0, 2.0, 3.0]) + 0.1 * rng.normal(size=200)
+    model = LinearRegression(optimizer="sgd", lr=S.cyclic(0.001, 0.02, step_size_up=5, mode="triangular2"),
+                             batch_size=20, epochs=3, shuffle=False, tol=None, gtol=None).fit(X, y)
+    want = torch_rates(lambda o: L.CyclicLR(o, 0.001, 0.02, step_size_up=5, mode="triangular2"))
+    assert len(model.history_.lr) == 30
+    assert rel_diff(list(model.history_.lr), want[:30]) <= RTOL

@@ -45,6 +45,7 @@ from .base import (
     global_norm,
     stateless,
 )
+from .plateau import ReduceOnPlateauState, reduce_on_plateau
 from .proximal import accelerate, l1_step
 from .schedules import (
     Schedule,
@@ -89,6 +90,7 @@ __all__ = [
     "scale_by_radam",
     "OPTIMIZERS",
     "REGISTRY",
+    "ReduceOnPlateauState",
     "ChainState",
     "EmptyState",
     "GradientTransformation",
@@ -121,6 +123,7 @@ __all__ = [
     "make_optimizer",
     "momentum",
     "nesterov",
+    "reduce_on_plateau",
     "rmsprop",
     "scale_by_adagrad",
     "scale_by_adam",
