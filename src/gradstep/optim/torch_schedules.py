@@ -47,7 +47,8 @@ def _recur(memo: list[tuple[int, float]], count: int, first: float,
            step: Callable[[float, int], float]) -> float:
     r"""The recursion :math:`\eta_0 =` ``first``, :math:`\eta_t =` ``step(``:math:`\eta_{t-1}`, t``)`` at
     ``count``, from the value remembered in ``memo`` when it is not past ``count`` (then remembered)."""
-    t, value = memo[0] if memo and memo[0][0] <= count else (0, first)
+    last = memo[-1] if memo else (0, first)    # read once: another thread may replace it meanwhile
+    t, value = last if last[0] <= count else (0, first)
     while t < count:
         t += 1
         value = step(value, t)
