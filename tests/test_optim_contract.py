@@ -143,6 +143,17 @@ for _objective, _lrs in {"bowl": {"adamw": 0.3, "adamax": 0.3, "nadam": 0.05, "r
                          "regression": {"adamw": 0.1, "adamax": 0.1, "nadam": 0.03, "radam": 0.1}}.items():
     LR[_objective].update(_lrs)
 BOWL_RTOL.update({"adamw": 1e-2, "nadam": 1e-2})
+# Issue 19's classic torch algorithms (optim/classic.py). Adadelta's step starts at sqrt(eps) and grows as
+# its accumulators fill, and Adafactor's relative step only decays as RMS(θ)/sqrt(t): in 200 steps at a
+# fixed setting the first is within 20% of A⁻¹b and both within 30% of the least-squares loss (measured:
+# 12% and 24%; 25% for Adafactor). Rprop's lr is its first step size, not a factor: see
+# test_zero_lr_changes_nothing.
+for _objective, _lrs in {"bowl": {"adadelta": 8.0, "asgd": 0.1, "rprop": 0.01, "adafactor": 1.0},
+                         "rosenbrock": {"adadelta": 1.0, "asgd": 1e-3, "rprop": 0.01, "adafactor": 0.03},
+                         "regression": {"adadelta": 5.0, "asgd": 0.1, "rprop": 0.01, "adafactor": 0.1}}.items():
+    LR[_objective].update(_lrs)
+BOWL_RTOL["adadelta"] = 0.2
+REGRESSION_RTOL = {"adadelta": 0.3, "adafactor": 0.3}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -185,6 +196,11 @@ names = pytest.mark.parametrize("name", NAMES)
 @table
 def test_zero_lr_changes_nothing(name, objective, dtype):
     obj = make_objective(objective, dtype)
+    if name == "rprop":   # lr is the first step; the smallest step (1e-6 by default) is the one to set to 0
+        opt = make_optimizer("rprop", lr=0.0, optimizer_params={"step_sizes": (0.0, 50.0)})
+        x, state = run_steps(opt, obj, 20)
+        assert np.array_equal(x, obj.x0) and not find_states(state, ScaleByLrState)   # no single lr
+        return
     x, state = run_steps(build(name, 0.0), obj, 20)
     assert x.dtype == dtype
     assert np.array_equal(x, obj.x0)
@@ -259,7 +275,7 @@ def test_regression_reaches_the_least_squares_loss(name, dtype):
     Xt = np.hstack([X, np.ones((len(X), 1))])
     best = obj.loss(np.linalg.lstsq(Xt, Y[:, 0], rcond=None)[0])
     x, _ = run_steps(build(name, LR["regression"][name]), obj, 200)
-    assert obj.loss(x.astype(np.float64)) == pytest.approx(best, rel=1e-2)
+    assert obj.loss(x.astype(np.float64)) == pytest.approx(best, rel=REGRESSION_RTOL.get(name, 1e-2))
 
 
 # --------------------------------------------------------------------------- make_optimizer errors

@@ -217,8 +217,9 @@ def test_the_registry_names_the_torch_optimiser_of_each_config(config):
 
 def test_every_name_with_a_torch_counterpart_has_a_config():
     from test_optim_adam_family import CONFIGS as ADAM_FAMILY  # issue 19: their parity table is there
+    from test_optim_classic import CONFIGS as CLASSIC  # adadelta, asgd, rprop, adafactor
 
-    named = {c.name for c in CONFIGS.values()} | {c.name for c in ADAM_FAMILY.values()}
+    named = {c.name for c in (*CONFIGS.values(), *ADAM_FAMILY.values(), *CLASSIC.values())}
     assert {name for name, e in REGISTRY.items() if e.torch is not None} - {"gd"} == named
     assert REGISTRY["fista"].torch is None
 

@@ -21,10 +21,13 @@ from .adam_family import (
 from .alias import (
     OPTIMIZERS,
     REGISTRY,
+    adadelta,
+    adafactor,
     adagrad,
     adam,
     adamax,
     adamw,
+    asgd,
     fista,
     make_optimizer,
     momentum,
@@ -32,6 +35,7 @@ from .alias import (
     nesterov,
     radam,
     rmsprop,
+    rprop,
     sgd,
 )
 from .base import (
@@ -44,6 +48,20 @@ from .base import (
     find_states,
     global_norm,
     stateless,
+)
+from .classic import (
+    AverageIteratesState,
+    FactoredAdafactorState,
+    ScaleByAdadeltaState,
+    ScaleByAdafactorState,
+    ScaleByRpropState,
+    adafactor_step,
+    add_decoupled_weight_decay,
+    asgd_decay,
+    average_iterates,
+    scale_by_adadelta,
+    scale_by_adafactor,
+    scale_by_rprop,
 )
 from .plateau import ReduceOnPlateauState, reduce_on_plateau
 from .proximal import accelerate, l1_step
@@ -134,4 +152,21 @@ __all__ = [
     "stateless",
     "step",
     "trace",
+    # classic torch.optim algorithms (optim/classic.py)
+    "AverageIteratesState",
+    "FactoredAdafactorState",
+    "ScaleByAdadeltaState",
+    "ScaleByAdafactorState",
+    "ScaleByRpropState",
+    "adadelta",
+    "adafactor",
+    "adafactor_step",
+    "add_decoupled_weight_decay",
+    "asgd",
+    "asgd_decay",
+    "average_iterates",
+    "rprop",
+    "scale_by_adadelta",
+    "scale_by_adafactor",
+    "scale_by_rprop",
 ]

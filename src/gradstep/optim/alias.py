@@ -19,6 +19,9 @@ name          chain                                               torch equivale
 ``radam``     [weight decay] → scale_by_radam → [decay] → −lr     ``RAdam``
 ============  ==================================================  =========================
 
+``adadelta``, ``asgd``, ``rprop`` and ``adafactor`` are torch's ``Adadelta``, ``ASGD``, ``Rprop`` and
+``Adafactor``, chained from the steps of :mod:`.classic` (their factories below say how).
+
 Each name is one entry of :data:`REGISTRY` (:mod:`.registry`): the factory below, the torch class
 and settings of the last column, whether its L1 steps are proximal, and how the compiled epochs
 make its step; a new optimiser is its factory (the maths) and its entry.
@@ -48,6 +51,15 @@ from typing import Any, cast
 
 from .adam_family import scale_by_adamax, scale_by_nadam, scale_by_radam
 from .base import GradientTransformation, chain
+from .classic import (
+    adafactor_step,
+    add_decoupled_weight_decay,
+    asgd_decay,
+    average_iterates,
+    scale_by_adadelta,
+    scale_by_adafactor,
+    scale_by_rprop,
+)
 from .proximal import accelerate, l1_step
 from .registry import CompiledStep, Entry
 from .schedules import LearningRate, adagrad_decay, as_schedule
@@ -238,6 +250,47 @@ def radam(
     return _decayed(scaling, lr, weight_decay, bool(decoupled_weight_decay))
 
 
+# --------------------------------------------------------------------- classic torch.optim algorithms (issue 19)
+def adadelta(lr: LearningRate = 1.0, rho: float = 0.9, eps: float = 1e-6,
+             weight_decay: float = 0.0) -> GradientTransformation:
+    r"""Adadelta (``torch.optim.Adadelta``): weight decay → :func:`~gradstep.optim.classic.scale_by_adadelta`
+    → :math:`-\eta`, :math:`\theta_{t+1} = \theta_t - \eta\,\Delta_t` (:math:`\eta = 1`: the paper's step)."""
+    return chain(add_decayed_weights(weight_decay), scale_by_adadelta(rho, eps), scale_by_lr(lr))
+
+
+def asgd(lr: LearningRate = 1e-2, lambd: float = 1e-4, alpha: float = 0.75, t0: float = 1e6,
+         weight_decay: float = 0.0) -> GradientTransformation:
+    r"""Averaged SGD (``torch.optim.ASGD``): :math:`\theta_{t+1} = \theta_t(1 - \lambda\eta_t) - \eta_t g_t`
+    with :math:`\eta_t = \eta / (1 + \lambda\eta t)^{\alpha}` (:class:`~gradstep.optim.classic.asgd_decay`,
+    the history's ``lr`` column), and the average of the iterates from update ``t0`` on kept in the state
+    (:func:`~gradstep.optim.classic.average_iterates`: ``find_states(state, AverageIteratesState)[0].ax``,
+    torch's ``ax``). As torch's, the iterate is the plain one, not the average."""
+    lambd = _check("lambd", lambd)
+    alpha = _check("alpha", alpha)
+    return chain(add_decayed_weights(weight_decay), add_decayed_weights(lambd),
+                 scale_by_lr(asgd_decay(as_schedule(lr), lambd, alpha)), average_iterates(t0))
+
+
+def rprop(lr: float = 1e-2, etas: tuple[float, float] = (0.5, 1.2),
+          step_sizes: tuple[float, float] = (1e-6, 50.0)) -> GradientTransformation:
+    r"""Rprop (``torch.optim.Rprop``), sign-based and full-batch: :func:`~gradstep.optim.classic.scale_by_rprop`
+    (``lr`` is the first step of every component; the history's ``lr`` column is ``nan``)."""
+    if callable(lr):
+        raise TypeError("rprop's lr is its first step size, a number (each component then adapts its own step)")
+    return scale_by_rprop(lr, etas, step_sizes)
+
+
+def adafactor(lr: LearningRate = 1e-2, beta2_decay: float = -0.8, eps: tuple[float | None, float] = (None, 1e-3),
+              d: float = 1.0, weight_decay: float = 0.0) -> GradientTransformation:
+    r"""Adafactor (``torch.optim.Adafactor``): :func:`~gradstep.optim.classic.scale_by_adafactor` →
+    :math:`-\rho_t`, :math:`\rho_t = \min(\eta, 1/\sqrt t)` (:class:`~gradstep.optim.classic.adafactor_step`,
+    the history's ``lr`` column) → decoupled weight decay :math:`-\eta\lambda\theta`. On the loop's one
+    flat vector the second moment is not factored (see :func:`~gradstep.optim.classic.scale_by_adafactor`)."""
+    schedule = as_schedule(lr)
+    return chain(scale_by_adafactor(beta2_decay, eps, d), scale_by_lr(adafactor_step(schedule)),
+                 add_decoupled_weight_decay(weight_decay, schedule))
+
+
 REGISTRY: Mapping[str, Entry] = {
     "gd": Entry(sgd, "SGD", proximal=True, compiled=_sgd_step),
     "sgd": Entry(sgd, "SGD", proximal=True, compiled=_sgd_step),
@@ -252,6 +305,10 @@ REGISTRY: Mapping[str, Entry] = {
     "adamax": Entry(adamax, "Adamax"),
     "nadam": Entry(nadam, "NAdam"),
     "radam": Entry(radam, "RAdam"),
+    "adadelta": Entry(adadelta, "Adadelta"),
+    "asgd": Entry(asgd, "ASGD"),
+    "rprop": Entry(rprop, "Rprop"),
+    "adafactor": Entry(adafactor, "Adafactor"),
 }
 """Each named optimiser, described once (:class:`~gradstep.optim.registry.Entry`): its factory, its
 ``torch.optim`` counterpart, whether its L1 steps are proximal, its compiled step. ``"gd"`` and ``"sgd"``
