@@ -19,7 +19,7 @@ rounded to 7 digits.
 Adafactor's step is scaled by norms (the RMS of the parameters and of the scaled gradient) that torch
 reduces in its own order (vector lanes, fused multiply-adds): its iterates can differ from any other
 summation in the last bit, and some runs amplify that (torch against torch with the gradient changed by
-one ulp moves by 1e-6 relative on the regression at lr = 0.1, see
+one ulp moves by about 1e-6 relative on the regression at lr = 0.1, see
 ``test_some_adafactor_runs_amplify_one_ulp``). The runs compared are those where a one-ulp change moves
 torch itself by less than a tenth of the tolerance (``test_the_compared_runs_are_well_conditioned``).
 """
