@@ -290,6 +290,105 @@ def test_run_races_several_optimizers_in_order(client):
         np.testing.assert_allclose(run["loss"], P[:, 0] ** 2 + 10 * P[:, 1] ** 2, rtol=1e-12, atol=1e-14)
 
 
+# ============================================================== every optimiser of the registry (issue 19)
+
+def test_the_published_optimizers_are_the_registry_s(client):
+    """``GET /api/optimizers`` is :data:`gradstep.optim.REGISTRY`, in its order: each name's default lr,
+    its torch counterpart, and the race's settings (momentum, betas) its factory takes, with the factory's
+    defaults; the schema's enum of ``OptimizerSpec.name`` is the same list."""
+    import inspect
+
+    from gradstep.optim import REGISTRY
+
+    r = client.get("/api/optimizers")
+    assert r.status_code == 200
+    published = r.json()
+    assert [o["name"] for o in published] == list(REGISTRY)
+    for o in published:
+        entry = REGISTRY[o["name"]]
+        params = inspect.signature(entry.factory).parameters
+        assert o["lr"] == params["lr"].default and o["torch"] == entry.torch, o
+        expected = {k: list(v) if isinstance(v, tuple) else v for k, v in
+                    ((k, params[k].default) for k in ("momentum", "betas") if k in params)}
+        assert o["settings"] == expected, o
+        assert isinstance(o["schedule"], bool)
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["OptimizerSpec"]
+    assert schema["properties"]["name"]["enum"] == list(REGISTRY)
+    assert "/api/optimizers" in client.get("/openapi.json").json()["paths"]
+
+
+def _published(client) -> list[dict]:
+    return client.get("/api/optimizers").json()
+
+
+def test_every_published_optimizer_races_as_minimize_runs_it(client):
+    """Each published optimiser, with its default lr and settings and then with the race's settings it takes
+    changed, in races of at most ``LIMITS["optimizers"]``: the path and loss are :func:`gradstep.minimize`'s
+    with the same settings, finite and lower at the end than at the start."""
+    opts = []
+    for o in _published(client):
+        opts.append({"name": o["name"], "lr": o["lr"]})
+        changed = {k: 0.5 if k == "momentum" else [0.8, 0.99] for k in o["settings"]}
+        if changed:
+            opts.append({"name": o["name"], "lr": o["lr"], **changed})
+    k = LIMITS["optimizers"]
+    for group in (opts[i:i + k] for i in range(0, len(opts), k)):
+        r = client.post("/api/run", json={"formula": "x**2 + 3*y**2", "x0": [1.5, -1.0], "optimizers": group,
+                                          "steps": 40})
+        assert r.status_code == 200, (group, r.text)
+        for o, run in zip(group, r.json()["runs"], strict=True):
+            params = {k: tuple(v) if isinstance(v, list) else v for k, v in o.items() if k not in ("name", "lr")}
+            res = gradstep.minimize("x**2 + 3*y**2", [1.5, -1.0], optimizer=o["name"], lr=o["lr"], steps=40,
+                                    optimizer_params=params or None)
+            np.testing.assert_array_equal(run["path"], res.history.path)
+            np.testing.assert_array_equal(run["loss"], res.history.loss)
+            assert np.all(np.isfinite(run["path"])) and run["loss"][-1] < run["loss"][0], o
+            assert not run["diverged"] and run["label"].startswith(f"{o['name']}, lr {o['lr']:g}"), (o, run["label"])
+            for key, value in params.items():   # the changed settings are named in the label
+                shown = "/".join(f"{v:g}" for v in np.atleast_1d(value))
+                assert f", {key} {shown}" in run["label"], (o, run["label"])
+
+
+def test_every_published_optimizer_fits_the_points(client):
+    x = np.linspace(-1, 1, 20)
+    for o in _published(client):
+        r = client.post("/api/fit", json={"x": x.tolist(), "y": (2 * x + 1).tolist(), "epochs": 5,
+                                          "optimizer": {"name": o["name"], "lr": o["lr"]}})
+        assert r.status_code == 200, (o["name"], r.text)
+        assert r.json()["label"].startswith(f"{o['name']}, lr {o['lr']:g}")
+
+
+def test_a_setting_the_optimizer_does_not_take_is_left_out(client):
+    """Adam takes no momentum, gd no betas: the race runs as without them, and the label does not name them."""
+    plain = client.post("/api/run", json=run_body(name="adam", lr=0.1)).json()["runs"][0]
+    given = client.post("/api/run", json=run_body(name="adam", lr=0.1, momentum=0.5)).json()["runs"][0]
+    assert given["path"] == plain["path"] and given["label"] == plain["label"] == "adam, lr 0.1, betas 0.9/0.999"
+    gd = client.post("/api/run", json=run_body(lr=0.1, betas=[0.5, 0.5])).json()["runs"][0]
+    assert gd["label"] == "gd, lr 0.1"
+
+
+def test_an_unknown_optimizer_is_refused_naming_the_choices(client):
+    from gradstep.optim import REGISTRY
+
+    detail = assert_error(client.post("/api/run", json=run_body(name="newton")), 422, "optimizers.0.name")
+    assert all(f"'{name}'" in detail for name in REGISTRY), detail
+    detail = assert_error(client.post("/api/fit", json={"x": [0, 1], "y": [0, 1], "optimizer": {"name": "newton"}}),
+                          422, "optimizer.name")
+    assert all(f"'{name}'" in detail for name in REGISTRY), detail
+
+
+def test_a_schedule_for_an_optimizer_whose_lr_is_a_number_is_refused(client):
+    """Rprop's lr is its first step size (L-BFGS's a step length): a schedule is refused with a 422 saying so."""
+    fixed = [o["name"] for o in _published(client) if not o["schedule"]]
+    assert "rprop" in fixed
+    for name in fixed:
+        body = run_body(name=name, schedule={"kind": "step"})
+        assert_error(client.post("/api/run", json=body), 422, "optimizers.0.schedule", name, "constant")
+        body = {"x": [0, 1], "y": [0, 1], "optimizer": {"name": name, "schedule": {"kind": "cosine"}}}
+        assert_error(client.post("/api/fit", json=body), 422, "optimizer.schedule", name)
+        assert client.post("/api/run", json=run_body(name=name, lr=0.01)).status_code == 200
+
+
 def test_run_schedule_and_clipping_equal_minimize(client):
     body = run_body(steps=25, lr=0.3, schedule={"kind": "step", "step_size": 10, "gamma": 0.5}, clip_norm=1.0)
     r = client.post("/api/run", json=body)
@@ -561,7 +660,7 @@ def test_number_of_optimizers(client, n):
 
 
 @pytest.mark.parametrize(("opt", "words"), [
-    ({"name": "lbfgs"}, ["optimizers.0.name", "'adam'"]),
+    ({"name": "newton"}, ["optimizers.0.name", "'adam'"]),
     ({"lr": 0}, ["optimizers.0.lr", "greater than 0"]),
     ({"lr": -0.1}, ["optimizers.0.lr", "greater than 0"]),
     ({"lr": 1e7}, ["optimizers.0.lr"]),

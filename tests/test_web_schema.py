@@ -18,7 +18,7 @@ from gradstep.web.app import create_app
 APP = create_app()
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
-OPERATIONS = {"GET /api/limits", "GET /api/presets", "GET /api/datasets", "POST /api/surface",
+OPERATIONS = {"GET /api/limits", "GET /api/optimizers", "GET /api/presets", "GET /api/datasets", "POST /api/surface",
               "POST /api/run", "POST /api/fit", "POST /api/upload"}
 
 

@@ -38,6 +38,7 @@ Examples
 from __future__ import annotations
 
 import asyncio
+import inspect
 import io
 import math
 import os
@@ -45,7 +46,7 @@ import threading
 import warnings
 from collections import deque
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
@@ -55,6 +56,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, model_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..optim import REGISTRY
 
 LIMITS = {
     "formula_chars": 200,
@@ -132,14 +135,52 @@ class Schedule(BaseModel):
     t_max: Annotated[int, Field(ge=1, le=100_000)] = 1000
 
 
-class OptimizerSpec(BaseModel):
-    """One optimiser of a race: its name and settings (torch's names)."""
+RACE_SETTINGS = ("momentum", "betas")
+"""The hyper-parameters a race sets besides ``lr`` (an optimiser's card shows those its factory takes)."""
 
-    name: Literal["gd", "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"] = "gd"
+if TYPE_CHECKING:
+    OptimizerName = str
+else:   # the registry's names, as an enum in the schema and in the 422 that lists the choices
+    OptimizerName = Literal[tuple(REGISTRY)]
+
+
+def _takes_schedule(name: str) -> bool:
+    """Whether the factory of ``name`` takes a schedule as its ``lr`` (Rprop's and L-BFGS's take a number:
+    their ``lr`` annotation is ``float``)."""
+    import typing
+
+    factory = REGISTRY[name].factory
+    try:
+        hint: Any = typing.get_type_hints(factory).get("lr", float)
+    except (NameError, TypeError):   # an annotation that cannot be resolved here: read its text
+        hint = inspect.signature(factory).parameters["lr"].annotation
+        return hint not in ("float", "int", float, int)
+    return hint not in (float, int)
+
+
+def optimizers() -> list[dict[str, Any]]:
+    """What the page offers: every name of :data:`gradstep.optim.REGISTRY`, its default ``lr`` (torch's),
+    whether it takes a schedule, its ``torch.optim`` counterpart, and the :data:`RACE_SETTINGS` its factory
+    takes with their defaults (``betas`` as a list)."""
+    published = []
+    for name, entry in REGISTRY.items():
+        settings = {k: list(v) if isinstance(v, tuple) else v for k, v in entry.defaults.items() if k in RACE_SETTINGS}
+        published.append({"name": name, "lr": float(entry.default_lr), "schedule": _takes_schedule(name),
+                          "torch": entry.torch, "settings": settings})
+    return published
+
+
+class OptimizerSpec(BaseModel):
+    """One optimiser of a race: its name (one of ``GET /api/optimizers``) and settings (torch's names)."""
+
+    name: OptimizerName = "gd"
     lr: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)] = 0.1
-    momentum: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.9
-    betas: Annotated[list[Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]],
-                     Field(min_length=2, max_length=2)] = [0.9, 0.999]
+    momentum: Annotated[float | None, Field(ge=0, lt=1, allow_inf_nan=False, description=(
+        "for the optimisers that take a momentum (GET /api/optimizers); left out: the optimiser's default"))] = None
+    betas: Annotated[list[Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]] | None,
+                     Field(min_length=2, max_length=2, description=(
+                         "for the optimisers that take betas (GET /api/optimizers); left out: the optimiser's "
+                         "default"))] = None
     schedule: Schedule = Schedule()
     clip_value: Annotated[float | None, Field(gt=0, le=1e12, allow_inf_nan=False)] = None
     clip_norm: Annotated[float | None, Field(gt=0, le=1e12, allow_inf_nan=False)] = None
@@ -207,22 +248,32 @@ def _schedule(lr: float, s: Schedule) -> Any:
             "cosine": lambda: schedules.cosine(lr, s.t_max)}[s.kind]()
 
 
+def _settings(o: OptimizerSpec) -> dict[str, Any]:
+    """The :data:`RACE_SETTINGS` of ``o`` that its optimiser's factory takes and the request gives."""
+    takes = REGISTRY[o.name].defaults
+    return {k: tuple(v) if isinstance(v, list) else v
+            for k in RACE_SETTINGS if k in takes and (v := getattr(o, k)) is not None}
+
+
 def _optimizer_params(o: OptimizerSpec) -> dict[str, Any] | None:
-    if o.name == "momentum":
-        return {"momentum": o.momentum}
-    if o.name == "nesterov":
-        return {"momentum": o.momentum}
-    if o.name == "adam":
-        return {"betas": tuple(o.betas)}
-    return None
+    return _settings(o) or None
 
 
 def _label(o: OptimizerSpec) -> str:
+    """``o.label``, else the name, the lr and the race's settings in effect (given or the factory's default)
+    that are not zero, e.g. ``"momentum, lr 0.05, momentum 0.9"`` or ``"adam, lr 0.1, betas 0.9/0.999"``."""
     if o.label:
         return o.label
-    extra = {"momentum": f", momentum {o.momentum:g}", "nesterov": f", momentum {o.momentum:g}",
-             "adam": f", betas {o.betas[0]:g}/{o.betas[1]:g}"}.get(o.name, "")
+    effect = {**{k: v for k, v in REGISTRY[o.name].defaults.items() if k in RACE_SETTINGS}, **_settings(o)}
+    extra = "".join(f", {k} " + "/".join(f"{float(b):g}" for b in np.atleast_1d(v))
+                    for k, v in effect.items() if np.any(np.asarray(v) != 0))
     return f"{o.name}, lr {o.lr:g}{extra}" + (f", {o.schedule.kind}" if o.schedule.kind != "constant" else "")
+
+
+def _check_schedule(o: OptimizerSpec, where: str) -> None:
+    if o.schedule.kind != "constant" and not _takes_schedule(o.name):
+        raise HTTPException(422, f"{where}.schedule: {o.name}'s lr is a number (its first step), not a schedule; "
+                                 f"choose the constant schedule")
 
 
 def _finite(values: Any) -> list:
@@ -295,6 +346,8 @@ def run(req: RunRequest, cancel: threading.Event | None = None) -> dict:
     from ..minimize import minimize
 
     f = _parse(req.formula, len(req.x0))
+    for i, o in enumerate(req.optimizers):
+        _check_schedule(o, f"optimizers.{i}")
     runs = []
     for o in req.optimizers:
         try:
@@ -327,6 +380,7 @@ def fit(req: FitRequest, cancel: threading.Event | None = None) -> dict:
         raise HTTPException(422, f"epochs: {req.epochs} epochs of {n} points in batches of {bs or n} make {steps} "
                                  f"steps, more than {LIMITS['steps']}; ask for fewer epochs or a larger batch")
     o = req.optimizer
+    _check_schedule(o, "optimizer")
     model = LinearRegression(optimizer=o.name, lr=_schedule(o.lr, o.schedule), optimizer_params=_optimizer_params(o),
                              clip_value=o.clip_value, clip_norm=o.clip_norm, batch_size=bs, epochs=req.epochs,
                              tol=None, random_state=req.seed, shuffle=True, sufficient_stats=False,
@@ -339,6 +393,8 @@ def fit(req: FitRequest, cancel: threading.Event | None = None) -> dict:
             h, message = model.history_, model.result_.message
         except DivergenceError as e:
             h, message, diverged = e.history, str(e), True
+        except ValueError as e:   # settings the optimiser refuses: the client's to change
+            raise HTTPException(422, f"optimizer: {e}") from None
     told = list(dict.fromkeys(str(w.message) for w in caught))
     path = (np.vstack([h.params, np.asarray(h.final_params, dtype=float)[None, :]])
             if h.n_steps and h.params is not None else np.zeros((1, 2)))   # every step's parameters are recorded
@@ -354,8 +410,8 @@ def fit(req: FitRequest, cancel: threading.Event | None = None) -> dict:
     sxx, sx, sxy, sy, syy = x @ x, x.sum(), x @ y, y.sum(), y @ y
     with np.errstate(all="ignore"):   # far from the data (a diverged path) the loss overflows: drawn as a gap
         L = (W * W * sxx + 2 * W * B * sx + B * B * n - 2 * W * sxy - 2 * B * sy + syy) / n   # mse at (w, b)
-    return {"path": _finite(path), "loss": _finite(h.loss), "closed_form": best.tolist(), "diverged": diverged,
-            "message": message, "warnings": told, "batch_size": bs or n, "history": _history(h),
+    return {"label": _label(o), "path": _finite(path), "loss": _finite(h.loss), "closed_form": best.tolist(),
+            "diverged": diverged, "message": message, "warnings": told, "batch_size": bs or n, "history": _history(h),
             "contour": {"w": w.tolist(), "b": b.tolist(), "loss": _finite(L)}}
 
 
@@ -573,6 +629,7 @@ def create_app() -> FastAPI:
                   description="Gradient descent you can watch: every number comes from gradstep.")  # from a CDN
     app.add_middleware(_BodyLimit)
     slots = _Slots()   # this app's computations
+    published = optimizers()
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -597,6 +654,13 @@ def create_app() -> FastAPI:
     async def limits() -> dict[str, int | float]:
         """The bounds of every request (``LIMITS``) and of the server as a whole (``SERVER_LIMITS``)."""
         return {**LIMITS, **SERVER_LIMITS}
+
+    @app.get("/api/optimizers")
+    async def api_optimizers() -> list[dict[str, Any]]:
+        """The optimisers a race may use (``gradstep.optim.REGISTRY``): each one's name, default ``lr``,
+        whether its ``lr`` may follow a schedule, its ``torch.optim`` counterpart and the settings of
+        ``OptimizerSpec`` besides ``lr`` that it takes (``momentum``, ``betas``) with their defaults."""
+        return published
 
     @app.get("/api/presets")
     async def presets() -> list[dict[str, Any]]:
@@ -648,4 +712,4 @@ def warn_if_exposed(host: str) -> str | None:
             f"bind to 127.0.0.1 unless you mean it")
 
 
-__all__ = ["LIMITS", "PRESETS", "SERVER_LIMITS", "create_app", "warn_if_exposed"]
+__all__ = ["LIMITS", "PRESETS", "RACE_SETTINGS", "SERVER_LIMITS", "create_app", "optimizers", "warn_if_exposed"]
