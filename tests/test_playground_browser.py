@@ -519,3 +519,163 @@ def test_a_plot_drawn_while_its_mode_was_hidden_is_drawn_again_when_shown(server
     assert abs(size["drawn"] - size["room"]) <= 1 and size["height"] >= 300 and size["area"] >= 300, size
     scale = page.evaluate(SCALE_JS, "surface-plot")
     assert abs(scale["x"] / scale["y"] - 1) < 0.02, scale
+
+
+# ============================================================== every optimiser of the registry (issue 19)
+
+FIELDS_JS = """() => [...document.querySelectorAll('#opt-list .opt')].map(c => ({
+  name: c.querySelector('[data-k="name"]').value,
+  options: [...c.querySelectorAll('[data-k="name"] option')].map(o => o.value),
+  shown: [...c.querySelectorAll('.opt-grid .field')].filter(f => !f.hidden).map(f => f.dataset.field)}))"""
+FIT_JS = """() => [...document.querySelectorAll('.opt')].filter(c => c.getBoundingClientRect().width > 0)
+  .map(c => { const card = c.getBoundingClientRect();
+    return [...c.querySelectorAll('select, input')].filter(e => e.offsetParent !== null).map(e => {
+      const r = e.getBoundingClientRect();
+      return {k: e.dataset.k, left: r.left - card.left, right: card.right - r.right, width: r.width}; }); })"""
+
+
+def _published(server) -> list[dict]:
+    return httpx.get(server + "/api/optimizers").json()
+
+
+def _race_lr(o: dict) -> float:
+    """A learning rate at which every optimiser moves visibly on the bowl in 100 steps and none diverges:
+    its own default where that is at least 0.1 (Adadelta's 1, L-BFGS's 1), else 0.1."""
+    return max(o["lr"], 0.1)
+
+
+def _cards(page, n: int) -> None:
+    """Exactly ``n`` optimiser cards (added with "+ Add optimiser", removed with their ✕)."""
+    while page.locator("#opt-list .opt").count() < n:
+        page.click("#add-opt")
+    while page.locator("#opt-list .opt").count() > n:
+        page.locator("#opt-list .opt .remove").last.click()
+
+
+def _expected_fields(o: dict) -> list[str]:
+    shown = ["lr", *(["momentum"] if "momentum" in o["settings"] else []),
+             *(["beta1", "beta2"] if "betas" in o["settings"] else []),
+             *(["kind"] if o["schedule"] else []), "clip_value", "clip_norm"]
+    return shown
+
+
+def test_every_published_optimizer_races_on_a_preset(server, page):
+    """Every optimiser the server publishes (``GET /api/optimizers``: the registry), raced on the bowl preset
+    in groups of at most ``LIMITS["optimizers"]``: the select offers exactly the published names, each card
+    shows the fields its optimiser takes (momentum, β₁/β₂, a schedule) with its defaults, and each run draws
+    its path and loss curve -- the API's -- with no error shown and no divergence."""
+    published = _published(server)
+    limit = httpx.get(server + "/api/limits").json()["optimizers"]
+    _open(page, server + "/")
+    page.select_option("#preset", "bowl")
+    page.wait_for_function(READY)
+    preset = next(p for p in _presets(server) if p["name"] == "bowl")
+    for start in range(0, len(published), limit):
+        group = published[start:start + limit]
+        _cards(page, len(group))
+        for i, o in enumerate(group):
+            _set_opt(page, i, name=o["name"], lr=_race_lr(o))
+        cards = page.evaluate(FIELDS_JS)
+        for card, o in zip(cards, group, strict=True):
+            assert card["options"] == [q["name"] for q in published]
+            assert card["name"] == o["name"] and card["shown"] == _expected_fields(o), (o, card)
+        for i, o in enumerate(group):   # the fields start at the optimiser's own defaults
+            card = page.locator("#opt-list .opt").nth(i)
+            if "momentum" in o["settings"]:
+                assert float(card.locator('[data-k="momentum"]').input_value()) == o["settings"]["momentum"]
+            if "betas" in o["settings"]:
+                assert [float(card.locator(f'[data-k="beta{j}"]').input_value()) for j in (1, 2)] == \
+                    o["settings"]["betas"]
+        page.click("#run")
+        page.wait_for_function(RUN_STATE)
+        names = [o["name"] for o in group]
+        assert page.evaluate("document.body.dataset.state") == "done", (names, page.inner_text("#error"))
+        assert page.is_hidden("#error"), names
+        res = page.evaluate("window.gradstepLast")
+        assert not any(r["diverged"] for r in res["runs"]), names
+        assert "diverged" not in page.inner_text("#messages"), names
+        body = {"formula": preset["formula"], "x0": preset["x0"], "steps": preset["steps"],
+                "optimizers": [{"name": o["name"], "lr": _race_lr(o)} for o in group]}
+        api = httpx.post(server + "/api/run", json=body).json()["runs"]
+        drawn, losses = page.evaluate(PATHS_JS, "surface-plot"), page.evaluate(LOSS_JS, "loss-plot")
+        assert [d["name"] for d in drawn] == [d["name"] for d in losses] == [r["label"] for r in api]
+        for o, d, loss, r in zip(group, drawn, losses, api, strict=True):
+            assert r["label"].startswith(f"{o['name']}, lr ") and len(d["x"]) >= 2, (o, r["label"])
+            path = np.array(r["path"], dtype=float)
+            _close(d["x"], path[:, 0])
+            _close(d["y"], path[:, 1])
+            _close(loss["y"], r["loss"])
+            assert r["loss"][-1] < r["loss"][0], (o, r["loss"][-1])
+    # the link carries the last group: opened elsewhere it races the same optimisers to the same paths
+    other = page.context.new_page()
+    _open(other, page.url + "&run=1" if "run=1" not in page.url else page.url, DONE)
+    assert other.evaluate(PATHS_JS, "surface-plot") == page.evaluate(PATHS_JS, "surface-plot")
+
+
+def test_switching_optimizer_shows_its_fields_and_the_link_keeps_its_settings(server, page):
+    """A card switched to another optimiser shows that one's fields with its defaults; settings that differ
+    from them travel in the link (``m``, ``b1``, ``b2``) and come back; an optimiser whose lr is a number
+    (Rprop) shows no schedule and sends none."""
+    published = {o["name"]: o for o in _published(server)}
+    _open(page, server + "/")
+    _set_formula(page, "x**2 + 3*y**2")
+    _cards(page, 1)
+    _set_opt(page, 0, name="momentum")
+    card = page.locator("#opt-list .opt").first
+    assert float(card.locator('[data-k="momentum"]').input_value()) == published["momentum"]["settings"]["momentum"]
+    adamlike = next(n for n, o in published.items() if "betas" in o["settings"] and n != "adam")
+    _set_opt(page, 0, name=adamlike, lr=0.2, beta1=0.7)
+    assert card.locator('[data-field="momentum"]').is_hidden() and card.locator('[data-field="beta1"]').is_visible()
+    fixed = [n for n, o in published.items() if not o["schedule"]]
+    _cards(page, 2)
+    _set_opt(page, 1, name=fixed[0], lr=0.05)
+    assert page.locator("#opt-list .opt").nth(1).locator('[data-field="kind"]').is_hidden()
+    page.fill("#steps", "30")
+    page.click("#run")
+    page.wait_for_function(DONE)
+    runs = page.evaluate("window.gradstepLast.runs")
+    assert runs[0]["label"] == f"{adamlike}, lr 0.2, betas 0.7/{published[adamlike]['settings']['betas'][1]:g}"
+    assert runs[1]["label"] == f"{fixed[0]}, lr 0.05"
+    assert f"o={adamlike}%2Clr%3D0.2%2Cb1%3D0.7&" in page.url + "&", page.url
+    other = page.context.new_page()
+    _open(other, page.url, DONE)
+    assert other.evaluate("window.gradstepLast.runs.map(r => r.label)") == [r["label"] for r in runs]
+    assert other.evaluate(PATHS_JS, "surface-plot") == page.evaluate(PATHS_JS, "surface-plot")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_optimizer_cards_fit_the_window(server, browser, size):
+    """The longest names and every kind of card (momentum, β₁/β₂, no schedule) at desktop and phone width:
+    the page does not overflow, and each select and field lies inside its card (screenshots in SHOTS)."""
+    published = _published(server)
+    width, height = SIZES[size]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        _open(page, server + "/")
+        longest = max(published, key=lambda o: len(o["name"]))
+        kinds = [next(o for o in published if "momentum" in o["settings"] and o["settings"]["momentum"]),
+                 next(o for o in published if "betas" in o["settings"]),
+                 next((o for o in published if not o["schedule"]), published[0]), longest]
+        _cards(page, len(kinds))
+        for i, o in enumerate(kinds):
+            _set_opt(page, i, name=o["name"], lr=_race_lr(o))
+        page.click("#run")
+        page.wait_for_function(RUN_STATE)
+        assert page.evaluate("document.body.dataset.state") == "done", page.inner_text("#error")
+        page.wait_for_timeout(300)
+        _no_overflow(page, f"{size}: four optimiser cards")
+        for card in page.evaluate(FIT_JS):
+            for el in card:
+                assert el["left"] >= 0 and el["right"] >= 0 and el["width"] >= 40, (size, el)
+        _screens(page, f"optimizers-{size}.png")
+        page.click("#tab-data")
+        page.wait_for_timeout(300)
+        _set_fit = page.locator('#fit-opt [data-k="name"]')
+        _set_fit.select_option(kinds[1]["name"])
+        _no_overflow(page, f"{size}: data mode with {kinds[1]['name']}")
+        for card in page.evaluate(FIT_JS):
+            for el in card:
+                assert el["left"] >= 0 and el["right"] >= 0 and el["width"] >= 40, (size, el)
+    finally:
+        context.close()

@@ -249,10 +249,13 @@ def _schedule(lr: float, s: Schedule) -> Any:
 
 
 def _settings(o: OptimizerSpec) -> dict[str, Any]:
-    """The :data:`RACE_SETTINGS` of ``o`` that its optimiser's factory takes and the request gives."""
+    """The :data:`RACE_SETTINGS` of ``o`` that its optimiser's factory takes and the request gives other than
+    the factory's defaults (a page that sends its fields as shown and a call that leaves them out run, and
+    record, the same ``optimizer_params``)."""
     takes = REGISTRY[o.name].defaults
-    return {k: tuple(v) if isinstance(v, list) else v
-            for k in RACE_SETTINGS if k in takes and (v := getattr(o, k)) is not None}
+    given = {k: tuple(v) if isinstance(v, list) else v
+             for k in RACE_SETTINGS if k in takes and (v := getattr(o, k)) is not None}
+    return {k: v for k, v in given.items() if v != takes[k]}
 
 
 def _optimizer_params(o: OptimizerSpec) -> dict[str, Any] | None:

@@ -20,13 +20,27 @@
     { width: 2.5, dash: "dot", symbol: "diamond" },
     { width: 1.5, dash: "dashdot", symbol: "triangle-up" },
   ];
-  const OPT_NAMES = ["gd", "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"];
   const SCHEDULES = ["constant", "step", "exponential", "inverse_time", "cosine"];
+  // momentum / betas null: the optimiser's default (settled() fills them in from what the server publishes)
   const DEFAULT_OPT = {
-    name: "gd", lr: 0.1, momentum: 0.9, betas: [0.9, 0.999],
+    name: "gd", lr: 0.1, momentum: null, betas: null,
     schedule: { kind: "constant", step_size: 100, gamma: 0.5, power: 1, t_max: 1000 },
     clip_value: null, clip_norm: null,
   };
+  // GET /api/optimizers: the registry's optimisers, [{name, lr, schedule, torch, settings: {momentum?, betas?}}]
+  let OPTIMIZERS = [];
+  const optInfo = (name) => OPTIMIZERS.find((o) => o.name === name);
+  const takes = (o, k) => { const i = optInfo(o.name); return !!i && k in i.settings; };
+  const schedulable = (o) => { const i = optInfo(o.name); return !i || i.schedule; };
+  // an optimiser's settings with its own defaults where none is given (and a constant lr where it takes no schedule)
+  function settled(o) {
+    const s = (optInfo(o.name) || { settings: {} }).settings;
+    const out = clone(o);
+    out.momentum = "momentum" in s ? (isNum(o.momentum) ? o.momentum : s.momentum) : null;
+    out.betas = "betas" in s ? (Array.isArray(o.betas) ? [...o.betas] : [...s.betas]) : null;
+    if (!schedulable(o)) out.schedule.kind = "constant";
+    return out;
+  }
   const MAX_OPTS = 4;
   const URL_POINTS = 200;          // uploaded points carried in the link at most
   const CONTOUR_SCALE = [[0, "#0b2545"], [0.2, "#1d4e89"], [0.45, "#5d8cc7"], [0.7, "#b9d0ea"], [1, "#f7f9fc"]];
@@ -91,10 +105,10 @@
   const FIELDS = [
     // key, label, shown when(opt)
     ["lr", "learning rate", () => true],
-    ["momentum", "momentum", (o) => o.name === "momentum" || o.name === "nesterov"],
-    ["beta1", "β₁", (o) => o.name === "adam"],
-    ["beta2", "β₂", (o) => o.name === "adam"],
-    ["kind", "schedule", () => true],
+    ["momentum", "momentum", (o) => takes(o, "momentum")],
+    ["beta1", "β₁", (o) => takes(o, "betas")],
+    ["beta2", "β₂", (o) => takes(o, "betas")],
+    ["kind", "schedule", schedulable],
     ["step_size", "step size", (o) => o.schedule.kind === "step"],
     ["gamma", "γ (decay)", (o) => o.schedule.kind === "step" || o.schedule.kind === "exponential"],
     ["power", "power", (o) => o.schedule.kind === "inverse_time"],
@@ -114,7 +128,11 @@
     const sel = document.createElement("select");
     sel.dataset.k = "name";
     sel.title = "optimiser";
-    for (const n of OPT_NAMES) sel.add(new Option(n, n));
+    for (const info of OPTIMIZERS) {
+      const op = new Option(info.name, info.name);
+      op.title = info.torch ? `torch.optim.${info.torch}` : info.name;
+      sel.add(op);
+    }
     sel.value = opt.name;
     head.append(sw, sel);
     if (removable) {
@@ -129,7 +147,8 @@
     const grid = document.createElement("div");
     grid.className = "opt-grid";
     const values = {
-      lr: opt.lr, momentum: opt.momentum, beta1: opt.betas[0], beta2: opt.betas[1], kind: opt.schedule.kind,
+      lr: opt.lr, momentum: opt.momentum, beta1: opt.betas && opt.betas[0], beta2: opt.betas && opt.betas[1],
+      kind: opt.schedule.kind,
       step_size: opt.schedule.step_size, gamma: opt.schedule.gamma, power: opt.schedule.power,
       t_max: opt.schedule.t_max, clip_value: opt.clip_value, clip_norm: opt.clip_norm,
     };
@@ -154,6 +173,15 @@
       grid.append(lab);
     }
     card.append(head, grid);
+    // another optimiser starts from its own defaults (momentum, betas) and, if it takes none, no schedule
+    sel.addEventListener("change", () => {
+      const o = settled({ ...readOptCard(card), momentum: null, betas: null });
+      const put = (k, v) => { card.querySelector(`[data-k="${k}"]`).value = v === null ? "" : String(v); };
+      put("momentum", o.momentum);
+      put("beta1", o.betas && o.betas[0]);
+      put("beta2", o.betas && o.betas[1]);
+      put("kind", o.schedule.kind);
+    });
     const refresh = () => {
       const o = readOptCard(card);
       for (const [k, , shown] of FIELDS) card.querySelector(`[data-field="${k}"]`).hidden = !shown(o);
@@ -166,14 +194,14 @@
 
   function readOptCard(card) {
     const get = (k) => card.querySelector(`[data-k="${k}"]`);
-    const d = DEFAULT_OPT;
+    const d = settled({ ...DEFAULT_OPT, name: get("name").value });   // its defaults: what an empty field means
     const opt = {
-      name: get("name").value,
+      name: d.name,
       lr: num(get("lr"), d.lr),
-      momentum: num(get("momentum"), d.momentum),
-      betas: [num(get("beta1"), d.betas[0]), num(get("beta2"), d.betas[1])],
+      momentum: d.momentum === null ? null : num(get("momentum"), d.momentum),
+      betas: d.betas === null ? null : [num(get("beta1"), d.betas[0]), num(get("beta2"), d.betas[1])],
       schedule: {
-        kind: get("kind").value,
+        kind: schedulable(d) ? get("kind").value : "constant",
         step_size: Math.round(num(get("step_size"), d.schedule.step_size)),
         gamma: num(get("gamma"), d.schedule.gamma),
         power: num(get("power"), d.schedule.power),
@@ -185,40 +213,35 @@
     return opt;
   }
 
-  function optLabel(o) {
-    const extra = (o.name === "momentum" || o.name === "nesterov") ? `, momentum ${o.momentum}`
-      : o.name === "adam" ? `, betas ${o.betas[0]}/${o.betas[1]}` : "";
-    return `${o.name}, lr ${o.lr}${extra}${o.schedule.kind !== "constant" ? ", " + o.schedule.kind : ""}`;
-  }
-
-  // URL form of an optimiser: "momentum,lr=0.05,m=0.9" (only what differs from the defaults)
+  // URL form of an optimiser: "momentum,lr=0.05,m=0.8" (only what differs from that optimiser's defaults;
+  // m, b1 and b2 only for the optimisers that take them)
   const OPT_KEYS = [
-    ["lr", (o) => o.lr, (o, v) => { o.lr = v; }, DEFAULT_OPT.lr],
-    ["m", (o) => o.momentum, (o, v) => { o.momentum = v; }, DEFAULT_OPT.momentum],
-    ["b1", (o) => o.betas[0], (o, v) => { o.betas[0] = v; }, DEFAULT_OPT.betas[0]],
-    ["b2", (o) => o.betas[1], (o, v) => { o.betas[1] = v; }, DEFAULT_OPT.betas[1]],
-    ["ss", (o) => o.schedule.step_size, (o, v) => { o.schedule.step_size = v; }, DEFAULT_OPT.schedule.step_size],
-    ["g", (o) => o.schedule.gamma, (o, v) => { o.schedule.gamma = v; }, DEFAULT_OPT.schedule.gamma],
-    ["pw", (o) => o.schedule.power, (o, v) => { o.schedule.power = v; }, DEFAULT_OPT.schedule.power],
-    ["tm", (o) => o.schedule.t_max, (o, v) => { o.schedule.t_max = v; }, DEFAULT_OPT.schedule.t_max],
-    ["cv", (o) => o.clip_value, (o, v) => { o.clip_value = v; }, null],
-    ["cn", (o) => o.clip_norm, (o, v) => { o.clip_norm = v; }, null],
+    ["lr", (o) => o.lr, (o, v) => { o.lr = v; }],
+    ["m", (o) => o.momentum, (o, v) => { if (o.momentum !== null) o.momentum = v; }],
+    ["b1", (o) => o.betas && o.betas[0], (o, v) => { if (o.betas) o.betas[0] = v; }],
+    ["b2", (o) => o.betas && o.betas[1], (o, v) => { if (o.betas) o.betas[1] = v; }],
+    ["ss", (o) => o.schedule.step_size, (o, v) => { o.schedule.step_size = v; }],
+    ["g", (o) => o.schedule.gamma, (o, v) => { o.schedule.gamma = v; }],
+    ["pw", (o) => o.schedule.power, (o, v) => { o.schedule.power = v; }],
+    ["tm", (o) => o.schedule.t_max, (o, v) => { o.schedule.t_max = v; }],
+    ["cv", (o) => o.clip_value, (o, v) => { o.clip_value = v; }],
+    ["cn", (o) => o.clip_norm, (o, v) => { o.clip_norm = v; }],
   ];
 
   function encodeOpt(o) {
     const parts = [o.name];
     if (o.schedule.kind !== "constant") parts.push(`s=${o.schedule.kind}`);
-    for (const [k, get, , dflt] of OPT_KEYS) {
+    const base = settled({ ...clone(DEFAULT_OPT), name: o.name });
+    for (const [k, get] of OPT_KEYS) {
       const v = get(o);
-      if (k === "lr" || v !== dflt) parts.push(`${k}=${v}`);
+      if (k === "lr" || (v !== null && v !== get(base))) parts.push(`${k}=${v}`);
     }
     return parts.join(",");
   }
 
   function decodeOpt(s) {
-    const o = clone(DEFAULT_OPT);
     const parts = s.split(",");
-    if (OPT_NAMES.includes(parts[0])) o.name = parts[0];
+    const o = settled({ ...clone(DEFAULT_OPT), name: optInfo(parts[0]) ? parts[0] : DEFAULT_OPT.name });
     for (const p of parts.slice(1)) {
       const [k, v] = p.split("=");
       if (k === "s") { if (SCHEDULES.includes(v)) o.schedule.kind = v; continue; }
@@ -226,7 +249,7 @@
       const x = parseFloat(v);
       if (entry && Number.isFinite(x)) entry[2](o, x);
     }
-    return o;
+    return settled(o);
   }
 
   // ---------------------------------------------------------------- player (play / pause / step)
@@ -366,7 +389,7 @@
     if (q.has("n")) $("steps").value = q.get("n");
     const opts = q.getAll("o").slice(0, MAX_OPTS).map(decodeOpt);
     if (opts.length) renderOpts(opts);
-    else if (!surfaceOpts().length) renderOpts([clone(DEFAULT_OPT)]);
+    else if (!surfaceOpts().length) renderOpts([settled(DEFAULT_OPT)]);
     // data mode
     if (q.get("src") === "upload") {
       $("source").value = "upload";
@@ -384,7 +407,7 @@
     for (const [key, id] of [["m", "method"], ["bs", "batch-size"], ["ep", "epochs"], ["seed", "seed"]]) {
       if (q.has(key)) $(id).value = q.get(key);
     }
-    renderFitOpt(q.has("do") ? decodeOpt(q.get("do")) : { ...clone(DEFAULT_OPT), lr: 0.01 });
+    renderFitOpt(q.has("do") ? decodeOpt(q.get("do")) : settled({ ...DEFAULT_OPT, lr: 0.01 }));
     return { mode: q.get("mode") === "data" ? "data" : "surface", run: q.get("run") === "1" };
   }
 
@@ -429,7 +452,7 @@
     setRanges(p.xrange, p.yrange || TYPED_RANGE);
     setStart(p.x0);
     $("steps").value = p.steps;
-    renderOpts(p.optimizers.map((o) => ({ ...clone(DEFAULT_OPT), ...o })));
+    renderOpts(p.optimizers.map((o) => settled({ ...clone(DEFAULT_OPT), ...o })));
   }
 
   // the preset the page shows, if its formula is still the preset's
@@ -935,9 +958,9 @@
     };
   }
 
-  function fitLabel(req) {
+  function fitLabel(req, label) {   // label: the server's, of the optimiser
     const how = { full: "full batch", minibatch: `mini-batch ${req.batch_size}`, sgd: "per sample" }[req.method];
-    return `${how}, ${optLabel(req.optimizer)}`;
+    return `${how}, ${label}`;
   }
 
   function drawData() {
@@ -1096,7 +1119,7 @@
       if (!points()) throw new Error("no points yet: upload a CSV with two columns (x, y), or choose the bundled data set");
       const req = fitRequest();
       const res = await api("/api/fit", req);
-      res.label = fitLabel(req);
+      res.label = fitLabel(req, res.label);
       state.fit = res;
       window.gradstepLast = res;
       state.ran.data = true;
@@ -1183,9 +1206,10 @@
     $("add-opt").addEventListener("click", () => {
       const opts = surfaceOpts();
       if (opts.length >= MAX_OPTS) return;
-      const next = clone(opts[opts.length - 1] || DEFAULT_OPT);
-      next.name = OPT_NAMES[(OPT_NAMES.indexOf(next.name) + 2) % OPT_NAMES.length];
-      renderOpts([...opts, next]);
+      const last = opts[opts.length - 1] || DEFAULT_OPT;
+      const names = OPTIMIZERS.map((i) => i.name);
+      const name = names[(names.indexOf(last.name) + 2) % names.length] || last.name;
+      renderOpts([...opts, settled({ ...clone(last), name, momentum: null, betas: null })]);
       changed("surface");
     });
     $("run").addEventListener("click", runSurface);
@@ -1212,7 +1236,9 @@
   async function init() {
     wire();
     try {
-      const [presets, bundled] = await Promise.all([api("/api/presets"), api("/api/datasets")]);
+      const [optimizers, presets, bundled] = await Promise.all(
+        [api("/api/optimizers"), api("/api/presets"), api("/api/datasets")]);
+      OPTIMIZERS = optimizers;
       state.presets = presets;
       state.bundled = bundled;
       for (const p of presets) $("preset").add(new Option(p.name, p.name));
