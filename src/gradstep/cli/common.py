@@ -46,6 +46,14 @@ def plain_optimizer(name: str) -> str:
     return "gd" if name.strip().lower() == OPTIMIZER_DEFAULT else name
 
 
+OPTIMIZER_NAMES = ("gd", "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "fista", "adamw", "adamax",
+                   "nadam", "radam", "adadelta", "asgd", "rprop", "adafactor", "bb", "lbfgs")
+"""The names of ``gradstep.optim.REGISTRY``, written out: importing the registry would add 120 ms to
+``gradstep --help`` (``tests/test_registry_names.py`` checks that they are its names)."""
+
+OPTIMIZER_LIST = "gd/sgd, " + ", ".join(OPTIMIZER_NAMES[2:])
+"""The names as the ``--optimizer`` help lists them (``gd`` and ``sgd`` are the same plain step)."""
+
 SYNONYMS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("--learning-rate", "--learningrate", "--step-size", "--stepsize", "--eta", "--rate"), ("--lr",)),
     **dict.fromkeys(("--iterations", "--iters", "--iter", "--max-iter", "--n-iter", "--num-iter", "--max-epochs",
@@ -65,8 +73,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("--data", "--file", "--input"), ("--dataset",)),
     **dict.fromkeys(("--output", "--out-dir", "--plots", "--figures", "--figs", "--out"), ("--plot", "--out")),
     **dict.fromkeys(("--validation", "--val-fraction", "--validation-split", "--val"), ("--validation-fraction",)),
-    **{f"--{name}": (f"--optimizer {name}",) for name in ("momentum", "nesterov", "adagrad", "rmsprop", "adam",
-                                                          "fista", "sgd", "gd")},
+    **{f"--{name}": (f"--optimizer {name}",) for name in OPTIMIZER_NAMES},
 }
 """Names a newcomer may try for an option, and the options they mean (the first one the command has is
 suggested): ``--learning-rate`` is ``--lr``, ``--iterations`` is ``--epochs`` in ``fit`` and ``--steps`` in

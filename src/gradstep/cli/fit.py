@@ -18,6 +18,7 @@ from .common import (
     MODEL,
     OPTIMISER,
     OPTIMIZER_DEFAULT,
+    OPTIMIZER_LIST,
     OUTPUT,
     STOPPING,
     ClipNormOption,
@@ -131,8 +132,7 @@ def fit(
                                                help="Fit y = w.x without b.")] = False,
     optimizer: Annotated[str, typer.Option(metavar="NAME", rich_help_panel=OPTIMISER,
                                            help="auto (FISTA at 1/L for full batches with --lr auto, else plain "
-                                                "gradient descent: gd), gd/sgd, momentum, nesterov, adagrad, "
-                                                "rmsprop, adam, fista.")] = OPTIMIZER_DEFAULT,
+                                                f"gradient descent: gd), {OPTIMIZER_LIST}.")] = OPTIMIZER_DEFAULT,
     lr_text: Annotated[str | None, typer.Option("--lr", metavar="NUMBER|auto", rich_help_panel=OPTIMISER,
                                                 help="Learning rate, > 0 (the start of the schedule), or 'auto' "
                                                      "(1/L).", show_default=LR_DEFAULT)] = None,

@@ -14,6 +14,7 @@ from .common import (
     EXIT_DIVERGED,
     OPTIMISER,
     OPTIMIZER_DEFAULT,
+    OPTIMIZER_LIST,
     OUTPUT,
     START,
     STOPPING,
@@ -57,8 +58,7 @@ def minimize(
                                                   show_default="alphabetical")] = None,
     optimizer: Annotated[str, typer.Option(metavar="NAME", rich_help_panel=OPTIMISER,
                                            help="auto (plain gradient descent at --lr: gd, as fit's auto with a "
-                                                "number for --lr), gd, momentum, nesterov, adagrad, rmsprop, "
-                                                "adam.")] = OPTIMIZER_DEFAULT,
+                                                f"number for --lr), {OPTIMIZER_LIST}.")] = OPTIMIZER_DEFAULT,
     lr: Annotated[float, typer.Option(metavar="NUMBER", rich_help_panel=OPTIMISER,
                                       help="Learning rate, > 0 (the start of the schedule).")] = 0.01,
     schedule_spec: ScheduleOption = None,

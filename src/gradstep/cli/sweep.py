@@ -17,6 +17,7 @@ from .common import (
     CHECKPOINTS,
     GRID,
     OPTIMIZER_DEFAULT,
+    OPTIMIZER_LIST,
     OUTPUT,
     START,
     STOPPING,
@@ -71,8 +72,7 @@ def sweep(
                                     help="Learning rates > 0, comma-separated.")] = "0.4,0.1,0.01",
     optimizer: Annotated[str, typer.Option(metavar="A,B,...", rich_help_panel=GRID,
                                            help="Optimisers, comma-separated: auto (plain gradient descent at "
-                                                "each --lr: gd), gd, momentum, nesterov, adagrad, rmsprop, "
-                                                "adam.")] = OPTIMIZER_DEFAULT,
+                                                f"each --lr: gd), {OPTIMIZER_LIST}.")] = OPTIMIZER_DEFAULT,
     batch_size: Annotated[str, typer.Option(metavar="A,B,...", rich_help_panel=GRID,
                                             help="Batch sizes for data, comma-separated ('all' = batch "
                                                  "GD).")] = "all",
