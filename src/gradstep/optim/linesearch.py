@@ -17,7 +17,7 @@ Examples
 >>> import numpy as np
 >>> from gradstep import minimize
 >>> res = minimize("0.5*x**2 + 500*y**2", x0=[1, 1], line_search="armijo", gtol=1e-8)
->>> res.success, bool(res.fun < 1e-12), 0 < res.history.lr.min() <= res.history.lr.max() <= 1
+>>> res.success, bool(res.fun < 1e-12), bool(0 < res.history.lr.min() <= res.history.lr.max() <= 1)
 (True, True, True)
 """
 
@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
-from ..backend import Array, as_float, namespace
-from .base import GradientTransformation, GradientTransformationExtraArgs, chain, stateless
+from ..backend import Array, as_float, copy, namespace
+from .base import GradientTransformation, GradientTransformationExtraArgs, UpdateFn, chain, stateless
 from .schedules import LearningRate, as_schedule
 from .transforms import ScaleByLrState, _check
 
@@ -82,8 +82,8 @@ def armijo(c: float = 1e-4, shrink: float = 0.5, initial: float = 1.0, grow: flo
     >>> f = lambda x: float(x @ x)
     >>> x = np.array([3.0, 4.0])
     >>> u, state = ls.update(2 * x, ls.init(x), x, value=f(x), value_fn=f, value_and_grad_fn=None)
-    >>> x + u, state.lr                         # t = 1 and 0.5 fail; 0.25 lands on the minimum
-    (array([0., 0.]), 0.25)
+    >>> x + u, state.lr                         # t = 1 gives -x, no decrease; 0.5 lands on the minimum
+    (array([0., 0.]), 0.5)
     """
     c = _check("c", c, hi=1.0, hi_open=True)
     shrink = _check("shrink", shrink, hi=1.0, hi_open=True)
@@ -112,7 +112,7 @@ def armijo(c: float = 1e-4, shrink: float = 0.5, initial: float = 1.0, grow: flo
             t *= shrink
         return -t * p, ScaleByLrState(state.count + 1, t)
 
-    return GradientTransformationExtraArgs(_init, update)
+    return GradientTransformationExtraArgs(_init, cast(UpdateFn, update))   # takes the loop's keywords
 
 
 def line_search(settings: Mapping[str, Any] | str = "armijo",
@@ -141,12 +141,13 @@ def line_search(settings: Mapping[str, Any] | str = "armijo",
 
 # --------------------------------------------------------------------- Barzilai–Borwein
 class BBState(NamedTuple):
-    """``inner``: the step taken (:class:`ScaleByLrState`); ``params``, ``grads``: the last iterate and its
-    gradient (:math:`\\theta_{k-1}`, :math:`g_{k-1}`; ``None`` before the first step)."""
+    """``inner``: the step taken (:class:`ScaleByLrState`, whose ``count`` is 0 before the first step);
+    ``params``, ``grads``: the last iterate and its gradient, :math:`\theta_{k-1}` and :math:`g_{k-1}`
+    (zeros before the first step)."""
 
     inner: ScaleByLrState
-    params: Any
-    grads: Any
+    params: Array
+    grads: Array
 
 
 def bb(lr: LearningRate = 1e-3, variant: Literal["bb1", "bb2"] = "bb1") -> GradientTransformation:
@@ -175,27 +176,28 @@ def bb(lr: LearningRate = 1e-3, variant: Literal["bb1", "bb2"] = "bb1") -> Gradi
     >>> for _ in range(3):
     ...     u, state = opt.update(np.array([1.0, 10.0]) * x, state, x)   # f = (x² + 10 y²) / 2
     ...     x = x + u
-    >>> float(state.inner.lr)                   # 1 / (a Rayleigh quotient of diag(1, 10))
-    0.5
+    >>> float(state.inner.lr), x                # y was 0 after step 1: along x alone, 1/1 lands on 0
+    (1.0, array([0., 0.]))
     """
     schedule = as_schedule(lr)
     if variant not in ("bb1", "bb2"):
         raise ValueError(f"variant must be 'bb1' or 'bb2', got {variant!r}")
 
     def init(params: Array) -> BBState:
-        return BBState(ScaleByLrState(0, math.nan), None, None)
+        zeros = namespace(params).zeros_like(params)
+        return BBState(ScaleByLrState(0, math.nan), zeros, copy(zeros))
 
     def update(grads: Array, state: BBState, params: Array | None = None) -> tuple[Array, BBState]:
         if params is None:
             raise ValueError("bb needs params: call update(grads, state, params)")
         count = state.inner.count
         t = float(schedule(count))
-        if state.params is not None:
+        if count > 0:
             s, y = params - state.params, grads - state.grads
             sy = _dot(s, y)
             if sy > 0:
                 t = _dot(s, s) / sy if variant == "bb1" else sy / _dot(y, y)
-        return -t * grads, BBState(ScaleByLrState(count + 1, t), params, grads)
+        return -t * grads, BBState(ScaleByLrState(count + 1, t), copy(params), copy(grads))
 
     return GradientTransformation(init, update)
 
@@ -236,7 +238,7 @@ def polyak_step(f_star: float = 0.0, max_lr: float = math.inf) -> GradientTransf
         t = min((value - f_star) / sq, max_lr) if sq > 0 and value > f_star else 0.0
         return -t * grads, ScaleByLrState(state.count + 1, t)
 
-    return GradientTransformationExtraArgs(_init, update)
+    return GradientTransformationExtraArgs(_init, cast(UpdateFn, update))   # takes the loop's keywords
 
 
 LR_RULES = ("polyak",)
