@@ -14,6 +14,7 @@ name          chain                                               torch equivale
 ``adam``      weight decay → scale_by_adam → −lr                  ``Adam``
 ``fista``     FISTA with restarts around −lr (:mod:`.proximal`)   none (Beck–Teboulle 2009)
 ``bb``        −t·g, t from s, y (:mod:`.linesearch`)              none (Barzilai–Borwein)
+``lbfgs``     two-loop recursion, ≤ max_iter a step (:mod:`.lbfgs`) ``LBFGS``
 ============  ==================================================  =========================
 
 Each name is one entry of :data:`REGISTRY` (:mod:`.registry`): the factory below, the torch class
@@ -44,6 +45,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from .base import GradientTransformation, chain
+from .lbfgs import lbfgs
 from .linesearch import bb, lr_rule
 from .proximal import accelerate, l1_step
 from .registry import CompiledStep, Entry
@@ -186,6 +188,7 @@ REGISTRY: Mapping[str, Entry] = {
     "fista": Entry(fista, proximal=True),
     # issue 19, step sizes without a learning rate (optim/linesearch.py) and L-BFGS (optim/lbfgs.py)
     "bb": Entry(bb),
+    "lbfgs": Entry(lbfgs, "LBFGS"),
 }
 """Each named optimiser, described once (:class:`~gradstep.optim.registry.Entry`): its factory, its
 ``torch.optim`` counterpart, whether its L1 steps are proximal, its compiled step. ``"gd"`` and ``"sgd"``
