@@ -32,6 +32,9 @@ from .base import (
     global_norm,
     stateless,
 )
+from .lbfgs import lbfgs
+from .linesearch import armijo, bb, polyak_step
+from .projections import projected
 from .proximal import accelerate, l1_step
 from .schedules import (
     Schedule,
@@ -61,7 +64,12 @@ from .transforms import (
 
 step = schedules.step
 
-__all__ = [
+__all__ = [  # issue 19 (step sizes, L-BFGS, projections): armijo, bb, lbfgs, polyak_step, projected
+    "armijo",
+    "bb",
+    "lbfgs",
+    "polyak_step",
+    "projected",
     "OPTIMIZERS",
     "REGISTRY",
     "ChainState",
