@@ -32,8 +32,8 @@ def test_lbfgs_through_the_adapter_is_torchs(line_search_fn):
     y = torch.sin(X @ torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64))
     settings = {"max_iter": 3, "history_size": 4, "line_search_fn": line_search_fn}
     ours, theirs = _model(), _model()
-    opt = Optimizer(ours.parameters(), make_optimizer("lbfgs", 0.5, settings))
-    ref = torch.optim.LBFGS(theirs.parameters(), lr=0.5, **settings)
+    opt = Optimizer(ours.parameters(), make_optimizer("lbfgs", 1.0, settings))
+    ref = torch.optim.LBFGS(theirs.parameters(), lr=1.0, **settings)   # lr 1: the Wolfe search moves the step
     for _ in range(6):
         opt.step(_closure(ours, opt, X, y))
         ref.step(_closure(theirs, ref, X, y))
