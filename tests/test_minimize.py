@@ -154,7 +154,7 @@ def test_float32_start_stays_float32():
         (dict(fun="x**2", x0=["a"]), "x0"),
         (dict(fun="x**2", x0=[np.nan]), "finite"),
         (dict(fun="x**2", x0=[1.0], steps=-1), "steps"),
-        (dict(fun="x**2", x0=[1.0], optimizer="lbfgs"), "unknown optimizer"),
+        (dict(fun="x**2", x0=[1.0], optimizer="newton"), "unknown optimizer"),
         (dict(fun="x**2", x0=[1.0], optimizer_params={"betas": (0.9, 0.99)}), "no parameter"),
         (dict(fun="x**2", x0=[1.0], lr=-0.1), "lr"),
         (dict(fun="x**2", x0=[1.0], grad="exact"), "grad"),

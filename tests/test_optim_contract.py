@@ -113,7 +113,8 @@ def build(name: str, lr) -> GradientTransformation:
     return make_optimizer(name, lr=lr)
 
 
-NAMES = sorted(OPTIMIZERS) + ["chain-clip-momentum", "make-clip-adam"]
+# L-BFGS evaluates the objective inside its step (GradientTransformationExtraArgs): its table is tests/test_lbfgs.py
+NAMES = sorted(set(OPTIMIZERS) - {"lbfgs"}) + ["chain-clip-momentum", "make-clip-adam"]
 
 # A stable learning rate per objective that makes real progress in 200 steps.
 LR = {
@@ -124,6 +125,9 @@ LR = {
     "regression": {"gd": 0.1, "sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.3,
                    "rmsprop": 0.03, "adam": 0.1, "fista": 0.1, "chain-clip-momentum": 0.03, "make-clip-adam": 0.1},
 }
+# issue 19, step sizes without a learning rate: BB's lr is only its first step (and its fallback)
+for _objective, _lr in {"bowl": 0.1, "rosenbrock": 2e-3, "regression": 0.1}.items():   # BB is not monotone
+    LR[_objective]["bb"] = _lr
 
 # How close to A⁻¹b (relative) each optimiser gets on the bowl in 200 steps at LR["bowl"]:
 # plain GD converges linearly at rate 9/11; heavy ball with μ = 0.9 only at about √0.9 per

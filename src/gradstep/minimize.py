@@ -42,7 +42,9 @@ from .backend import Array, device, isfinite_all, namespace, to_numpy
 from .history import History
 from .loop import Checkpointing, Result, StepInfo, StopRule, run
 from .objectives import FormulaObjective, FunctionObjective
-from .optim import GradientTransformation, make_optimizer
+from .optim import GradientTransformation, chain, make_optimizer
+from .optim.linesearch import line_search
+from .optim.projections import ProjectedGradient, as_projection, projected
 
 GRADS = ("symbolic", "numeric", "autograd")
 DEFAULT_GTOL = 1e-5
@@ -145,6 +147,9 @@ def minimize(
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 1000,
     resume: bool = False,
+    line_search: str | Mapping[str, Any] | None = None,
+    bounds: Sequence[tuple[float | None, float | None]] | None = None,
+    projection: str | tuple | Callable[[Array], Array] | None = None,
 ) -> Result:
     r"""Minimise ``fun`` from ``x0`` by (stochastic-free) gradient descent.
 
@@ -170,7 +175,10 @@ def minimize(
     optimizer : str or GradientTransformation, default="gd"
         ``"gd"`` / ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adagrad"``,
         ``"rmsprop"``, ``"adam"``, or a transform chain.
-    lr : float or schedule, default=0.01
+    lr : float, schedule or "polyak", default=0.01
+        ``"polyak"``: Polyak's step :math:`(f(x_k) - f^\star)/\lVert\nabla f(x_k)\rVert^2` for ``"gd"``,
+        with ``optimizer_params={"f_star": ...}`` (default 0; also ``max_lr``), e.g.
+        ``minimize("x**2 + 4*y**2", [1, 1], lr="polyak")``.
     steps : int, default=10_000
         Maximum number of updates (:data:`DEFAULT_STEPS` says why this many).
     tol : float, optional
@@ -212,6 +220,25 @@ def minimize(
     resume : bool, default=False
         If ``checkpoint`` exists, go on from it (the same settings are required) to the result
         the uninterrupted run would have given.
+    line_search : "armijo" or dict, optional
+        Choose each step by backtracking (:func:`gradstep.optim.linesearch.armijo`; ``lr`` is then not
+        used): ``"armijo"``, or a dict of its settings (``c``, ``shrink``, ``initial``, ``grow``,
+        ``max_backtracks``), e.g. ``minimize("x**2 + 1000*y**2", [1, 1], line_search={"c": 0.1})``.
+        With ``"gd"`` it searches along the gradient; with another optimiser, along that optimiser's
+        update at ``lr = 1``. The history's ``lr`` column is the step taken.
+    bounds : list of (lo, hi), optional
+        One pair per variable as SciPy spells it, ``None`` for an open side:
+        ``minimize("(x - 2)**2 + y**2", [0, 0], bounds=[(0, 1), (None, None)])`` keeps
+        :math:`0 \le x \le 1` at every iterate (projected gradient descent,
+        :mod:`gradstep.optim.projections`).
+    projection : "simplex", "l2_ball", ("l2_ball", r) or callable, optional
+        Keep every iterate in a set by projecting it after each step (a callable maps a point to its
+        projection): ``minimize("(x - 1)**2 + (y - 1)**2", [0.5, 0.5], projection="simplex")``.
+        With ``bounds`` or ``projection``, ``x0`` is projected first, so the whole path is feasible, and
+        the gradient (the optimiser's, ``gtol``'s, the history's) is the gradient mapping
+        :math:`(x - P(x - \eta\nabla f(x)))/\eta` (:class:`~gradstep.optim.projections.ProjectedGradient`,
+        :math:`\eta` the ``lr`` when it is a number, else 1), 0 exactly at the constrained optimum: ``"gd"``
+        steps to :math:`P(x - \eta\nabla f(x))`, projected gradient descent.
 
     Returns
     -------
@@ -242,7 +269,11 @@ def minimize(
     objective = _objective(formula if names is not None else fun, grad, x)
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
-    transform = make_optimizer(optimizer, lr, optimizer_params, clip_value, clip_norm)
+    project = as_projection(projection, bounds)
+    transform = _transform(optimizer, lr, optimizer_params, (clip_value, clip_norm), line_search, project)
+    if project is not None:   # a feasible start, and the projected gradient (0 at the constrained optimum)
+        eta = float(lr) if isinstance(lr, (int, float)) and lr > 0 else 1.0
+        x, objective = project(x), ProjectedGradient(objective, project, eta)
     from . import faults
 
     faults.check_schedule(lr)          # a schedule giving nan/inf/negative at the start: ValueError naming lr
@@ -254,9 +285,9 @@ def minimize(
         param_names=names,
         meta={"fun": fun if isinstance(fun, str) else getattr(fun, "__name__", repr(fun)),
               "optimizer": optimizer if isinstance(optimizer, str) else "custom transform",
-              "lr": lr if isinstance(lr, (int, float)) else repr(lr),
+              "lr": lr if isinstance(lr, (int, float, str)) else repr(lr),
               "optimizer_params": dict(optimizer_params or {}),
-              "x0": x.tolist(), "steps": steps},
+              "x0": x.tolist(), "steps": steps, **_constraints(line_search, bounds, projection)},
     )
     value_and_grad, x_start = _on_numpy(objective, x)
     ck = checkpoints.CheckpointFile.of(checkpoint, checkpoint_every, resume)
@@ -281,6 +312,27 @@ def minimize(
     if names is not None:
         result["variables"] = tuple(names)
     return result
+
+
+def _transform(optimizer: str | GradientTransformation, lr: Any, params: Mapping[str, Any] | None,
+               clips: tuple[float | None, float | None], search: str | Mapping[str, Any] | None,
+               project: Callable[[Array], Array] | None) -> GradientTransformation:
+    """The chain of a run: the optimiser (or a line search along its direction), then the projection."""
+    if search is None:
+        transform = make_optimizer(optimizer, lr, params, *clips)
+    elif clips != (None, None) or isinstance(lr, str):
+        raise ValueError("line_search chooses each step itself: leave out clip_value, clip_norm and lr='polyak'")
+    else:
+        plain = isinstance(optimizer, str) and optimizer.lower() in ("gd", "sgd") and not params
+        transform = line_search(search, None if plain else make_optimizer(optimizer, 1.0, params))
+    return transform if project is None else chain(transform, projected(project))
+
+
+def _constraints(search: Any, bounds: Any, projection: Any) -> dict[str, Any]:
+    """The history's record of the line search and the constraints, those given only."""
+    given = {"line_search": search, "bounds": bounds,
+             "projection": getattr(projection, "__name__", repr(projection)) if callable(projection) else projection}
+    return {k: (list(v) if k == "bounds" else v) for k, v in given.items() if v is not None}
 
 
 def _restore(path: str | os.PathLike, settings: dict[str, Any]) -> tuple[History, Any]:

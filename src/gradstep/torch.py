@@ -57,7 +57,7 @@ except ImportError as e:  # pragma: no cover - torch is a test dependency
 from .backend import to_numpy
 from .history import History
 from .loop import current_lr
-from .optim.base import GradientTransformation, global_norm
+from .optim.base import GradientTransformation, global_norm, takes_extra_args
 
 __all__ = ["Optimizer"]
 
@@ -304,7 +304,10 @@ class Optimizer(torch.optim.Optimizer):
                 state = _to(self.transform_state, p.device)
             else:
                 state = self.transform_state
-            updates, new_state = self.transform.update(g, state, p)
+            if takes_extra_args(self.transform):
+                updates, new_state = self.transform.update(g, state, p, **self._extra_args(closure, loss))
+            else:
+                updates, new_state = self.transform.update(g, state, p)
             if skipped is not None:
                 new_state = _merge_skipped(new_state, state, skipped, self.n_params)
             self.transform_state, self._state_device = new_state, p.device
@@ -318,6 +321,25 @@ class Optimizer(torch.optim.Optimizer):
         if self.record_params:  # `new` is this step's own tensor: on the CPU NumPy may share its memory
             self.history.final_params = to_numpy(new)
         return loss
+
+    def _extra_args(self, closure: Callable[[], Any] | None, loss: Any) -> dict[str, Any]:
+        """What a transform that takes the loop's extra arguments (a line search, L-BFGS, a schedule fed by
+        the loss) gets: the loss, and the model's loss and flat gradient at other parameters, by setting them
+        and calling ``closure`` (as ``torch.optim.LBFGS`` does; the model is left at the last point tried,
+        then moved to the update's)."""
+        if closure is None:
+            raise ValueError("this transform evaluates the loss at other points (a line search, L-BFGS): call "
+                             "step(closure), the closure zeroing the grads, computing the loss and calling backward")
+
+        def value_and_grad(q: torch.Tensor) -> tuple[float, torch.Tensor]:
+            for param, a, b in zip(self._params, self._offsets, self._offsets[1:]):
+                param.copy_(q[a:b].view(param.shape))
+            with torch.enable_grad():
+                at = closure()
+            return float(at.detach() if isinstance(at, torch.Tensor) else at), self._flat_grads()[0]
+
+        return {"value": float(loss.detach() if isinstance(loss, torch.Tensor) else loss),
+                "value_fn": lambda q: value_and_grad(q)[0], "value_and_grad_fn": value_and_grad}
 
     def record_epoch(self, loss: float, **extra: float) -> None:
         """Record an end-of-epoch row (e.g. the loss on all the data, ``val_loss=...``) and advance :attr:`epoch`."""

@@ -63,7 +63,10 @@ from .classic import (
     scale_by_adafactor,
     scale_by_rprop,
 )
+from .lbfgs import lbfgs
+from .linesearch import armijo, bb, polyak_step
 from .plateau import ReduceOnPlateauState, reduce_on_plateau
+from .projections import projected
 from .proximal import accelerate, l1_step
 from .schedules import (
     Schedule,
@@ -106,6 +109,12 @@ __all__ = [
     "scale_by_adamax",
     "scale_by_nadam",
     "scale_by_radam",
+    # issue 19: step sizes, L-BFGS, projections
+    "armijo",
+    "bb",
+    "lbfgs",
+    "polyak_step",
+    "projected",
     "OPTIMIZERS",
     "REGISTRY",
     "ReduceOnPlateauState",

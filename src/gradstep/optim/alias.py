@@ -17,6 +17,8 @@ name          chain                                               torch equivale
 ``adamax``    weight decay → scale_by_adamax → −lr                ``Adamax``
 ``nadam``     [weight decay] → scale_by_nadam → [decay] → −lr     ``NAdam``
 ``radam``     [weight decay] → scale_by_radam → [decay] → −lr     ``RAdam``
+``bb``        −t·g, t from s, y (:mod:`.linesearch`)              none (Barzilai–Borwein)
+``lbfgs``     two-loop recursion, ≤ max_iter a step (:mod:`.lbfgs`) ``LBFGS``
 ============  ==================================================  =========================
 
 ``adadelta``, ``asgd``, ``rprop`` and ``adafactor`` are torch's ``Adadelta``, ``ASGD``, ``Rprop`` and
@@ -60,6 +62,8 @@ from .classic import (
     scale_by_adafactor,
     scale_by_rprop,
 )
+from .lbfgs import lbfgs
+from .linesearch import bb, lr_rule
 from .proximal import accelerate, l1_step
 from .registry import CompiledStep, Entry
 from .schedules import LearningRate, adagrad_decay, as_schedule
@@ -309,6 +313,9 @@ REGISTRY: Mapping[str, Entry] = {
     "asgd": Entry(asgd, "ASGD"),
     "rprop": Entry(rprop, "Rprop"),
     "adafactor": Entry(adafactor, "Adafactor"),
+    # issue 19, step sizes without a learning rate (optim/linesearch.py) and L-BFGS (optim/lbfgs.py)
+    "bb": Entry(bb),
+    "lbfgs": Entry(lbfgs, "LBFGS"),
 }
 """Each named optimiser, described once (:class:`~gradstep.optim.registry.Entry`): its factory, its
 ``torch.optim`` counterpart, whether its L1 steps are proximal, its compiled step. ``"gd"`` and ``"sgd"``
@@ -323,7 +330,7 @@ PROXIMAL = tuple(dict.fromkeys(e.factory for e in REGISTRY.values() if e.proxima
 
 def make_optimizer(
     optimizer: str | GradientTransformation = "sgd",
-    lr: LearningRate | None = None,
+    lr: LearningRate | str | None = None,
     optimizer_params: Mapping[str, Any] | None = None,
     clip_value: float | None = None,
     clip_norm: float | None = None,
@@ -339,8 +346,10 @@ def make_optimizer(
         A name from :data:`OPTIMIZERS` or a ready transform (which carries its
         own learning rate: ``lr`` is then not used, and ``optimizer_params``
         must be left unset).
-    lr : float or schedule, optional
-        Learning rate of a named optimiser; ``None`` keeps its torch default.
+    lr : float, schedule or "polyak", optional
+        Learning rate of a named optimiser; ``None`` keeps its torch default. ``"polyak"``: Polyak's
+        step for ``"gd"`` (:func:`~gradstep.optim.linesearch.polyak_step`; ``optimizer_params``
+        ``f_star``, ``max_lr``).
     optimizer_params : mapping, optional
         Further hyper-parameters of the named optimiser, e.g. ``{"betas": (0.9, 0.99)}``.
     clip_value, clip_norm : float, optional
@@ -360,6 +369,8 @@ def make_optimizer(
     >>> opt = make_optimizer("adam", lr=0.01, optimizer_params={"amsgrad": True}, clip_norm=5.0)
     """
     params = dict(optimizer_params or {})
+    if isinstance(lr, str):   # a step rule instead of a learning rate: lr="polyak" (optim/linesearch.py)
+        return chain(*_clips(clip_value, clip_norm), lr_rule(lr, optimizer, params))
     if isinstance(optimizer, GradientTransformation):
         if params:
             raise ValueError(
