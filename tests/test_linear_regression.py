@@ -213,7 +213,7 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="loss must be one of"):
         LinearRegression(loss="l2").fit(X, y)
     with pytest.raises(ValueError, match="optimizer"):
-        LinearRegression(optimizer="lbfgs").fit(X, y)
+        LinearRegression(optimizer="newton").fit(X, y)
     with pytest.raises(ValueError, match="coef_init"):
         LinearRegression().fit(X, y, coef_init=[1.0, 2.0])
     with pytest.raises(ValueError, match="NaN"):
