@@ -7,6 +7,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Self
 
@@ -245,8 +246,11 @@ def optimizer_params(items: list[str] | None) -> dict[str, Any]:
     return params
 
 
-SCHEDULE_HELP = ("constant | step:STEP_SIZE[:GAMMA] | exponential:GAMMA | inverse_time[:POWER] | "
-                 "cosine:T_MAX[:ETA_MIN], applied to --lr")
+SCHEDULE_HELP = ("constant[:FACTOR[:TOTAL]] | step:STEP_SIZE[:GAMMA] | multistep:M1,M2,...[:GAMMA] | "
+                 "exponential:GAMMA | inverse_time[:POWER] | cosine:T_MAX[:ETA_MIN] | "
+                 "cosine_warm_restarts:T_0[:T_MULT[:ETA_MIN]] | linear[:START[:END[:TOTAL]]] | "
+                 "polynomial[:TOTAL[:POWER]] | one_cycle:TOTAL_STEPS (--lr the peak) | "
+                 "cyclic:MAX_LR[:STEP_UP[:MODE]] (--lr the base); torch's lr_scheduler arguments, applied to --lr")
 
 
 # the optimiser options fit and minimize share, declared once
@@ -269,8 +273,20 @@ def schedule(spec: str | None, lr: float) -> Any:
     if spec is None or spec.strip().lower() in ("", "constant", "none"):
         return lr
     kind, *args = [p.strip() for p in spec.split(":")]
-    table = {"step": (schedules.step, (int, float)), "exponential": (schedules.exponential, (float,)),
-             "inverse_time": (schedules.inverse_time, (float,)), "cosine": (schedules.cosine, (int, float))}
+    table: dict[str, tuple[Callable[..., Any], tuple[Callable[[str], Any], ...]]] = {
+        "constant": (schedules.constant, (float, int)),
+        "step": (schedules.step, (int, float)),
+        "multistep": (schedules.multistep, (_whole_numbers, float)),
+        "exponential": (schedules.exponential, (float,)),
+        "inverse_time": (schedules.inverse_time, (float,)),
+        "cosine": (schedules.cosine, (int, float)),
+        "cosine_warm_restarts": (schedules.cosine_warm_restarts, (int, int, float)),
+        "linear": (schedules.linear, (float, float, int)),
+        "polynomial": (schedules.polynomial, (int, float)),
+        "one_cycle": (lambda peak, total: schedules.one_cycle(peak, total_steps=total), (int,)),
+        "cyclic": (lambda base, top, up=2000, mode="triangular": schedules.cyclic(base, top, up, mode=mode),
+                   (float, int, str)),
+    }
     if kind not in table or len(args) > len(table[kind][1]):
         fail(f"--schedule {spec!r} is not understood; use {SCHEDULE_HELP}")
     make, types = table[kind]
@@ -278,6 +294,11 @@ def schedule(spec: str | None, lr: float) -> Any:
         return make(lr, *[t(a) for t, a in zip(types, args)])
     except (TypeError, ValueError) as e:
         fail(f"--schedule {spec!r}: {e}; use {SCHEDULE_HELP}")
+
+
+def _whole_numbers(text: str) -> tuple[int, ...]:
+    """``"100,200"`` as ``(100, 200)``: a schedule's milestones."""
+    return tuple(int(part) for part in text.split(","))
 
 
 def jsonable(x: Any) -> Any:
