@@ -37,14 +37,7 @@ from typing import NamedTuple
 
 from ..backend import Array, namespace
 from .base import GradientTransformation
-from .transforms import _check
-
-
-def _check_betas(betas: tuple[float, float]) -> tuple[float, float]:
-    """``betas`` as a pair of floats in ``[0, 1)``, as ``torch.optim`` accepts them."""
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    return (_check("betas[0]", betas[0], hi=1.0, hi_open=True), _check("betas[1]", betas[1], hi=1.0, hi_open=True))
+from .transforms import _check, _check_betas
 
 
 # --------------------------------------------------------------------- Adamax

@@ -31,6 +31,13 @@ def _check(name: str, value: float, lo: float = 0.0, hi: float = math.inf, hi_op
     return value
 
 
+def _check_betas(betas: tuple[float, float]) -> tuple[float, float]:
+    """``betas`` as a pair of floats in ``[0, 1)``, as ``torch.optim`` accepts them."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    return (_check("betas[0]", betas[0], hi=1.0, hi_open=True), _check("betas[1]", betas[1], hi=1.0, hi_open=True))
+
+
 # --------------------------------------------------------------------- learning rate
 class ScaleByLrState(NamedTuple):
     """``count``: updates made so far; ``lr``: the learning rate of the last update (nan before the first)."""
@@ -173,10 +180,7 @@ def scale_by_adam(
 
     With ``amsgrad`` the running maximum of :math:`v_t` replaces :math:`v_t`.
     """
-    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    b1 = _check("betas[0]", betas[0], hi=1.0, hi_open=True)
-    b2 = _check("betas[1]", betas[1], hi=1.0, hi_open=True)
+    b1, b2 = _check_betas(betas)
     eps = _check("eps", eps)
 
     def init(params: Array) -> ScaleByAdamState:
