@@ -92,6 +92,13 @@ class Entry:
         """The learning rate the factory takes when given none (torch's default)."""
         return inspect.signature(self.factory).parameters["lr"].default
 
+    @cached_property
+    def takes_schedule(self) -> bool:
+        """Whether ``lr`` may be a schedule: a factory whose ``lr`` is annotated a plain number (Rprop's
+        first step, L-BFGS's step) takes only a number."""
+        hint = inspect.signature(self.factory).parameters["lr"].annotation
+        return (hint.__name__ if isinstance(hint, type) else str(hint)) not in ("float", "int")
+
     def settings(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Every hyper-parameter but ``lr``: the defaults, ``params`` over them, and the :attr:`fixed` ones;
         the keyword arguments of ``torch.optim.<torch>`` besides ``lr``."""

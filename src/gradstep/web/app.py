@@ -38,7 +38,6 @@ Examples
 from __future__ import annotations
 
 import asyncio
-import inspect
 import io
 import math
 import os
@@ -144,20 +143,6 @@ else:   # the registry's names, as an enum in the schema and in the 422 that lis
     OptimizerName = Literal[tuple(REGISTRY)]
 
 
-def _takes_schedule(name: str) -> bool:
-    """Whether the factory of ``name`` takes a schedule as its ``lr`` (Rprop's and L-BFGS's take a number:
-    their ``lr`` annotation is ``float``)."""
-    import typing
-
-    factory = REGISTRY[name].factory
-    try:
-        hint: Any = typing.get_type_hints(factory).get("lr", float)
-    except (NameError, TypeError):   # an annotation that cannot be resolved here: read its text
-        hint = inspect.signature(factory).parameters["lr"].annotation
-        return hint not in ("float", "int", float, int)
-    return hint not in (float, int)
-
-
 def optimizers() -> list[dict[str, Any]]:
     """What the page offers: every name of :data:`gradstep.optim.REGISTRY`, its default ``lr`` (torch's),
     whether it takes a schedule, its ``torch.optim`` counterpart, and the :data:`RACE_SETTINGS` its factory
@@ -165,7 +150,7 @@ def optimizers() -> list[dict[str, Any]]:
     published = []
     for name, entry in REGISTRY.items():
         settings = {k: list(v) if isinstance(v, tuple) else v for k, v in entry.defaults.items() if k in RACE_SETTINGS}
-        published.append({"name": name, "lr": float(entry.default_lr), "schedule": _takes_schedule(name),
+        published.append({"name": name, "lr": float(entry.default_lr), "schedule": entry.takes_schedule,
                           "torch": entry.torch, "settings": settings})
     return published
 
@@ -274,7 +259,7 @@ def _label(o: OptimizerSpec) -> str:
 
 
 def _check_schedule(o: OptimizerSpec, where: str) -> None:
-    if o.schedule.kind != "constant" and not _takes_schedule(o.name):
+    if o.schedule.kind != "constant" and not REGISTRY[o.name].takes_schedule:
         raise HTTPException(422, f"{where}.schedule: {o.name}'s lr is a number (its first step), not a schedule; "
                                  f"choose the constant schedule")
 
