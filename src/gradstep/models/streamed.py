@@ -176,9 +176,8 @@ class StreamedFit(Descent):
                                        self.loss_name, bool(self.fit_intercept), self._objective_.penalty.l2,
                                        self._objective_.n_outputs, per_sample)
 
-        from ..objectives import ChunkedObjective
-
-        result = self._run(ChunkedObjective(self._objective_), batches, epochs=int(self.epochs), tol=self.tol,
+        # the objective takes the chunked data itself (LinearObjective's one choice of path)
+        result = self._run(self._objective_, batches, epochs=int(self.epochs), tol=self.tol,
                            callback=callback, validation=validation, explain=explain,
                            compile=lambda: self._compiled_stream(batches, callback),
                            checkpoint=checkpointing(self, ck, description), resume=snapshot)
